@@ -1,0 +1,22 @@
+"""The exception hierarchy. Expected failures raise a subclass of :class:`VocaltoolsError`;
+the CLI prints ``error: <message>`` for them and exits 1. Anything else is a bug."""
+
+
+class VocaltoolsError(Exception):
+    """Base class of every expected vocaltools failure."""
+
+
+class InputError(VocaltoolsError):
+    """Bad user input: an unreadable audio file, a missing path, an invalid value."""
+
+
+class FormatError(VocaltoolsError):
+    """A file that does not follow a vocaltools schema (or one of a newer version)."""
+
+
+class ModelError(VocaltoolsError):
+    """An unknown model name, a checkpoint that cannot be loaded, an incompatible input."""
+
+
+class ConfigError(VocaltoolsError):
+    """An invalid combination of settings."""
