@@ -1,0 +1,85 @@
+"""The model registry as plain data (no torch import): one :class:`ModelSpec` per architecture.
+
+Builders are named as ``"module:function"`` strings and resolved only when a model is built, so
+listing names (``--help``, TAB completion) stays cheap. Every builder is called as
+``builder(n_classes=..., **options)`` and returns a :class:`torch.nn.Module` that follows the
+model contract of :mod:`vocaltools.models.registry`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry.
+
+    ``inputs`` names the feature-store arrays the model reads, stacked on the channel axis in this
+    order (each array is ``float32 [channels, n_bins, n_frames]``). ``input_shape`` is the paper's
+    ``(channels, n_bins, n_frames)``; ``preset`` the feature preset of the seed paper.
+    """
+
+    name: str
+    task: str  # "classify" or "embed"
+    family: str
+    builder: str  # "vocaltools.models.<module>:<function>"
+    seed: str  # S1..S4, or "" for project models
+    description: str
+    inputs: tuple[str, ...]
+    preset: str
+    input_shape: tuple[int, int, int]
+    n_classes: int
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _s1(name: str, description: str, inputs=("logmel",), **options) -> ModelSpec:
+    channels = len(inputs)
+    return ModelSpec(name, "classify", "crnn", "vocaltools.models.crnn:build", "S1", description,
+                     tuple(inputs), "fgnl", (channels, 128, 157), 20, {"variant": name, **options})
+
+
+def _s2(name: str, description: str) -> ModelSpec:
+    return ModelSpec(name, "classify", "cnn", "vocaltools.models.cnn:build", "S2", description,
+                     ("logmel",), "wang2018", (1, 96, 256), 46,
+                     {"variant": name, "aggregation": "attention", "head": "classify"})
+
+
+def _s3(name: str, description: str, deformable: tuple[int, ...]) -> ModelSpec:
+    return ModelSpec(name, "classify", "oblong", "vocaltools.models.oblong:build", "S3", description,
+                     ("multires",), "yamamoto2022", (3, 1025, 259), 10,
+                     {"deformable_layers": deformable})
+
+
+SPECS: tuple[ModelSpec, ...] = (
+    # S1: singer identification (Nasrullah & Zhao CRNN, FGNL and ablations, melody branch)
+    _s1("crnn", "CRNN baseline (Nasrullah & Zhao 2019)"),
+    _s1("crnn_fgnl", "CRNN with the fully generalized non-local module"),
+    _s1("crnn_nl", "CRNN with a plain non-local block on block 4 (ablation)"),
+    _s1("crnn_fgnl_light", "CRNN with roll + MoSE on block 4 only (ablation)"),
+    _s1("crnnm", "CRNN with a melody branch", inputs=("logmel", "melody")),
+    _s1("crnnm_fgnl", "CRNNM with the FGNL module", inputs=("logmel", "melody")),
+    # S2: singer classification / embedding
+    _s2("cnn_shallow", "Vanilla CNN, 3 conv layers, global aggregation"),
+    _s2("cnn_deep", "Vanilla CNN, 13 conv layers, global aggregation"),
+    _s2("resnext_shallow", "ResNeXt (cardinality 4), shallow, global aggregation"),
+    _s2("resnext_deep", "ResNeXt (cardinality 4), deep, global aggregation"),
+    # S3: singing-technique classification
+    _s3("oblong", "Oblong-kernel CNN without deformable convolution", ()),
+    _s3("oblong_dc_all", "Oblong CNN, deformable conv in layers 1-4", (1, 2, 3, 4)),
+    _s3("oblong_dc_early", "Oblong CNN, deformable conv in layers 1-2", (1, 2)),
+    _s3("oblong_dc_late", "Oblong CNN, deformable conv in layers 3-4", (3, 4)),
+    _s3("oblong_dc_last", "Oblong CNN, deformable conv in layer 4", (4,)),
+    # S4: instrument identification
+    ModelSpec("aacnn", "classify", "aacnn", "vocaltools.models.aacnn:build", "S4",
+              "Attention-augmented CNN on STFT magnitude", ("stft",), "wise-stft", (1, 1025, 87), 19,
+              {"ratio": 0.25}),
+    ModelSpec("aacnn_cqt", "classify", "aacnn", "vocaltools.models.aacnn:build", "S4",
+              "Attention-augmented CNN on CQT magnitude", ("cqt",), "wise-cqt", (1, 252, 87), 19,
+              {"ratio": 0.25}),
+    # project model: trains in seconds on CPU, for tests and the README demo
+    ModelSpec("tiny_cnn", "classify", "tiny", "vocaltools.models.tiny:build", "",
+              "Small CNN for tests and demos (not from a paper)", ("logmel",), "fgnl", (1, 128, 157), 4,
+              {}),
+)
