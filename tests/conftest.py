@@ -27,7 +27,12 @@ def run_cli(*args: str, input: str | bytes | None = None, cwd: Path | None = Non
     """Run ``python -m vocaltools ARGS`` and return the completed process (text mode unless
     ``input`` is bytes)."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    full_env.setdefault("VOCALTOOLS_HOME", str(cwd or ROOT) + "/.vocaltools-test-home")
     text = not isinstance(input, bytes)
     return subprocess.run([sys.executable, "-m", "vocaltools", *args], input=input, cwd=cwd,
                           env=full_env, capture_output=True, text=text, timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Trained-model registry and caches go to a temporary folder, never the user's home."""
+    monkeypatch.setenv("VOCALTOOLS_HOME", str(tmp_path_factory.mktemp("vocaltools-home")))
