@@ -1,0 +1,81 @@
+"""Opening paths: ``-`` for stdin/stdout, gzip by ``.gz`` suffix, atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+from vocaltools.errors import InputError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds,
+    so an interrupted write never leaves a half file that looks whole."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def open_text_read(path: str | os.PathLike) -> Iterator[IO[str]]:
+    """Open ``path`` for reading text; ``-`` is stdin, ``.gz`` is decompressed."""
+    if str(path) == "-":
+        yield sys.stdin
+        return
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    opener = gzip.open if p.suffix == ".gz" else open
+    with opener(p, "rt", encoding="utf-8") as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def open_text_write(path: str | os.PathLike) -> Iterator[IO[str]]:
+    """Open ``path`` for writing text atomically; ``-`` is stdout, ``.gz`` is compressed."""
+    if str(path) == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    with atomic_path(path) as tmp:
+        if str(path).endswith(".gz"):
+            with gzip.open(tmp, "wt", encoding="utf-8") as handle:
+                yield handle
+        else:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                yield handle
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """All bytes of ``path`` (``-`` is stdin)."""
+    if str(path) == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (``-`` is stdout)."""
+    if str(path) == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def bytes_io(data: bytes) -> io.BytesIO:
+    return io.BytesIO(data)
