@@ -87,7 +87,9 @@ def test_attention_equals_a_direct_computation_over_all_position_pairs():
     torch.testing.assert_close(layer.attention(x), out)
 
 
-@pytest.mark.parametrize("name, shape", [("aacnn", STFT), ("aacnn_cqt", CQT)])
+@pytest.mark.parametrize("name, shape", [
+    pytest.param("aacnn", STFT, marks=pytest.mark.slow),  # 60M parameters, 1419-position attention
+    ("aacnn_cqt", CQT)])
 def test_catalog_entries_run_at_full_width(name, shape):
     torch.manual_seed(0)
     model = build_model(name).eval()
