@@ -16,8 +16,25 @@ the network transposes first: "height" is time, "width" is frequency, as in the 
 relative embeddings are sized by the spatial map of their block, so ``input_shape`` must be the
 shape the model will see (the catalog passes it).
 
-Parameter counts (Keras count, BN running statistics included; measured by the tests):
-STFT 1025 x 87 -> flatten 3 x 33 x 512 = 50,688; CQT 252 x 87 -> 3 x 8 x 512 = 12,288.
+Parameter counts (Keras count, BN running statistics included; pinned by the tests). The flatten
+is 3 x 33 x 512 = 50,688 for STFT (1025 x 87) and 3 x 8 x 512 = 12,288 for CQT (252 x 87):
+
+=====  ==========  ==========
+ratio  STFT        CQT
+=====  ==========  ==========
+0      65,696,371  26,374,771
+0.25   63,044,051  23,716,211
+0.5    60,473,651  21,139,571
+0.75   57,985,171  18,644,851
+1.0    55,578,611  16,232,051
+=====  ==========  ==========
+
+The paper's "55 to 65 million" is these STFT numbers in whole millions (the authors' Keras code
+gives the same 65.7M at ratio 0). Memory: the relative logits stay factorised
+(``[.., H, W, H]`` and ``[.., H, W, W]``) and are added to the ``[HW, HW]`` content logits in place
+by broadcasting, instead of being tiled to two more ``[HW, HW]`` tensors; the content logits and
+their softmax (``batch x 8 x HW^2``, HW = 11 x 129 = 1419 in block 4 for STFT, about 64 MB per
+example and layer) remain the dominant cost.
 
 Departures: PyTorch's default initialisation (``init="keras"`` uses the authors' N(0, 0.05)
 kernels and zero biases instead).
