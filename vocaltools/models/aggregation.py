@@ -54,7 +54,7 @@ class FeedForwardAttention(nn.Module):
         return torch.einsum("bt,btd->bd", sigma, x)
 
 
-def build_aggregation(name: str, *, n_frames: int, dim: int) -> tuple[nn.Module, int]:
+def build_aggregation(*, name: str, n_frames: int, dim: int) -> tuple[nn.Module, int]:
     """The aggregation module called ``name`` and its output width.
 
     Parameters

@@ -139,7 +139,7 @@ class SingerCNN(nn.Module):
             raise ModelError(f"input {input_shape} is too small for {n_pools} (2, 2) max pools; "
                              f"expected at least {2 ** n_pools} bins and frames")
         channels_out = plan.blocks[-1]
-        self.aggregate, agg_dim = build_aggregation(aggregation, n_frames=time_out,
+        self.aggregate, agg_dim = build_aggregation(name=aggregation, n_frames=time_out,
                                                     dim=channels_out * freq_out)
         self.dense = nn.Sequential(
             nn.Linear(agg_dim, dense_units), nn.ReLU(),
