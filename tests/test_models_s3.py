@@ -264,6 +264,8 @@ def test_bad_shapes_are_refused():
         OblongCNN(padding="full")
     with pytest.raises(ModelError, match="n_bins"):
         OblongCNN()(torch.randn(3, 1025, 259))
+    with pytest.raises(ModelError, match="3 input channels"):
+        OblongCNN()(torch.randn(1, 1, 128, 96))
 
 
 @pytest.mark.parametrize("kernel, stride, padding, dilation", [

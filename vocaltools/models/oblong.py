@@ -124,6 +124,7 @@ class OblongCNN(nn.Module):
         if n_classes < 1:
             raise ModelError(f"n_classes must be at least 1; got {n_classes}")
         self.deformable_layers = tuple(sorted(layers))
+        self.in_channels = in_channels
         blocks = []
         channels = in_channels
         for number, (kernel, out_channels, pool) in enumerate(PAPER_BLOCKS, start=1):
@@ -149,6 +150,9 @@ class OblongCNN(nn.Module):
         if x.dim() != 4:
             raise ModelError(f"oblong CNN expects float32 [batch, channels, n_bins, n_frames]; got "
                              f"shape {tuple(x.shape)}")
+        if x.shape[1] != self.in_channels:
+            raise ModelError(f"oblong CNN was built for {self.in_channels} input channels (the "
+                             f"multi-resolution STFT stacks 3); got {x.shape[1]}")
         maps = self.blocks(x)  # [batch, 128, n_bins', n_frames']
         pooled = maps.mean(dim=(-2, -1))  # global average pooling -> [batch, 128]
         return self.feature(self.hidden(pooled))
