@@ -18,6 +18,12 @@ Memory: the sampled "columns" hold ``batch * in_channels * n_taps * out_h * out_
 same as an im2col convolution). ``tap_chunk`` splits the taps into groups; with it, each group is
 recomputed in the backward pass (activation checkpointing), so peak memory is one group's columns
 instead of all of them, at the cost of a second sampling pass.
+
+Precision: ``grid_sample`` takes positions normalised to [-1, 1], so in float32 a position on an
+axis of ``n`` pixels carries a rounding error of about ``n * 6e-8`` pixels. At the S3 input
+(1025 bins) a zero-offset layer differs from the regular convolution by about 2e-5 of the output
+scale (measured: 2.2e-3 on outputs of magnitude 100 for noise input); in float64 the difference is
+at rounding level.
 """
 
 from __future__ import annotations
