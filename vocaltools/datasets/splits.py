@@ -21,8 +21,8 @@ Schemes (:data:`SCHEMES`):
   set of fold k (k = 0..n_folds-1, recordings past n_folds wrap around); in each fold one other
   recording per group, drawn with the seed, is the validation set. Records carry ``fold``.
 - ``group``: group-disjoint: the sorted values of ``by`` are shuffled with the seed and
-  ``round(fraction x groups)`` (at least one when the fraction is positive and there are 3 or more
-  groups) go to test, then to validation.
+  ``round(fraction x groups)`` (at least one when the fraction is positive) go to test, then to
+  validation; at least one group must remain for train.
 """
 
 from __future__ import annotations
@@ -254,7 +254,7 @@ def split_groups(items: Iterable[AudioItem], *, by: str, seed: int, test_fractio
 
     def n_for(fraction: float, n: int) -> int:
         count = _count(fraction, n)
-        return max(count, 1) if fraction > 0 and n >= 3 else count
+        return max(count, 1) if fraction > 0 else count
 
     n_test = n_for(test_fraction, len(keys))
     n_validation = n_for(validation_fraction, len(keys) - n_test)
