@@ -249,3 +249,11 @@ def test_cli_kfold_from_jsonl_item_list(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "kfold fold 3: train 4, validation 2, test 2" in done.stderr
     assert len(done.stdout.splitlines()) == 4 * 8
+    per_fold = run_cli("dataset", "split", str(tmp_path / "items.jsonl"), "--scheme", "kfold",
+                       "--folds", "4", "--seed", "1", "-o", str(tmp_path / "split-{fold}.jsonl"))
+    assert per_fold.returncode == 0, per_fold.stderr
+    for fold in range(4):
+        records = read_split(tmp_path / f"split-{fold}.jsonl")
+        assert len(records) == 8 and {r.fold for r in records} == {fold}
+        assert sorted(r.item_id for r in records if r.split == "test") == [
+            f"s1/rec{fold}", f"s2/rec{fold}"]

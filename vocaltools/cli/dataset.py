@@ -112,8 +112,12 @@ def split(
         "damp-balanced validation song indexes."))] = "7-10",
     test_songs: Annotated[str, typer.Option("--test-songs", help=(
         "damp-balanced test song indexes."))] = "11-14",
+    fold: Annotated[Optional[int], typer.Option("--fold", help=(
+        "kfold: write only this fold (0-based)."))] = None,
     output: Annotated[str, typer.Option("--output", "-o", help=(
-        "Split file (vocaltools.split/1 JSONL, .gz by suffix); '-' = stdout."))] = "-",
+        "Split file (vocaltools.split/1 JSONL, .gz by suffix); '-' = stdout. With kfold, a name "
+        "containing {fold} writes one file per fold (split-{fold}.jsonl), each usable by "
+        "'train --split'."))] = "-",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
 ) -> None:
     """Split an item list into train/validation/test (or folds) and write the split file."""
@@ -127,8 +131,23 @@ def split(
         train_songs=_ints(train_songs, "--train-songs"),
         validation_songs=_ints(validation_songs, "--validation-songs"),
         test_songs=_ints(test_songs, "--test-songs"))
+    from vocaltools.errors import ConfigError
+
     assignments = make_split(read_items(items), config)
-    write_split(assignments, output)
+    if fold is not None:
+        if not 0 <= fold < folds or scheme != "kfold":
+            raise ConfigError(f"--fold {fold}: expected the kfold scheme and a fold in "
+                              f"0..{folds - 1}")
+        assignments = [a for a in assignments if a.fold == fold]
+    if "{fold}" in output:
+        if scheme != "kfold":
+            raise ConfigError("an output name with {fold} needs --scheme kfold")
+        for number in sorted({a.fold for a in assignments}):
+            path = output.replace("{fold}", str(number))
+            write_split([a for a in assignments if a.fold == number], path)
+            _say(f"fold {number} -> {path}", quiet)
+    else:
+        write_split(assignments, output)
     for fold, counts in count_split(assignments).items():
         label = f"{scheme}" + ("" if fold is None else f" fold {fold}")
         _say(f"{label}: " + ", ".join(f"{side} {counts.get(side, 0)}"
