@@ -1,2 +1,7 @@
-"""Datasets: audio items, the seed papers' folder layouts (:mod:`vocaltools.datasets.layouts`) and
-reproducible splits (:mod:`vocaltools.datasets.splits`). See docs/datasets.md."""
+"""Datasets: :class:`AudioItem` (one file, its id and label fields), resolving command-line inputs
+and labels into items (:mod:`vocaltools.datasets.inputs`), and the paper datasets' folder layouts
+(:mod:`vocaltools.datasets.layouts`)."""
+
+from vocaltools.datasets.items import AudioItem
+
+__all__ = ["AudioItem"]
