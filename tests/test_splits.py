@@ -127,6 +127,20 @@ def test_vocalset_split_official_singers_and_seeded_validation():
         split_vocalset([item("x", singer="z1", technique="belt")], seed=0)
 
 
+def test_keep_selects_the_s3_techniques_before_splitting(tmp_path):
+    items = vocalset_items() + [item(f"f1/messa/{k}", singer="f1", technique="messa")
+                                for k in range(3)]
+    write_items(items, tmp_path / "items.csv")
+    done = run_cli("dataset", "split", str(tmp_path / "items.csv"), "--scheme", "vocalset",
+                   "--keep", "technique=belt,trill", "--validation-fraction", "0.2",
+                   "-o", str(tmp_path / "split.jsonl"))
+    assert done.returncode == 0, done.stderr
+    assert "vocalset: train 120, validation 30, test 50" in done.stderr
+    assert not any("messa" in a.item_id for a in read_split(tmp_path / "split.jsonl"))
+    with pytest.raises(InputError, match="no item has technique in yodel"):
+        make_split(items, SplitConfig(scheme="vocalset", keep={"technique": ("yodel",)}))
+
+
 # -- DAMP-balanced (S2) --------------------------------------------------------------------------
 
 def test_damp_balanced_split():

@@ -112,6 +112,9 @@ def split(
         "damp-balanced validation song indexes."))] = "7-10",
     test_songs: Annotated[str, typer.Option("--test-songs", help=(
         "damp-balanced test song indexes."))] = "11-14",
+    keep: Annotated[Optional[list[str]], typer.Option("--keep", help=(
+        "Split only items whose FIELD is one of the values: FIELD=V1,V2,... (repeatable); the "
+        "others are left out of the split file, so train does not use them."))] = None,
     fold: Annotated[Optional[int], typer.Option("--fold", help=(
         "kfold: write only this fold (0-based)."))] = None,
     output: Annotated[str, typer.Option("--output", "-o", help=(
@@ -123,16 +126,21 @@ def split(
     """Split an item list into train/validation/test (or folds) and write the split file."""
     from vocaltools.datasets.itemlist import read_items
     from vocaltools.datasets.splits import SplitConfig, count_split, make_split, write_split
+    from vocaltools.errors import ConfigError
 
+    kept: dict[str, tuple[str, ...]] = {}
+    for entry in keep or []:
+        field, sep, values = entry.partition("=")
+        if not sep or not field.strip() or not values.strip():
+            raise ConfigError(f"--keep {entry!r}: expected FIELD=V1,V2,...")
+        kept[field.strip()] = tuple(v.strip() for v in values.split(",") if v.strip())
     config = SplitConfig(
         scheme=scheme, seed=seed, by=by, group=group, test_fraction=test_fraction,
         validation_fraction=validation_fraction, n_folds=folds,
         test_singers=tuple(s.strip() for s in test_singers.split(",") if s.strip()),
         train_songs=_ints(train_songs, "--train-songs"),
         validation_songs=_ints(validation_songs, "--validation-songs"),
-        test_songs=_ints(test_songs, "--test-songs"))
-    from vocaltools.errors import ConfigError
-
+        test_songs=_ints(test_songs, "--test-songs"), keep=kept)
     assignments = make_split(read_items(items), config)
     if fold is not None:
         if not 0 <= fold < folds or scheme != "kfold":

@@ -27,6 +27,7 @@ Schemes (:data:`SCHEMES`):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import random
@@ -268,6 +269,22 @@ def split_groups(items: Iterable[AudioItem], *, by: str, seed: int, test_fractio
     return [SplitAssignment(i.item_id, side[_value(i, by)]) for i in items]
 
 
+def keep_items(items: Iterable[AudioItem], keep: Mapping[str, Sequence[str]]) -> list[AudioItem]:
+    """The items whose field ``f`` is one of ``keep[f]`` for every ``f`` (values compared as text).
+
+    Items left out of a split file are not used by ``train``: this is how a split selects, e.g., the
+    10 S3 techniques out of VocalSet's 17."""
+    items = list(items)
+    for field, values in keep.items():
+        wanted = {str(v) for v in values}
+        present = {_value(i, field) for i in items}
+        if not wanted & present:
+            raise InputError(f"no item has {field} in {', '.join(sorted(wanted))} (values: "
+                             f"{', '.join(sorted(present)[:20])})")
+        items = [i for i in items if _value(i, field) in wanted]
+    return items
+
+
 # -- dispatch --------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -285,6 +302,8 @@ class SplitConfig:
     train_songs: tuple[int, ...] = DAMP_BALANCED_TRAIN_SONGS
     validation_songs: tuple[int, ...] = DAMP_BALANCED_VALIDATION_SONGS
     test_songs: tuple[int, ...] = DAMP_BALANCED_TEST_SONGS
+    #: keep only items whose field has one of the values (applied before splitting)
+    keep: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
 
 def _album(items: Sequence[AudioItem], c: SplitConfig) -> list[SplitAssignment]:
@@ -349,6 +368,8 @@ def make_split(items: Sequence[AudioItem], config: SplitConfig) -> list[SplitAss
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"unknown split scheme {config.scheme!r} (schemes: "
                           f"{', '.join(SCHEMES)}){hint}")
+    if config.keep:
+        items = keep_items(items, config.keep)
     return SCHEMES[config.scheme][0](items, config)
 
 
