@@ -8,6 +8,7 @@ registry holds ready-to-use instances); :func:`with_options` returns a copy with
 
 from __future__ import annotations
 
+import abc
 import csv
 import dataclasses
 import difflib
@@ -37,7 +38,7 @@ class ScanResult:
 
 
 @dataclass(frozen=True)
-class Layout:
+class Layout(abc.ABC):
     """Base class of the dataset layouts. Subclasses set the class variables and ``_scan``."""
 
     name: ClassVar[str] = ""
@@ -73,8 +74,9 @@ class Layout:
         return ScanResult(items=tuple(ids[k] for k in sorted(ids)),
                           skipped=tuple(sorted(skipped, key=lambda s: s.path)))
 
+    @abc.abstractmethod
     def _scan(self, root: Path) -> tuple[list[AudioItem], list[Skipped]]:
-        raise NotImplementedError
+        """Items (any order) and skipped files of ``root``, which exists."""
 
     def options(self) -> dict[str, Any]:
         """The current option values, by name."""

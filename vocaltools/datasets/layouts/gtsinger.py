@@ -47,6 +47,9 @@ class GTSingerDemoLayout(Layout):
             if missing:
                 raise InputError(f"{table}:{number}: missing {', '.join(missing)}")
             path = root / row["path"]
+            if ".." in Path(row["path"]).parts or Path(row["path"]).is_absolute():
+                raise InputError(f"{table}:{number}: path {row['path']!r} must lie inside "
+                                 f"{root}")
             if not path.is_file():
                 skipped.append(Skipped(row["path"], f"listed in {table.name}:{number} but absent"))
                 continue
