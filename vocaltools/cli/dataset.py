@@ -141,22 +141,21 @@ def split(
         train_songs=_ints(train_songs, "--train-songs"),
         validation_songs=_ints(validation_songs, "--validation-songs"),
         test_songs=_ints(test_songs, "--test-songs"), keep=kept)
+    if fold is not None and (scheme != "kfold" or not 0 <= fold < folds):
+        raise ConfigError(f"--fold {fold}: expected the kfold scheme and a fold in 0..{folds - 1}")
+    if "{fold}" in output and scheme != "kfold":
+        raise ConfigError("an output name with {fold} needs --scheme kfold")
     assignments = make_split(read_items(items), config)
     if fold is not None:
-        if not 0 <= fold < folds or scheme != "kfold":
-            raise ConfigError(f"--fold {fold}: expected the kfold scheme and a fold in "
-                              f"0..{folds - 1}")
         assignments = [a for a in assignments if a.fold == fold]
     if "{fold}" in output:
-        if scheme != "kfold":
-            raise ConfigError("an output name with {fold} needs --scheme kfold")
         for number in sorted({a.fold for a in assignments}):
             path = output.replace("{fold}", str(number))
             write_split([a for a in assignments if a.fold == number], path)
             _say(f"fold {number} -> {path}", quiet)
     else:
         write_split(assignments, output)
-    for fold, counts in count_split(assignments).items():
-        label = f"{scheme}" + ("" if fold is None else f" fold {fold}")
+    for fold_number, counts in count_split(assignments).items():
+        label = scheme + ("" if fold_number is None else f" fold {fold_number}")
         _say(f"{label}: " + ", ".join(f"{side} {counts.get(side, 0)}"
                                      for side in ("train", "validation", "test")), quiet)
