@@ -123,6 +123,11 @@ def test_vocalset_split_official_singers_and_seeded_validation():
     assert Counter(side.values()) == {"test": 50, "validation": 30, "train": 120}
     assert split_vocalset(list(reversed(items)), seed=0, validation_fraction=0.2) == out
     assert split_vocalset(items, seed=1, validation_fraction=0.2) != out
+    # the layout's official_split field decides when present
+    marked = [item(i.item_id, **i.fields, official_split="test" if i.fields["singer"] == "f1"
+                   else "train") for i in items]
+    assert {a.item_id.split("/")[0] for a in split_vocalset(marked, seed=0)
+            if a.split == "test"} == {"f1"}
     with pytest.raises(InputError, match="none of the test singers"):
         split_vocalset([item("x", singer="z1", technique="belt")], seed=0)
 

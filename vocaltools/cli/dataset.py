@@ -104,8 +104,9 @@ def split(
     validation_fraction: Annotated[float, typer.Option("--validation-fraction", help=(
         "Share of the rest for validation (stratified, group, vocalset)."))] = 0.1,
     folds: Annotated[int, typer.Option("--folds", help="Number of folds (kfold).")] = 10,
-    test_singers: Annotated[str, typer.Option("--test-singers", help=(
-        "Test singers of the vocalset scheme (comma-separated)."))] = "f2,f8,m3,m5,m10",
+    test_singers: Annotated[Optional[str], typer.Option("--test-singers", help=(
+        "Test singers of the vocalset scheme (comma-separated) [default: the items' "
+        "official_split field, else f2,f8,m3,m5,m10]."))] = None,
     train_songs: Annotated[str, typer.Option("--train-songs", help=(
         "damp-balanced training song indexes."))] = "1-6",
     validation_songs: Annotated[str, typer.Option("--validation-songs", help=(
@@ -137,7 +138,8 @@ def split(
     config = SplitConfig(
         scheme=scheme, seed=seed, by=by, group=group, test_fraction=test_fraction,
         validation_fraction=validation_fraction, n_folds=folds,
-        test_singers=tuple(s.strip() for s in test_singers.split(",") if s.strip()),
+        test_singers=None if test_singers is None else tuple(
+            s.strip() for s in test_singers.split(",") if s.strip()),
         train_songs=_ints(train_songs, "--train-songs"),
         validation_songs=_ints(validation_songs, "--validation-songs"),
         test_songs=_ints(test_songs, "--test-songs"), keep=kept)

@@ -8,7 +8,8 @@ Schemes (:data:`SCHEMES`):
 
 - ``album`` (S1): per artist (artists and their albums sorted, albums shuffled with the seed),
   ``n_test_albums`` test albums, ``n_validation_albums`` validation albums, the rest train.
-- ``vocalset`` (S3): the official singer split (test singers f2, f8, m3, m5, m10); a seeded
+- ``vocalset`` (S3): the official singer split (test singers f2, f8, m3, m5, m10, or those the
+  items' ``official_split`` field marks as test); a seeded
   ``validation_fraction`` of the training singers' recordings (files) goes to validation,
   stratified by technique, so no recording is cut across train and validation.
 - ``damp-balanced`` (S2): songs 1-6 train, 7-10 validation, 11-14 test (S2 Appendix A order);
@@ -136,13 +137,22 @@ def _draw_validation(items: Sequence[AudioItem], *, fraction: float, rng: random
 
 
 def split_vocalset(items: Iterable[AudioItem], *, seed: int,
-                   test_singers: Sequence[str] = VOCALSET_TEST_SINGERS,
+                   test_singers: Sequence[str] | None = None,
                    singer_field: str = "singer", validation_fraction: float = 0.1,
                    stratify_field: str | None = "technique") -> list[SplitAssignment]:
     """S3's official singer split; a seeded ``validation_fraction`` of the training recordings
-    (stratified by ``stratify_field`` when every item has it) becomes validation."""
+    (stratified by ``stratify_field`` when every item has it) becomes validation.
+
+    ``test_singers`` None: the singers whose items say ``official_split`` = test (the vocalset
+    layout reads test_singers_technique.txt), else f2, f8, m3, m5, m10."""
     _check_fraction("validation_fraction", validation_fraction)
     items = _sorted_items(items)
+    if test_singers is None:
+        if all("official_split" in i.fields for i in items):
+            test_singers = [_value(i, singer_field) for i in items
+                            if str(i.fields["official_split"]) == "test"]
+        else:
+            test_singers = VOCALSET_TEST_SINGERS
     test = set(test_singers)
     singers = {_value(i, singer_field) for i in items}
     if not singers & test:
@@ -298,7 +308,8 @@ class SplitConfig:
     test_fraction: float = 0.1
     validation_fraction: float = 0.1
     n_folds: int = 10
-    test_singers: tuple[str, ...] = VOCALSET_TEST_SINGERS
+    #: vocalset: None = the items' official_split field, else VOCALSET_TEST_SINGERS
+    test_singers: tuple[str, ...] | None = None
     train_songs: tuple[int, ...] = DAMP_BALANCED_TRAIN_SONGS
     validation_songs: tuple[int, ...] = DAMP_BALANCED_VALIDATION_SONGS
     test_songs: tuple[int, ...] = DAMP_BALANCED_TEST_SONGS
