@@ -33,7 +33,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from vocaltools.errors import ModelError
 
@@ -108,6 +107,32 @@ def _tap_group_conv(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor | 
     return torch.einsum("bckhw,ock->bohw", columns, weight)
 
 
+class _RecomputedTapGroup(torch.autograd.Function):
+    """:func:`_tap_group_conv` that keeps only its inputs and resamples in backward.
+
+    (``torch.utils.checkpoint`` does the same but costs seconds of imports on its first call.)
+    """
+
+    @staticmethod
+    def forward(ctx, x, offset, mask, weight, base_y, base_x):
+        ctx.save_for_backward(x, offset, mask, weight, base_y, base_x)
+        with torch.no_grad():
+            return _tap_group_conv(x, offset, mask, weight, base_y, base_x)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        saved = ctx.saved_tensors
+        inputs = [t.detach().requires_grad_(need) if t is not None else None
+                  for t, need in zip(saved, ctx.needs_input_grad)]
+        wanted = [t for t, need in zip(inputs, ctx.needs_input_grad) if need and t is not None]
+        with torch.enable_grad():
+            out = _tap_group_conv(*inputs)
+        grads = iter(torch.autograd.grad(out, wanted, grad_out, allow_unused=True))
+        return tuple(next(grads) if need and t is not None else None
+                     for t, need in zip(inputs, ctx.needs_input_grad))
+
+
 def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, *,
                   bias: torch.Tensor | None = None, mask: torch.Tensor | None = None,
                   stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] | str = 0,
@@ -175,7 +200,7 @@ def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, *
                 None if mask is None else mask[:, start:stop],
                 flat_weight[:, :, start:stop], base_y[start:stop], base_x[start:stop])
         if recompute:
-            part = checkpoint(_tap_group_conv, *args, use_reentrant=False)
+            part = _RecomputedTapGroup.apply(*args)
         else:
             part = _tap_group_conv(*args)
         out = part if out is None else out + part
