@@ -152,7 +152,7 @@ def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, *
         pads like :class:`torch.nn.Conv2d` (asymmetric for even kernels).
     tap_chunk : int or None
         Process the taps in groups of this size and recompute each group in backward (saves
-        memory); None processes all taps at once.
+        memory; first-order gradients only); None processes all taps at once.
 
     Returns
     -------
