@@ -102,7 +102,10 @@ def _sample_taps(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor | Non
 
 def _tap_group_conv(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor | None,
                     weight: torch.Tensor, base_y: torch.Tensor, base_x: torch.Tensor) -> torch.Tensor:
-    """``weight`` float [out_channels, in_channels, taps] -> float [batch, out_channels, out_h, out_w]."""
+    """One group of taps; ``weight`` float [out_channels, in_channels, taps].
+
+    Returns float [batch, out_channels, out_h, out_w].
+    """
     columns = _sample_taps(x, offset, mask, base_y, base_x)
     return torch.einsum("bckhw,ock->bohw", columns, weight)
 
@@ -330,7 +333,8 @@ def compare_with_torchvision(*, batch: int = 2, in_channels: int = 3, out_channe
             out = tv_deform_conv2d(leaves["x"], leaves["offset"], leaves["weight"],
                                    bias=leaves["bias"], stride=stride_hw, padding=pad_hw,
                                    dilation=dilation_hw, mask=leaves["mask"])
-        (out * torch.linspace(-1, 1, out.numel(), dtype=dtype, device=device).view_as(out)).sum().backward()
+        ramp = torch.linspace(-1, 1, out.numel(), dtype=dtype, device=device).view_as(out)
+        (out * ramp).sum().backward()  # a non-uniform upstream gradient
         results.append((out.detach(), {k: v.grad.detach() for k, v in leaves.items()}))
     (ours, ours_grad), (theirs, theirs_grad) = results
 
