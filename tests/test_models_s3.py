@@ -287,3 +287,23 @@ def test_torchvision_comparison_says_when_torchvision_is_missing():
             compare_with_torchvision()
     else:
         pytest.skip("torchvision is importable here; test_matches_torchvision covers it")
+
+
+def test_torchvision_comparison_harness_runs(monkeypatch):
+    """The harness itself, against a stand-in torchvision whose operator is ours (so the
+    differences must be zero); the real comparison is test_matches_torchvision."""
+    import sys
+    import types
+
+    def stand_in(input, offset, weight, bias=None, stride=1, padding=0, dilation=1, mask=None):
+        return deform_conv2d(input, offset, weight, bias=bias, mask=mask, stride=stride,
+                             padding=padding, dilation=dilation, tap_chunk=2)
+
+    ops = types.ModuleType("torchvision.ops")
+    ops.deform_conv2d = stand_in
+    package = types.ModuleType("torchvision")
+    package.ops = ops
+    monkeypatch.setitem(sys.modules, "torchvision", package)
+    monkeypatch.setitem(sys.modules, "torchvision.ops", ops)
+    diff = compare_with_torchvision(kernel_size=(4, 1), padding=(2, 0), height=7, width=5)
+    assert diff.worst < 1e-12
