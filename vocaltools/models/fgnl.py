@@ -37,6 +37,12 @@ MOSE_KINDS = ("mose", "se", "none")
 ATTENTION_CHUNK_ELEMENTS = 1 << 24
 
 
+def _softmax_over_queries(scores: torch.Tensor) -> torch.Tensor:
+    """Softmax over dim 2 of ``[batch, K, Nq, keys]``, in at least fp32 (for fp16/bf16 inputs)."""
+    accurate = torch.promote_types(scores.dtype, torch.float32)
+    return torch.softmax(scores.to(accurate), dim=2).to(scores.dtype)
+
+
 def gaussian_kernel_1d(*, size: int = 5, sigma: float = 0.707) -> torch.Tensor:
     """Normalised 1-D Gaussian taps ``float64 [size]`` (as OpenCV's ``getGaussianKernel``)."""
     positions = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
@@ -83,7 +89,7 @@ class QuerySoftmaxAttention(torch.autograd.Function):
 
     ``q: [batch, K, Nq, D]``, ``k, v: [batch, Nk, D]`` -> ``[batch, K, Nq, D]``. Every key column is
     normalised over the queries on its own, so chunks of keys are exact and independent; the
-    backward pass recomputes each chunk (flash-attention style). Scores and the softmax are in fp32.
+    backward pass recomputes each chunk (flash-attention style). The softmax runs in at least fp32.
     """
 
     @staticmethod
@@ -94,7 +100,7 @@ class QuerySoftmaxAttention(torch.autograd.Function):
         for start in range(0, k.shape[1], chunk):
             keys = k[:, None, start:start + chunk]  # [batch, 1, c, D]
             values = v[:, None, start:start + chunk]
-            attention = torch.softmax((q @ keys.transpose(-1, -2)).float(), dim=2).to(q.dtype)
+            attention = _softmax_over_queries(q @ keys.transpose(-1, -2))
             out += attention @ values
         return out
 
@@ -109,7 +115,7 @@ class QuerySoftmaxAttention(torch.autograd.Function):
             stop = min(start + chunk, k.shape[1])
             keys = k[:, None, start:stop]  # [batch, 1, c, D]
             values = v[:, None, start:stop]
-            attention = torch.softmax((q @ keys.transpose(-1, -2)).float(), dim=2).to(q.dtype)
+            attention = _softmax_over_queries(q @ keys.transpose(-1, -2))
             grad_v_rolls = attention.transpose(-1, -2) @ grad_out  # [batch, K, c, D]
             grad_v[:, start:stop] = grad_v_rolls.sum(1)
             # softmax over queries: dS = A * (dA - sum_q A dA), and sum_q A dA = V . dV per key
