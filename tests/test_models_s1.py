@@ -16,6 +16,15 @@ S1_NAMES = ("crnn", "crnn_fgnl", "crnn_nl", "crnn_fgnl_light", "crnnm", "crnnm_f
 KERAS_COUNTS = {"crnn": 394_516, "crnn_fgnl": 584_141, "crnnm": 778_772, "crnnm_fgnl": 1_175_381}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The test machine is small and shared: intra-op threads only add contention here."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def naive_rolled_attention(theta, phi, g, *, n_rolls, softmax_axis="query"):
     """Reference: one full attention map per roll, in a Python loop (the authors' formulation)."""
     dim = 1 if softmax_axis == "query" else 2

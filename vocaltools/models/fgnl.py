@@ -16,10 +16,11 @@ includes it. The softmax runs over the query axis by default (the authors' code)
 (Wang et al.'s non-local block) with ``softmax_axis="key"``.
 
 Efficiency: the K rolls are folded into one batched matrix product (rolling ``phi`` by ``k`` equals
-rolling ``theta`` by ``-k``). Attention maps are never kept for the backward pass: the query-axis
-softmax runs through :class:`QuerySoftmaxAttention`, which works on chunks of keys (exact, because
-every key column is normalised on its own) and recomputes them in the backward pass; the key-axis
-softmax goes through :func:`torch.nn.functional.scaled_dot_product_attention`.
+rolling ``theta`` by ``-k``). The query-axis softmax (default) runs through
+:class:`QuerySoftmaxAttention`, which works on chunks of keys (exact, because every key column is
+normalised on its own), keeps no attention map for the backward pass and recomputes the chunks there;
+the key-axis softmax goes through :func:`torch.nn.functional.scaled_dot_product_attention`, whose
+fused kernels (where the device and dtype allow them) do not store the map either.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vocaltools.errors import ConfigError
+from vocaltools.errors import ConfigError, ModelError
 
 SOFTMAX_AXES = ("query", "key")
 MOSE_KINDS = ("mose", "se", "none")
@@ -93,6 +94,7 @@ class QuerySoftmaxAttention(torch.autograd.Function):
     """
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda")
     def forward(ctx, q, k, v, chunk: int):
         ctx.save_for_backward(q, k, v)
         ctx.chunk = chunk
@@ -105,6 +107,7 @@ class QuerySoftmaxAttention(torch.autograd.Function):
         return out
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_out):
         q, k, v = ctx.saved_tensors
         chunk = ctx.chunk
@@ -147,6 +150,7 @@ def rolled_attention(theta: torch.Tensor, phi: torch.Tensor, g: torch.Tensor, *,
     index = (torch.arange(n_channels, device=theta.device)[None, :]
              + torch.arange(n_rolls, device=theta.device)[:, None]) % n_channels
     queries = theta[:, :, index].permute(0, 2, 1, 3)  # [batch, Nq, K, C'] -> [batch, K, Nq, C']
+    phi, g = phi.to(theta.dtype), g.to(theta.dtype)
     if softmax_axis == "key":
         keys = phi[:, None].expand(-1, n_rolls, -1, -1)  # [batch, K, Nk, C'] (a view)
         values = g[:, None].expand(-1, n_rolls, -1, -1)
@@ -225,7 +229,8 @@ class FGNL(nn.Module):
     def forward(self, x: torch.Tensor, others: tuple[torch.Tensor, ...] | list = ()) -> torch.Tensor:
         inputs = (x, *others)
         if len(inputs) != len(self.phi):
-            raise ValueError(f"FGNL expects {len(self.phi) - 1} extra layer(s), got {len(others)}")
+            raise ModelError(f"FGNL expects {len(self.phi) - 1} extra layer(s) besides the query "
+                             f"layer, got {len(others)}")
         theta = self.theta(x)  # [batch, Nq, C']
         phi = torch.cat([proj(t) for proj, t in zip(self.phi, inputs)], dim=1)  # [batch, Nk, C']
         g = torch.cat([proj(t) for proj, t in zip(self.g, inputs)], dim=1)
