@@ -103,6 +103,7 @@ def test_ablations_count_what_they_drop():
     assert full - no_gaussian == 5 * 4 * 25
     assert count_params_keras(build_model("crnn_fgnl", mose="none")) == full - 49
     assert count_params_keras(build_model("crnn_fgnl", mose="se")) == full
+    assert count_params_keras(build_model("crnn_nl", mose="se")) == nl + 49  # explicit: honoured
 
 
 def test_gaussian_is_frozen_and_matches_the_spec_taps():

@@ -110,7 +110,10 @@ class CRNN(nn.Module):
     n_bins : mel bands of the input (128 in the paper; must survive the frequency pools).
     in_channels : input channels of the single-branch variants (1 = log-mel). The ``crnnm*``
         variants always read 2 channels: log-mel and the melody one-hot, one branch each.
-    reduction, gaussian, mose, softmax_axis : FGNL options (see :class:`~vocaltools.models.fgnl.FGNL`).
+    reduction, gaussian, mose, softmax_axis : FGNL options (see :class:`~vocaltools.models.fgnl.FGNL`);
+        ``mose=None`` is the variant's default ("none" for crnn_nl, "mose" otherwise). crnn_nl
+        keeps the Gaussian and the query-axis softmax of the FGNL code unless told otherwise, so
+        that it differs from crnn_fgnl_light only by the rolls and MoSE.
     dense_l2, dense_l1_activity : Dense regularisers returned by :meth:`regularization_loss`;
         ``None`` = the variant's default (0.01 for crnn_fgnl, crnn_nl, crnn_fgnl_light; 0 otherwise).
     init : "keras" (Glorot-uniform kernels, orthogonal recurrent kernels, zero biases, as the
@@ -119,7 +122,7 @@ class CRNN(nn.Module):
 
     def __init__(self, n_classes: int, *, variant: str = "crnn", n_bins: int = 128,
                  in_channels: int = 1, reduction: int = 32, gaussian: bool = True,
-                 mose: str = "mose", softmax_axis: str = "query", dense_l2: float | None = None,
+                 mose: str | None = None, softmax_axis: str = "query", dense_l2: float | None = None,
                  dense_l1_activity: float | None = None, init: str = "keras",
                  chunk_elements: int = ATTENTION_CHUNK_ELEMENTS):
         super().__init__()
@@ -149,7 +152,7 @@ class CRNN(nn.Module):
             self.attention = FGNL(
                 channels, other_channels=(channels,) if spec.attention == "fgnl" else (),
                 reduction=reduction, roll=spec.attention != "nl",
-                mose="none" if spec.attention == "nl" else mose, gaussian=gaussian,
+                mose=mose or ("none" if spec.attention == "nl" else "mose"), gaussian=gaussian,
                 softmax_axis=softmax_axis, chunk_elements=chunk_elements)
         # GRU 32 (sequence) -> GRU 32 (last state): one two-layer GRU, no dropout between
         self.gru = nn.GRU(channels * out_bins, 32, num_layers=2, batch_first=True)
