@@ -38,10 +38,15 @@ MOSE_KINDS = ("mose", "se", "none")
 ATTENTION_CHUNK_ELEMENTS = 1 << 24
 
 
-def _softmax_over_queries(scores: torch.Tensor) -> torch.Tensor:
-    """Softmax over dim 2 of ``[batch, K, Nq, keys]``, in at least fp32 (for fp16/bf16 inputs)."""
+def _key_major_attention(q: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """Transposed attention map ``[batch, K, keys, Nq]``: every key's softmax over the queries.
+
+    Kept key-major so that the softmax runs over the last (contiguous) axis; computed in at least
+    fp32 for fp16/bf16 inputs.
+    """
+    scores = keys @ q.transpose(-1, -2)  # [batch, 1, c, D] @ [batch, K, D, Nq] -> [batch, K, c, Nq]
     accurate = torch.promote_types(scores.dtype, torch.float32)
-    return torch.softmax(scores.to(accurate), dim=2).to(scores.dtype)
+    return torch.softmax(scores.to(accurate), dim=-1).to(scores.dtype)
 
 
 def gaussian_kernel_1d(*, size: int = 5, sigma: float = 0.707) -> torch.Tensor:
@@ -102,8 +107,8 @@ class QuerySoftmaxAttention(torch.autograd.Function):
         for start in range(0, k.shape[1], chunk):
             keys = k[:, None, start:start + chunk]  # [batch, 1, c, D]
             values = v[:, None, start:start + chunk]
-            attention = _softmax_over_queries(q @ keys.transpose(-1, -2))
-            out += attention @ values
+            attention_t = _key_major_attention(q, keys)  # [batch, K, c, Nq]
+            out += attention_t.transpose(-1, -2) @ values
         return out
 
     @staticmethod
@@ -118,14 +123,14 @@ class QuerySoftmaxAttention(torch.autograd.Function):
             stop = min(start + chunk, k.shape[1])
             keys = k[:, None, start:stop]  # [batch, 1, c, D]
             values = v[:, None, start:stop]
-            attention = _softmax_over_queries(q @ keys.transpose(-1, -2))
-            grad_v_rolls = attention.transpose(-1, -2) @ grad_out  # [batch, K, c, D]
+            attention_t = _key_major_attention(q, keys)  # [batch, K, c, Nq]
+            grad_v_rolls = attention_t @ grad_out  # [batch, K, c, D]
             grad_v[:, start:stop] = grad_v_rolls.sum(1)
             # softmax over queries: dS = A * (dA - sum_q A dA), and sum_q A dA = V . dV per key
-            column_dot = (grad_v_rolls * values).sum(-1, keepdim=True).transpose(-1, -2)
-            grad_scores = attention * (grad_out @ values.transpose(-1, -2) - column_dot)
-            grad_q += grad_scores @ keys
-            grad_k[:, start:stop] = (grad_scores.transpose(-1, -2) @ q).sum(1)
+            column_dot = (grad_v_rolls * values).sum(-1, keepdim=True)  # [batch, K, c, 1]
+            grad_scores_t = (values @ grad_out.transpose(-1, -2)).sub_(column_dot).mul_(attention_t)
+            grad_q += grad_scores_t.transpose(-1, -2) @ keys
+            grad_k[:, start:stop] = (grad_scores_t @ q).sum(1)
         return grad_q, grad_k, grad_v, None
 
 
