@@ -61,12 +61,11 @@ def naive_fgnl(module: FGNL, x, others=()):
     return x + module.out(stacked.reshape(batch, -1, height, width))
 
 
-@pytest.mark.parametrize("name", S1_NAMES)
-def test_shapes_at_paper_sizes(name):
+def check_shapes(name: str, n_frames_list: tuple[int, ...]) -> None:
     torch.manual_seed(0)
     spec = get_spec(name)
     model = build_model(name).eval()
-    for n_frames in (94, 157, 313):
+    for n_frames in n_frames_list:
         x = torch.randn(1, spec.input_shape[0], 128, n_frames)
         with torch.no_grad():
             logits = model(x)
@@ -75,6 +74,19 @@ def test_shapes_at_paper_sizes(name):
         assert features.shape == (1, 32)
         assert torch.allclose(model.classifier(features), logits, atol=1e-6)
         assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", S1_NAMES)
+def test_shapes_at_the_catalog_size(name):
+    """5 s clips (157 frames), the paper's main setting and the catalog's input shape."""
+    assert get_spec(name).input_shape[1:] == (128, 157)
+    check_shapes(name, (157,))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", S1_NAMES)
+def test_shapes_at_3_and_10_second_clips(name):
+    check_shapes(name, (94, 313))
 
 
 @pytest.mark.parametrize("name", ["crnn", "crnn_fgnl", "crnnm_fgnl"])
