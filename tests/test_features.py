@@ -131,3 +131,17 @@ def test_blockwise_equals_whole_file(tmp_path, name, rate, seconds):
     for key, expected in whole.items():
         assert blocks.arrays[key].shape == expected.shape
         np.testing.assert_allclose(blocks.arrays[key], expected, atol=1e-3 * max(1.0, np.abs(expected).max()))
+
+
+def test_mel_filters_equal_librosa():
+    import librosa
+
+    from vocaltools.features.mel import mel_filters, mel_frequencies
+
+    for rate, n_fft, n_mels, fmax in [(16000, 2048, 128, None), (22050, 2048, 96, None),
+                                      (44100, 1024, 40, 8000.0)]:
+        ours = mel_filters(sample_rate=rate, n_fft=n_fft, n_mels=n_mels, fmax=fmax)
+        ref = librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=n_mels, fmax=fmax)
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(mel_frequencies(128, fmin=0, fmax=11025),
+                               librosa.mel_frequencies(n_mels=128, fmin=0, fmax=11025), rtol=1e-12)

@@ -42,22 +42,19 @@ class FeatureResult:
 
 @lru_cache(maxsize=32)
 def _window(n_fft: int, win_length: int) -> np.ndarray:
-    """librosa's window: periodic Hann of ``win_length`` centred in ``n_fft`` (float32)."""
-    import scipy.signal
-
-    window = scipy.signal.get_window("hann", win_length, fftbins=True)
+    """librosa's window: periodic Hann of ``win_length`` (``scipy.signal.get_window("hann",
+    win_length, fftbins=True)``) centred in ``n_fft`` (float32)."""
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(win_length) / win_length)
     left = (n_fft - win_length) // 2
     padded = np.zeros(n_fft, dtype=np.float64)
     padded[left:left + win_length] = window
     return padded.astype(np.float32)
 
 
-@lru_cache(maxsize=32)
 def _mel_basis(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> np.ndarray:
-    import librosa
+    from vocaltools.features.mel import mel_filters
 
-    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax,
-                               dtype=np.float32)
+    return mel_filters(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
 
 
 def _frames(chunk: np.ndarray, *, offset: int, n_fft: int, hop: int, n_frames: int) -> np.ndarray:

@@ -1,0 +1,158 @@
+"""`vocaltools featurize` and the library behind it: inputs, labels, bad files, resume, jobs."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import soundfile
+
+from conftest import run_cli, shared_data
+from vocaltools.datasets.inputs import resolve_inputs
+from vocaltools.errors import InputError
+from vocaltools.features import get_preset
+from vocaltools.features.pipeline import featurize_items
+from vocaltools.formats.jsonl import read_jsonl
+from vocaltools.formats.store import FeatureStore
+from vocaltools.synth import make_singer_dataset
+
+
+@pytest.fixture(scope="module")
+def singers(tmp_path_factory):
+    root = tmp_path_factory.mktemp("singers")
+    make_singer_dataset(root, n_singers=2, n_songs=2, seconds=0.8, sample_rate=16000, seed=1)
+    return root
+
+
+def _bad_folder(root, singers):
+    good = sorted(singers.rglob("*.flac"))[:3]
+    for path in good:
+        (root / path.name).write_bytes(path.read_bytes())
+    (root / "notes.wav").write_text("not audio at all\n" * 50)
+    (root / "empty.wav").write_bytes(b"")
+    data = good[0].read_bytes()
+    (root / "cut.flac").write_bytes(data[: len(data) // 2])
+    return [p.stem for p in good]
+
+
+def test_bad_files_are_listed_and_resume_skips_finished(tmp_path, singers):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = _bad_folder(folder, singers)
+    store = tmp_path / "store"
+    first = run_cli("featurize", str(folder), "-o", str(store), "--labels", "none")
+    assert first.returncode == 1, first.stderr
+    assert "error: 3 input(s) failed:" in first.stderr
+    assert "notes.wav: not a readable WAV audio file (format not recognised" in first.stderr
+    assert "empty.wav: empty file (0 bytes)" in first.stderr
+    assert "cut.flac: truncated or corrupt FLAC file" in first.stderr
+    assert "featurize: 3 written, 0 skipped" in first.stderr and "3 failed" in first.stderr
+    assert "Traceback" not in first.stderr
+    assert sorted(FeatureStore(store).finished_ids()) == sorted(good)
+    second = run_cli("featurize", str(folder), "-o", str(store), "--labels", "none")
+    assert second.returncode == 1
+    assert "featurize: 0 written, 3 skipped" in second.stderr and "3 failed" in second.stderr
+    assert len(read_jsonl(store / "manifest.jsonl", kind="item")) == 3
+    third = run_cli("featurize", str(folder / "*.flac"), "-o", str(store), "-p", "nasrullah")
+    assert third.returncode == 1 and "other feature settings" in third.stderr
+
+
+def test_csv_labels_and_store_contents(tmp_path, singers):
+    store = tmp_path / "store"
+    result = run_cli("featurize", str(singers), "--labels", f"csv:{singers / 'metadata.csv'}",
+                     "-o", str(store), "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    assert "featurize: 8 written, 0 skipped" in result.stderr
+    records = {r["item_id"]: r for r in read_jsonl(store / "manifest.jsonl", kind="item")}
+    assert len(records) == 8
+    record = records["XX-Bass-1/song01_control"]
+    assert record["fields"]["singer"] == "XX-Bass-1" and record["fields"]["take"] == "Control"
+    assert record["fields"]["technique_group"] == "Vibrato" and "path" not in record["fields"]
+    assert record["n_frames"] == 1 + int(0.8 * 16000) // 512
+    meta = json.loads((store / "store.json").read_text())
+    assert meta["feature_config"] == get_preset("fgnl").to_dict()
+    arrays = FeatureStore(store).load_arrays(FeatureStore(store).items()[0])
+    assert arrays["logmel"].shape == (1, 128, record["n_frames"])
+
+
+def test_dirname_labels_globs_and_stdin(tmp_path, singers):
+    pattern = str(singers / "XX-Bass-1" / "*_control.flac")
+    resolved = resolve_inputs([pattern], labels="dirname")
+    assert [i.item_id for i in resolved.items] == ["song01_control", "song02_control"]
+    assert all(i.fields == {"label": "XX-Bass-1"} for i in resolved.items)
+    both = resolve_inputs([str(singers / "*" / "song01_control.flac")], labels="dirname")
+    assert [i.item_id for i in both.items] == ["XX-Bass-1/song01_control",
+                                               "XX-Soprano-2/song01_control"]
+    listing = f"{singers / 'XX-Soprano-2' / 'song02_breathy.flac'}\n\n{tmp_path / 'nope.wav'}\n"
+    from_stdin = resolve_inputs(["-"], labels="dirname", stdin=io.StringIO(listing))
+    assert [i.item_id for i in from_stdin.items] == ["song02_breathy"]
+    assert [f.reason for f in from_stdin.failures] == ["no such file or folder"]
+    store = tmp_path / "store"
+    result = run_cli("featurize", "-", "-o", str(store), "-q", input=listing)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: 1 input(s) failed:")
+    assert "nope.wav: no such file or folder" in result.stderr
+    assert FeatureStore(store).finished_ids() == {"song02_breathy"}
+    nothing = resolve_inputs([str(tmp_path / "*.ogg")], labels="none")
+    assert nothing.failures[0].reason == "the pattern matched no files"
+
+
+def test_label_errors(tmp_path, singers):
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("file,singer\na.wav,x\n")
+    with pytest.raises(InputError, match="needs a 'path' column"):
+        resolve_inputs([str(singers)], labels=f"csv:{csv_path}")
+    partial = tmp_path / "partial.csv"
+    partial.write_text(f"path,singer\n{singers / 'XX-Bass-1' / 'song01_control.flac'},a\n")
+    resolved = resolve_inputs([str(singers / "XX-Bass-1")], labels=f"csv:{partial}")
+    assert [i.item_id for i in resolved.items] == ["song01_control"]
+    assert all("not listed in the label CSV" in f.reason for f in resolved.failures)
+    assert len(resolved.failures) == 3
+    result = run_cli("featurize", str(singers), "-o", str(tmp_path / "s"), "--labels", "dirnme")
+    assert result.returncode == 1
+    assert "unknown --labels 'dirnme'; valid: dirname, csv:FILE, none" in result.stderr
+    assert "did you mean 'dirname'" in result.stderr
+    result = run_cli("featurize", str(singers), "-o", str(tmp_path / "s"), "--preset", "wang")
+    assert result.returncode == 1 and "unknown feature preset 'wang'" in result.stderr
+    result = run_cli("featurize", str(singers), "--jobs", "0", "-o", str(tmp_path / "s"))
+    assert result.returncode == 2
+
+
+def test_duplicate_item_ids_are_an_error(tmp_path, singers):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        src = singers / "XX-Bass-1" / "song01_control.flac"
+        (tmp_path / name / "take.flac").write_bytes(src.read_bytes())
+    with pytest.raises(InputError, match="two inputs give the item id 'take'"):
+        resolve_inputs([str(tmp_path / "a"), str(tmp_path / "b")], labels="none")
+
+
+def test_library_parallel_equals_serial(tmp_path, singers):
+    items = resolve_inputs([str(singers)], labels="dirname").items
+    config = get_preset("fgnl")
+    serial = featurize_items(items, store=FeatureStore(tmp_path / "one"), config=config, jobs=1)
+    events = []
+    parallel = featurize_items(items, store=FeatureStore(tmp_path / "two"), config=config, jobs=2,
+                               on_progress=events.append)
+    assert serial.written == parallel.written == 8 and not parallel.failures
+    assert sorted(e.done for e in events) == list(range(1, 9)) and events[0].total == 8
+    one, two = FeatureStore(tmp_path / "one"), FeatureStore(tmp_path / "two")
+    by_id = {item.item_id: item for item in two.items()}
+    for item in one.items():
+        np.testing.assert_array_equal(one.load_arrays(item)["logmel"],
+                                      two.load_arrays(by_id[item.item_id])["logmel"])
+
+
+@pytest.mark.slow
+def test_gtsinger_demo_writes_119_items(tmp_path):
+    data = shared_data("gtsinger-demo")
+    store = tmp_path / "store"
+    result = run_cli("featurize", str(data / "audio"), "--labels", f"csv:{data / 'metadata.csv'}",
+                     "--preset", "fgnl", "-o", str(store), "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    items = FeatureStore(store).items()
+    assert len(items) == 119
+    assert {i.fields["singer"] for i in items} and len({i.fields["singer"] for i in items}) == 20
+    assert all(i.item_id.count("/") == 1 for i in items)
