@@ -50,3 +50,29 @@ def mel_filters(*, sample_rate: int, n_fft: int, n_mels: int = 128, fmin: float 
     weights = weights.astype(np.float32)
     weights.setflags(write=False)
     return weights
+
+
+@lru_cache(maxsize=32)
+def mel_bands(*, sample_rate: int, n_fft: int, n_mels: int = 128, fmin: float = 0.0,
+              fmax: float | None = None) -> tuple[tuple[int, int, np.ndarray], ...]:
+    """The non-zero part of each filter of :func:`mel_filters`: ``(start, stop, weights)``."""
+    bands = []
+    for row in mel_filters(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax):
+        nonzero = np.flatnonzero(row)
+        start, stop = (int(nonzero[0]), int(nonzero[-1]) + 1) if nonzero.size else (0, 0)
+        bands.append((start, stop, np.ascontiguousarray(row[start:stop])))
+    return tuple(bands)
+
+
+def apply_mel(power: np.ndarray, *, sample_rate: int, n_fft: int, n_mels: int = 128,
+              fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """float32 [n_frames, 1 + n_fft // 2] power -> float32 [n_mels, n_frames].
+
+    Equal to ``mel_filters(...) @ power.T`` but touches only each filter's non-zero bins (about
+    2 bins per FFT bin instead of n_mels): 10-20x less work than the dense product."""
+    bands = mel_bands(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    out = np.zeros((n_mels, power.shape[0]), dtype=np.float32)
+    for index, (start, stop, weights) in enumerate(bands):
+        if stop > start:
+            np.dot(power[:, start:stop], weights, out=out[index])
+    return out

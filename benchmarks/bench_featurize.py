@@ -1,0 +1,133 @@
+"""Benchmark: `featurize` (fgnl preset, into a feature store) against a plain librosa loop.
+
+Generates >= --minutes of 44.1 kHz FLAC singing with vocaltools.synth (cached in --workdir), then
+times, in one run and on the same files:
+
+- baseline: for each file ``librosa.load(path, sr=16000)`` + ``librosa.feature.melspectrogram``
+  (n_fft 2048, hop 512, 128 mels) + ``librosa.amplitude_to_db`` (a plain serial loop);
+- vocaltools: ``featurize_items`` with the fgnl preset for each --jobs value, writing NPZ files and
+  the manifest of a fresh feature store.
+
+Imports and first-call costs are paid before timing (both sides warm up on one file). Each
+measurement is repeated --repeats times and the best is kept (the machine is shared). Prints times
+real time (seconds of audio per second of wall time) and the ratio to the baseline; writes JSON.
+
+    python benchmarks/bench_featurize.py --minutes 10 --jobs 1 2 --json bench_featurize.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def make_audio(workdir: Path, minutes: float) -> list[Path]:
+    from vocaltools.synth import make_singer_dataset
+
+    seconds_per_file = 30.0
+    n_files = int(-(-minutes * 60 // seconds_per_file))
+    n_singers = max(1, -(-n_files // 4))
+    root = workdir / f"audio-{minutes:g}min"
+    marker = root / "metadata.csv"
+    if not marker.is_file():
+        make_singer_dataset(root, n_singers=n_singers, n_songs=2, seconds=seconds_per_file,
+                            sample_rate=44100, seed=0)
+    return sorted(root.rglob("*.flac"))
+
+
+def run_baseline(files: list[Path]) -> float:
+    import librosa
+
+    for path in files:
+        y, _ = librosa.load(path, sr=16000)
+        mel = librosa.feature.melspectrogram(y=y, sr=16000, n_fft=2048, hop_length=512, n_mels=128)
+        librosa.amplitude_to_db(mel)
+    return 0.0
+
+
+def run_vocaltools(files: list[Path], store_dir: Path, jobs: int) -> None:
+    from vocaltools.datasets.items import AudioItem
+    from vocaltools.features import get_preset
+    from vocaltools.features.pipeline import featurize_items
+    from vocaltools.formats.store import FeatureStore
+
+    shutil.rmtree(store_dir, ignore_errors=True)
+    items = [AudioItem(f"{p.parent.name}/{p.stem}", p, {}) for p in files]
+    summary = featurize_items(items, store=FeatureStore(store_dir), config=get_preset("fgnl"),
+                              jobs=jobs)
+    if summary.failures or summary.written != len(files):
+        raise RuntimeError(f"featurize failed: {summary.failures}")
+
+
+def best_time(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="audio to generate (minutes)")
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="--jobs values to time")
+    parser.add_argument("--repeats", type=int, default=2, help="repetitions; the best is kept")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="folder for the generated audio and stores (default: a temp folder)")
+    parser.add_argument("--json", type=Path, default=Path("bench_featurize.json"),
+                        help="where to write the results")
+    args = parser.parse_args(argv)
+
+    temp = None
+    if args.workdir is None:
+        temp = tempfile.TemporaryDirectory(prefix="bench-featurize-")
+        args.workdir = Path(temp.name)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        started = time.perf_counter()
+        files = make_audio(args.workdir, args.minutes)
+        import soundfile
+
+        audio_seconds = sum(soundfile.info(p).duration for p in files)
+        print(f"audio: {len(files)} FLAC files, {audio_seconds / 60:.1f} min at 44.1 kHz "
+              f"(generated/cached in {time.perf_counter() - started:.1f} s)", file=sys.stderr)
+        # warm up both sides: imports, numba/FFT plans, mel basis
+        run_baseline(files[:1])
+        run_vocaltools(files[:1], args.workdir / "store-warmup", 1)
+
+        results = {"audio_seconds": audio_seconds, "n_files": len(files), "repeats": args.repeats,
+                   "python": platform.python_version(), "machine": platform.machine(),
+                   "preset": "fgnl", "runs": []}
+        baseline = best_time(lambda: run_baseline(files), args.repeats)
+        base_rt = audio_seconds / baseline
+        print(f"{'pipeline':<34}{'wall s':>8}{'x real time':>13}{'ratio':>8}")
+        print(f"{'librosa.load + melspectrogram':<34}{baseline:>8.2f}{base_rt:>13.1f}{1.0:>8.2f}")
+        results["baseline"] = {"wall_seconds": baseline, "times_real_time": base_rt}
+        for jobs in args.jobs:
+            wall = best_time(lambda: run_vocaltools(files, args.workdir / f"store-j{jobs}", jobs),
+                             args.repeats)
+            rt = audio_seconds / wall
+            print(f"{f'vocaltools featurize --jobs {jobs}':<34}{wall:>8.2f}{rt:>13.1f}"
+                  f"{rt / base_rt:>8.2f}")
+            results["runs"].append({"jobs": jobs, "wall_seconds": wall, "times_real_time": rt,
+                                    "ratio_to_baseline": rt / base_rt})
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}", file=sys.stderr)
+    finally:
+        if temp is not None:
+            temp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
