@@ -10,7 +10,9 @@ times, in one run and on the same files:
 
 Imports and first-call costs are paid before timing (both sides warm up on one file). Each
 measurement is repeated --repeats times and the best is kept (the machine is shared). Prints times
-real time (seconds of audio per second of wall time) and the ratio to the baseline; writes JSON.
+real time (seconds of audio per second of wall time), the ratio to the baseline and the CPU seconds
+used (this process plus pool workers: comparable even on a loaded machine); writes JSON with the
+load average seen before timing.
 
     python benchmarks/bench_featurize.py --minutes 10 --jobs 1 2 --json bench_featurize.json
 """
@@ -67,13 +69,25 @@ def run_vocaltools(files: list[Path], store_dir: Path, jobs: int) -> None:
         raise RuntimeError(f"featurize failed: {summary.failures}")
 
 
-def best_time(function, repeats: int) -> float:
-    times = []
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (pool workers)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def best_time(function, repeats: int) -> tuple[float, float]:
+    """Best wall time of ``repeats`` calls and the CPU seconds of that call."""
+    best = (float("inf"), 0.0)
     for _ in range(repeats):
+        cpu = _cpu_seconds()
         start = time.perf_counter()
         function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        wall = time.perf_counter() - start
+        best = min(best, (wall, _cpu_seconds() - cpu))
+    return best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,19 +121,29 @@ def main(argv: list[str] | None = None) -> int:
         results = {"audio_seconds": audio_seconds, "n_files": len(files), "repeats": args.repeats,
                    "python": platform.python_version(), "machine": platform.machine(),
                    "preset": "fgnl", "runs": []}
-        baseline = best_time(lambda: run_baseline(files), args.repeats)
+        try:
+            with open("/proc/loadavg") as handle:
+                results["load_average_before"] = float(handle.read().split()[0])
+        except OSError:
+            pass
+        import os
+
+        results["cpu_count"] = os.cpu_count()
+        baseline, base_cpu = best_time(lambda: run_baseline(files), args.repeats)
         base_rt = audio_seconds / baseline
-        print(f"{'pipeline':<34}{'wall s':>8}{'x real time':>13}{'ratio':>8}")
-        print(f"{'librosa.load + melspectrogram':<34}{baseline:>8.2f}{base_rt:>13.1f}{1.0:>8.2f}")
-        results["baseline"] = {"wall_seconds": baseline, "times_real_time": base_rt}
+        print(f"{'pipeline':<34}{'wall s':>8}{'x real time':>13}{'ratio':>8}{'cpu s':>8}")
+        print(f"{'librosa.load + melspectrogram':<34}{baseline:>8.2f}{base_rt:>13.1f}{1.0:>8.2f}"
+              f"{base_cpu:>8.2f}")
+        results["baseline"] = {"wall_seconds": baseline, "times_real_time": base_rt,
+                               "cpu_seconds": base_cpu}
         for jobs in args.jobs:
-            wall = best_time(lambda: run_vocaltools(files, args.workdir / f"store-j{jobs}", jobs),
-                             args.repeats)
+            wall, cpu = best_time(
+                lambda: run_vocaltools(files, args.workdir / f"store-j{jobs}", jobs), args.repeats)
             rt = audio_seconds / wall
             print(f"{f'vocaltools featurize --jobs {jobs}':<34}{wall:>8.2f}{rt:>13.1f}"
-                  f"{rt / base_rt:>8.2f}")
+                  f"{rt / base_rt:>8.2f}{cpu:>8.2f}")
             results["runs"].append({"jobs": jobs, "wall_seconds": wall, "times_real_time": rt,
-                                    "ratio_to_baseline": rt / base_rt})
+                                    "ratio_to_baseline": rt / base_rt, "cpu_seconds": cpu})
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.json}", file=sys.stderr)
