@@ -156,3 +156,41 @@ def test_gtsinger_demo_writes_119_items(tmp_path):
     assert len(items) == 119
     assert {i.fields["singer"] for i in items} and len({i.fields["singer"] for i in items}) == 20
     assert all(i.item_id.count("/") == 1 for i in items)
+
+
+def test_layout_labels_dispatch_to_registered_layouts(tmp_path, singers, monkeypatch):
+    import sys
+    import types
+
+    from vocaltools.datasets.items import AudioItem
+
+    class FakeLayout:
+        def scan(self, root):
+            return [AudioItem("x/one", root / "XX-Bass-1" / "song01_control.flac", {"singer": "x"})]
+
+    module = types.ModuleType("vocaltools.datasets.layouts")
+    module.LAYOUTS = {"fake20": FakeLayout()}
+    monkeypatch.setitem(sys.modules, "vocaltools.datasets.layouts", module)
+    resolved = resolve_inputs([str(singers)], labels="fake20")
+    assert [(i.item_id, i.fields) for i in resolved.items] == [("x/one", {"singer": "x"})]
+    with pytest.raises(InputError, match=r"unknown --labels 'fake2'; valid: dirname, csv:FILE, "
+                                         r"none, fake20; did you mean 'fake20'"):
+        resolve_inputs([str(singers)], labels="fake2")
+    with pytest.raises(InputError, match="give exactly one folder"):
+        resolve_inputs([str(singers), str(singers)], labels="fake20")
+
+
+def test_config_file_instead_of_preset(tmp_path, singers):
+    from vocaltools.features import FeatureConfig, LogMel
+
+    config = FeatureConfig(16000, (LogMel(n_mels=40, db="power"),))
+    path = tmp_path / "features.json"
+    path.write_text(json.dumps(config.to_dict()))
+    store = tmp_path / "store"
+    result = run_cli("featurize", str(singers / "XX-Bass-1"), "--config", str(path), "-o", str(store),
+                     "-q")
+    assert result.returncode == 0 and result.stderr == ""
+    item = FeatureStore(store).items()[0]
+    assert FeatureStore(store).load_arrays(item)["logmel"].shape[:2] == (1, 40)
+    both = run_cli("featurize", str(singers), "--config", str(path), "-p", "fgnl", "-o", str(store))
+    assert both.returncode == 1 and "either --preset or --config" in both.stderr

@@ -28,9 +28,10 @@ def featurize(
              "newline-separated inputs from stdin.", show_default=False)],
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Feature store folder to create or resume.", show_default=False)],
-    preset: Annotated[str, typer.Option(
-        "--preset", "-p", help="Feature preset: fgnl, fgnl-melody, nasrullah, wang2018, "
-        "yamamoto2022, wise-stft, wise-cqt.", autocompletion=_complete_preset)] = "fgnl",
+    preset: Annotated[Optional[str], typer.Option(
+        "--preset", "-p", help="Feature preset: fgnl (default), fgnl-melody, nasrullah, wang2018, "
+        "yamamoto2022, wise-stft, wise-cqt.", autocompletion=_complete_preset,
+        show_default=False)] = None,
     config: Annotated[Optional[Path], typer.Option(
         "--config", help="JSON feature config (FeatureConfig.to_dict) instead of --preset.",
         show_default=False)] = None,
@@ -63,13 +64,15 @@ def featurize(
     from vocaltools.features.presets import get_preset
     from vocaltools.formats.store import FeatureStore
 
+    if config is not None and preset is not None:
+        raise ConfigError("give either --preset or --config, not both")
     if config is not None:
         try:
             feature_config = FeatureConfig.from_dict(json.loads(config.read_text(encoding="utf-8")))
         except (OSError, json.JSONDecodeError) as error:
             raise ConfigError(f"{config}: cannot read a JSON feature config ({error})") from error
     else:
-        feature_config = get_preset(preset)
+        feature_config = get_preset(preset or "fgnl")
 
     bar = None
     show_bar = not quiet and stderr_is_terminal()
