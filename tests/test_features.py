@@ -145,3 +145,22 @@ def test_mel_filters_equal_librosa():
         np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(mel_frequencies(128, fmin=0, fmax=11025),
                                librosa.mel_frequencies(n_mels=128, fmin=0, fmax=11025), rtol=1e-12)
+
+
+def test_featurize_file_memory_is_bounded_by_the_block(tmp_path):
+    import tracemalloc
+
+    rate, seconds = 44100, 60
+    path = tmp_path / "long.flac"
+    noise = np.random.default_rng(0).standard_normal(rate * seconds).astype(np.float32)
+    soundfile.write(path, 0.1 * noise, rate, subtype="PCM_16")
+    del noise
+    config = get_preset("fgnl")
+    featurize_file(path, config=config, block_seconds=2.0)  # caches, imports
+    tracemalloc.start()
+    result = featurize_file(path, config=config, block_seconds=2.0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    decoded_bytes = rate * seconds * 4  # the whole file as float32 at its own rate
+    assert result.n_frames == 1 + 16000 * seconds // 512
+    assert peak < 0.5 * decoded_bytes, f"peak {peak / 1e6:.1f} MB"
