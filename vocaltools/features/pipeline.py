@@ -78,6 +78,13 @@ def _featurize_one(item_id: str, audio_path: str, config_dict: dict[str, Any], s
     return item_id, result.duration_s, result.n_frames, None
 
 
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the pool (no traceback per worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def featurize_items(items: Sequence[AudioItem], *, store: FeatureStore, config: FeatureConfig,
                     jobs: int = 1, on_progress: Callable[[FeaturizeProgress], None] | None = None,
                     block_seconds: float = 60.0, min_seconds: float = DEFAULT_MIN_SECONDS
@@ -126,11 +133,15 @@ def featurize_items(items: Sequence[AudioItem], *, store: FeatureStore, config: 
         import multiprocessing
 
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)),
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_ignore_interrupts,
                                  mp_context=multiprocessing.get_context(method)) as pool:
             futures = [pool.submit(_featurize_one, *args) for args in arguments]
-            for done, future in enumerate(as_completed(futures), start=1):
-                handle(future.result(), done)
+            try:
+                for done, future in enumerate(as_completed(futures), start=1):
+                    handle(future.result(), done)
+            except BaseException:  # Ctrl-C or a bug: drop queued files, keep what is finished
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     return FeaturizeSummary(written=written, skipped=skipped, failures=tuple(failures),
                             audio_seconds=audio_seconds,
                             wall_seconds=time.perf_counter() - started)
