@@ -82,6 +82,12 @@ def test_preset_shapes_and_ranges():
     multires = compute_features(y44, sample_rate=44100, config=get_preset("yamamoto2022"))["multires"]
     assert multires.shape == (3, 1025, 259)
     assert not np.allclose(multires[0], multires[2])  # different windows
+    import librosa
+
+    for channel, win_length in enumerate((2048, 1024, 512)):
+        magnitude = np.abs(librosa.stft(y44, n_fft=2048, hop_length=512, win_length=win_length))
+        expected = librosa.amplitude_to_db(magnitude, top_db=80)
+        np.testing.assert_allclose(multires[channel], expected, atol=1e-2)  # float32 FFTs differ
     y22 = _noisy_chord(6.0, 22050)
     wang = compute_features(y22, sample_rate=22050, config=get_preset("wang2018"))["logmel"]
     assert wang.shape == (1, 96, 259)
