@@ -12,7 +12,8 @@ Imports and first-call costs are paid before timing (both sides warm up on one f
 measurement is repeated --repeats times and the best is kept (the machine is shared). Prints times
 real time (seconds of audio per second of wall time), the ratio to the baseline and the CPU seconds
 used (this process plus pool workers: comparable even on a loaded machine); writes JSON with the
-load average seen before timing.
+load average seen before timing and the measured parallel capacity (the speed-up that N processes
+get on a pure CPU loop: the ceiling for --jobs N on this machine at this moment).
 
     python benchmarks/bench_featurize.py --minutes 10 --jobs 1 2 --json bench_featurize.json
 """
@@ -78,6 +79,28 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def _burn(_: int) -> int:
+    total = 0
+    for value in range(3_000_000):
+        total += value
+    return total
+
+
+def parallel_capacity(jobs: int) -> float:
+    """Speed-up of ``jobs`` processes over one on a pure-Python CPU loop: how many cores this run
+    can really use (1.0 means no parallelism is available, e.g. a loaded shared machine)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    times = []
+    for n in (1, jobs):
+        with context.Pool(n) as pool:
+            start = time.perf_counter()
+            pool.map(_burn, range(2 * jobs))
+            times.append(time.perf_counter() - start)
+    return times[0] / times[1]
+
+
 def best_time(function, repeats: int) -> tuple[float, float]:
     """Best wall time of ``repeats`` calls and the CPU seconds of that call."""
     best = (float("inf"), 0.0)
@@ -129,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         import os
 
         results["cpu_count"] = os.cpu_count()
+        if max(args.jobs) > 1:
+            capacity = parallel_capacity(max(args.jobs))
+            results["parallel_capacity"] = {"jobs": max(args.jobs), "speedup": capacity}
+            print(f"parallel capacity: {max(args.jobs)} processes run a CPU loop {capacity:.2f}x "
+                  f"as fast as one", file=sys.stderr)
         baseline, base_cpu = best_time(lambda: run_baseline(files), args.repeats)
         base_rt = audio_seconds / baseline
         print(f"{'pipeline':<34}{'wall s':>8}{'x real time':>13}{'ratio':>8}{'cpu s':>8}")
