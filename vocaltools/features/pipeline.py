@@ -142,6 +142,7 @@ def featurize_items(items: Sequence[AudioItem], *, store: FeatureStore, config: 
             except BaseException:  # Ctrl-C or a bug: drop queued files, keep what is finished
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
+    failures.sort(key=lambda failure: failure.audio_path)  # stable order whatever the jobs
     return FeaturizeSummary(written=written, skipped=skipped, failures=tuple(failures),
                             audio_seconds=audio_seconds,
                             wall_seconds=time.perf_counter() - started)
