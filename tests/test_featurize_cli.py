@@ -178,6 +178,12 @@ def test_layout_labels_dispatch_to_registered_layouts(tmp_path, singers, monkeyp
         resolve_inputs([str(singers)], labels="fake2")
     with pytest.raises(InputError, match="give exactly one folder"):
         resolve_inputs([str(singers), str(singers)], labels="fake20")
+    with pytest.raises(InputError, match="layouts take no options"):
+        resolve_inputs([str(singers)], labels="fake20:split=official")
+    seen = []
+    module.get_layout = lambda name, options: seen.append((name, options)) or FakeLayout()
+    assert len(resolve_inputs([str(singers)], labels="fake20:a=1,b=2").items) == 1
+    assert seen == [("fake20", ["a=1", "b=2"])]
 
 
 def test_config_file_instead_of_preset(tmp_path, singers):

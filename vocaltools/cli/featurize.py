@@ -38,7 +38,7 @@ def featurize(
     labels: Annotated[str, typer.Option(
         "--labels", "-l", help="Where labels come from: 'dirname' (the file's folder), "
         "'csv:FILE' (CSV with a 'path' column relative to the CSV; other columns become fields), "
-        "a dataset layout name, or 'none'.", autocompletion=_complete_labels)] = "dirname",
+        "a dataset layout name (options as NAME:KEY=VALUE,...), or 'none'.", autocompletion=_complete_labels)] = "dirname",
     jobs: Annotated[int, typer.Option(
         "--jobs", "-j", min=1, help="Worker processes (files are featurized in parallel).")] = 1,
     block_seconds: Annotated[float, typer.Option(

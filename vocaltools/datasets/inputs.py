@@ -13,7 +13,8 @@ Labels (``--labels``):
   the other columns become fields (strings); a file the CSV does not list is a failure;
 - ``none``: no fields;
 - any other name: a dataset layout from :data:`vocaltools.datasets.layouts.LAYOUTS`, whose
-  ``scan(root)`` lists the items of the one folder given as input.
+  ``scan(root)`` lists the items of the one folder given as input; ``NAME:KEY=VALUE,KEY=VALUE``
+  sets layout options (through ``layouts.get_layout``).
 
 Problems with single inputs (a missing path, a pattern without matches, a file the CSV lacks) are
 collected as :class:`InputFailure` so that a batch goes on; problems with the request itself (a
@@ -168,12 +169,17 @@ def _read_label_csv(csv_path: Path) -> dict[Path, dict[str, str]]:
     return rows
 
 
-def _layouts():
+def _layouts_module():
     try:
-        from vocaltools.datasets.layouts import LAYOUTS
+        from vocaltools.datasets import layouts
     except ImportError:
-        return {}
-    return dict(LAYOUTS)
+        return None
+    return layouts
+
+
+def _layouts() -> dict:
+    module = _layouts_module()
+    return dict(getattr(module, "LAYOUTS", {})) if module is not None else {}
 
 
 def label_choices() -> list[str]:
@@ -205,7 +211,9 @@ def resolve_inputs(inputs: Sequence[str], *, labels: str = "dirname", stdin: Tex
     return _resolve_layout(inputs, labels)
 
 
-def _resolve_layout(inputs: Sequence[str], name: str) -> ResolvedInputs:
+def _resolve_layout(inputs: Sequence[str], spec: str) -> ResolvedInputs:
+    name, _, option_text = spec.partition(":")
+    options = [text for text in option_text.split(",") if text]
     layouts = _layouts()
     if name not in layouts:
         valid = label_choices()
@@ -216,5 +224,11 @@ def _resolve_layout(inputs: Sequence[str], name: str) -> ResolvedInputs:
     if len(inputs) != 1 or not Path(inputs[0]).is_dir():
         raise InputError(f"--labels {name} reads a dataset folder: give exactly one folder "
                          f"(got {list(inputs)})")
-    items = layouts[name].scan(Path(inputs[0]))
+    layout = layouts[name]
+    if options:
+        get_layout = getattr(_layouts_module(), "get_layout", None)
+        if get_layout is None:
+            raise InputError(f"--labels {spec}: this version's layouts take no options")
+        layout = get_layout(name, options)
+    items = layout.scan(Path(inputs[0]))
     return ResolvedInputs(tuple(_check_unique(items)), ())
