@@ -170,11 +170,15 @@ def _read_label_csv(csv_path: Path) -> dict[Path, dict[str, str]]:
 
 
 def _layouts_module():
+    """``vocaltools.datasets.layouts`` (imported on first use), or None where it is absent."""
+    import importlib
+
     try:
-        from vocaltools.datasets import layouts
-    except ImportError:
+        return importlib.import_module("vocaltools.datasets.layouts")
+    except ModuleNotFoundError as error:
+        if error.name not in ("vocaltools.datasets.layouts",):
+            raise
         return None
-    return layouts
 
 
 def _layouts() -> dict:
