@@ -51,9 +51,8 @@ def featurize(
     """Compute features of audio files into a resumable feature store.
 
     Finished items of an existing store are skipped. A bad file does not stop the batch: every
-    failure is listed at the end (file and reason) and the exit status is 1.
-
-    EXIT STATUS: 0 all items written or skipped; 1 an item failed or an error; 2 usage error.
+    failure is listed at the end, one 'error: FILE: reason' line each, followed by a one-line
+    summary, and the exit status is 1.
     """
     import json
 
@@ -95,11 +94,9 @@ def featurize(
     finally:
         if bar is not None:
             bar.close()
-    if summary.failures:
-        print(f"error: {summary.failed} input(s) failed:", file=sys.stderr)
-        for failure in summary.failures:
-            print(f"  {failure.message}", file=sys.stderr)
-    if not quiet or summary.failures:
+    for failure in summary.failures:  # one 'error:' line per failure, the file named first
+        print(f"error: {failure.message}", file=sys.stderr)
+    if not quiet:
         speed = (f"; {summary.audio_seconds:.1f} s of audio in {summary.wall_seconds:.1f} s "
                  f"({summary.real_time_factor:.0f}x real time)" if summary.written else "")
         print(f"featurize: {summary.written} written, {summary.skipped} skipped (already in "
