@@ -111,6 +111,12 @@ def test_label_errors(tmp_path, singers):
     assert [i.item_id for i in resolved.items] == ["song01_control"]
     assert all("not listed in the label CSV" in f.reason for f in resolved.failures)
     assert len(resolved.failures) == 3
+    scanned = tmp_path / "scanned.csv"  # the shape of 'vocaltools dataset scan -o FILE.csv'
+    scanned.write_text(f"path,item_id,singer\n{singers / 'XX-Bass-1' / 'song01_control.flac'},"
+                       "bass/one,a\n")
+    resolved = resolve_inputs([str(singers / "XX-Bass-1" / "song01_control.flac")],
+                              labels=f"csv:{scanned}")
+    assert [(i.item_id, dict(i.fields)) for i in resolved.items] == [("bass/one", {"singer": "a"})]
     result = run_cli("featurize", str(singers), "-o", str(tmp_path / "s"), "--labels", "dirnme")
     assert result.returncode == 1
     assert "unknown --labels 'dirnme'; valid: dirname, csv:FILE, none" in result.stderr
@@ -201,3 +207,15 @@ def test_config_file_instead_of_preset(tmp_path, singers):
     assert FeatureStore(store).load_arrays(item)["logmel"].shape[:2] == (1, 40)
     both = run_cli("featurize", str(singers), "--config", str(path), "-p", "fgnl", "-o", str(store))
     assert both.returncode == 1 and "either --preset or --config" in both.stderr
+
+
+def test_item_ids_that_would_leave_the_store_fail(tmp_path, singers):
+    from vocaltools.datasets.items import AudioItem
+
+    audio = singers / "XX-Bass-1" / "song01_control.flac"
+    items = [AudioItem("../escape", audio), AudioItem("/abs", audio), AudioItem("ok/one", audio)]
+    summary = featurize_items(items, store=FeatureStore(tmp_path / "store"),
+                              config=get_preset("fgnl"))
+    assert summary.written == 1 and summary.failed == 2
+    assert all("invalid item id" in f.message for f in summary.failures)
+    assert not (tmp_path / "escape.npz").exists()

@@ -10,7 +10,9 @@ Labels (``--labels``):
 
 - ``dirname``: ``fields = {"label": <name of the file's folder>}``;
 - ``csv:FILE``: a CSV whose ``path`` column names each audio file relative to the CSV's folder;
-  the other columns become fields (strings); a file the CSV does not list is a failure;
+  the other columns become fields (strings); an ``item_id`` column, where present (as written by
+  ``vocaltools dataset scan -o FILE.csv``), gives the item ids; a file the CSV does not list is a
+  failure;
 - ``none``: no fields;
 - any other name: a dataset layout from :data:`vocaltools.datasets.layouts.LAYOUTS`, whose
   ``scan(root)`` lists the items of the one folder given as input; ``NAME:KEY=VALUE,KEY=VALUE``
@@ -205,8 +207,9 @@ def resolve_inputs(inputs: Sequence[str], *, labels: str = "dirname", stdin: Tex
                     failures.append(InputFailure(str(entry.path), f"not listed in the label CSV "
                                                                   f"{csv_path}"))
                     continue
-                items.append(AudioItem(item_id_for(entry.path, entry.root), entry.path,
-                                       rows[entry.path]))
+                fields = dict(rows[entry.path])
+                item_id = fields.pop("item_id", "") or item_id_for(entry.path, entry.root)
+                items.append(AudioItem(item_id, entry.path, fields))
         else:
             for entry in found:
                 fields = {"label": entry.path.parent.name} if labels == "dirname" else {}

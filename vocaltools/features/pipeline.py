@@ -78,6 +78,18 @@ def _featurize_one(item_id: str, audio_path: str, config_dict: dict[str, Any], s
     return item_id, result.duration_s, result.n_frames, None
 
 
+def item_id_problem(item_id: str) -> str:
+    """Why ``item_id`` cannot name a file inside a store ("" when it can): ids are relative
+    ``/``-separated paths without empty, ``.`` or ``..`` parts."""
+    if not item_id:
+        return "empty"
+    if item_id.startswith("/") or "\\" in item_id:
+        return "must be a relative path with '/' separators"
+    if any(part in ("", ".", "..") for part in item_id.split("/")):
+        return "no empty, '.' or '..' path parts"
+    return ""
+
+
 def _ignore_interrupts() -> None:
     """Workers leave Ctrl-C to the parent, which stops the pool (no traceback per worker)."""
     import signal
@@ -100,10 +112,20 @@ def featurize_items(items: Sequence[AudioItem], *, store: FeatureStore, config: 
     config_dict = config.to_dict()
     store.create(feature_config=config_dict)
     finished = store.finished_ids()
-    todo = [item for item in items if item.item_id not in finished]
-    skipped = len(items) - len(todo)
-    by_id = {item.item_id: item for item in todo}
     failures: list[ItemFailure] = []
+    todo = []
+    for item in items:
+        if item.item_id in finished:
+            continue
+        problem = item_id_problem(item.item_id)
+        if problem:
+            failures.append(ItemFailure(item.item_id, str(item.audio_path),
+                                        f"{item.audio_path}: invalid item id {item.item_id!r} "
+                                        f"({problem})"))
+        else:
+            todo.append(item)
+    skipped = sum(1 for item in items if item.item_id in finished)
+    by_id = {item.item_id: item for item in todo}
     written = 0
     audio_seconds = 0.0
 
