@@ -127,7 +127,7 @@ def _stft_power(waveforms, *, n_fft: int, win_length: int, hop: int, magnitude: 
     spectrum = torch.stft(waveforms, n_fft=n_fft, hop_length=hop,
                           window=_window(n_fft, win_length, waveforms.device), center=True,
                           pad_mode="constant", return_complex=True)
-    power = spectrum.real.square() + spectrum.imag.square()
+    power = (spectrum * spectrum.conj()).real  # |X|^2: the fastest of the ways tried on CPU
     return power.sqrt() if magnitude else power
 
 
@@ -135,7 +135,9 @@ def _stft_power(waveforms, *, n_fft: int, win_length: int, hop: int, magnitude: 
 
 @dataclass(frozen=True)
 class _Octave:
-    basis: "torch.Tensor"  # complex64 [n_filters, 1 + n_fft // 2]
+    basis: "torch.Tensor"  # complex64 [n_filters, stop - start]: the non-zero columns only
+    start: int  # first STFT bin the octave's filters use
+    stop: int
     n_fft: int
     hop: int
 
@@ -199,8 +201,11 @@ def _cqt_plan(sample_rate: int, front_end: Cqt, device) -> _CqtPlan:
             fft_basis = np.fft.fft(basis, n=n_fft, axis=1)[:, :n_fft // 2 + 1]
             fft_basis = librosa.util.sparsify_rows(fft_basis, quantile=0.01, dtype=np.complex64)
             dense = np.asarray(fft_basis.todense()) * np.sqrt(rate / my_rate)
-            octaves.append(_Octave(basis=torch.from_numpy(dense.astype(np.complex64)).to(device),
-                                   n_fft=n_fft, hop=my_hop))
+            used = np.flatnonzero(np.any(dense != 0, axis=0))
+            start, stop = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
+            octaves.append(_Octave(
+                basis=torch.from_numpy(dense[:, start:stop].astype(np.complex64)).to(device),
+                start=start, stop=stop, n_fft=n_fft, hop=my_hop))
             if my_hop % 2 == 0:
                 my_hop //= 2
                 my_rate /= 2.0
@@ -234,10 +239,12 @@ def _downsample(waveforms, factor: int):
     sqrt(factor) (librosa's ``resample(..., scale=True)``); sample ``j`` sits at input ``j*factor``."""
     import torch
 
+    import scipy.fft
+
     n = waveforms.shape[-1]
     guard = RESAMPLE_GUARD * factor
-    padded = torch.nn.functional.pad(waveforms, (guard, guard))
-    n_fft = padded.shape[-1]
+    n_fft = scipy.fft.next_fast_len(n + 2 * guard, real=True)  # a length with small prime factors
+    padded = torch.nn.functional.pad(waveforms, (guard, n_fft - n - guard))
     spectrum = torch.fft.rfft(padded, dim=-1)
     spectrum = spectrum * _lowpass_gain(spectrum.shape[-1], n_fft, factor, waveforms.device)
     filtered = torch.fft.irfft(spectrum, n=n_fft, dim=-1)[..., guard:guard + n]
@@ -261,7 +268,9 @@ def _cqt_magnitude(waveforms, *, sample_rate: int, front_end: Cqt, n_frames: int
         ones = torch.ones(octave.n_fft, dtype=signal.dtype, device=signal.device)
         spectrum = torch.stft(signal, n_fft=octave.n_fft, hop_length=octave.hop, window=ones,
                               center=True, pad_mode="constant", return_complex=True)
-        responses.append(torch.matmul(octave.basis, spectrum[..., :n_frames]))  # [batch, filters, T]
+        # only the bins the sparsified filters touch: [batch, stop - start, T] -> [batch, filters, T]
+        responses.append(torch.matmul(octave.basis,
+                                      spectrum[..., octave.start:octave.stop, :n_frames]))
     width = min(r.shape[-1] for r in responses)
     stacked = torch.cat([r[..., :width] for r in reversed(responses)], dim=-2)[..., -plan.n_bins:, :]
     magnitude = stacked.abs() * plan.inv_sqrt_lengths[:, None]

@@ -1,0 +1,454 @@
+"""vocaltools benchmarks: one command, a table on stdout, JSON with ``--json PATH``.
+
+Every figure is printed beside a reference measured in the same run on the same machine:
+
+============================  ===================================  ==================================
+row                           figure                               reference
+============================  ===================================  ==================================
+cli start                     ``vocaltools --help`` (median, s)    ``python -c pass``
+featurize (numpy engine)      fgnl x real time, FLAC decode incl.  librosa loop (load + mel + dB)
+featurize (torch, cpu/cuda)   fgnl x real time, FLAC decode incl.  the numpy engine
+logmel batch (torch)          8 clips of 30 s, no decode, x RT     numpy engine, one clip at a time
+cqt (torch)                   wise-cqt x real time, no decode      numpy engine (librosa.cqt)
+train <model>                 clips/s, forward + backward + Adam   forward only (inference) clips/s
+predict 4-min song            cold start (s)                       ``python -c "import torch"``
+knn build / query             items/s                              brute-force NumPy search
+============================  ===================================  ==================================
+
+Usage::
+
+    python benchmarks/run.py --quick                 # about a minute on a laptop
+    python benchmarks/run.py --json bench.json       # the full run
+    python benchmarks/run.py --models crnn,tiny_cnn --device cuda
+
+Rows whose code is not in this checkout (a model family, ``vocaltools predict``,
+``vocaltools.index``) say ``not available`` and why, instead of failing the run. Timings are
+wall-clock medians; on a shared machine they vary by tens of percent between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_MODELS = ("crnn", "crnn_fgnl", "oblong_dc_late", "tiny_cnn")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One benchmark figure and its reference (``None`` value = not available, see ``note``).
+    ``ratio`` = figure / reference; ``higher_is_better`` says which way is good (x RT and clips/s:
+    higher; seconds: lower)."""
+
+    name: str
+    value: float | None
+    unit: str
+    reference: str
+    reference_value: float | None
+    higher_is_better: bool = True
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.value or not self.reference_value:
+            return None
+        return self.value / self.reference_value
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "ratio": self.ratio}
+
+
+def unavailable(name: str, unit: str, reference: str, why: str) -> Row:
+    return Row(name, None, unit, reference, None, note=f"not available: {why}")
+
+
+def median_time(function: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall-clock seconds of ``function()`` over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def _run(args: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(args, check=True, capture_output=True, env=_env(), cwd=ROOT)
+    return time.perf_counter() - start
+
+
+# -- CLI start-up --------------------------------------------------------------------------------
+
+def bench_cli_start(*, repeats: int) -> Row:
+    """Median seconds of ``python -m vocaltools --help`` vs ``python -c pass``."""
+    cli = statistics.median(_run([sys.executable, "-m", "vocaltools", "--help"])
+                            for _ in range(repeats))
+    bare = statistics.median(_run([sys.executable, "-c", "pass"]) for _ in range(repeats))
+    return Row("cli start: vocaltools --help", cli, "s", "python -c pass", bare,
+               higher_is_better=False, note=f"median of {repeats}")
+
+
+# -- audio ---------------------------------------------------------------------------------------
+
+def make_song(path: Path, *, seconds: float, sample_rate: int, seed: int = 0) -> Path:
+    """A synthetic sung song (vocaltools.synth) written as 16-bit FLAC."""
+    import numpy as np
+    import soundfile
+
+    from vocaltools.synth import make_singers, song_degrees, synth_voice
+
+    singer = make_singers(3, seed=seed)[seed % 3]
+    parts = []
+    piece = 30.0  # synthesise in 30-s phrases to bound memory
+    n_pieces = int(np.ceil(seconds / piece))
+    for i in range(n_pieces):
+        length = min(piece, seconds - i * piece)
+        degrees = song_degrees(i, n_notes=max(1, int(length * 2)), seed=seed)
+        parts.append(synth_voice(singer=singer, technique=("Vibrato", "Breathy", "Control")[i % 3],
+                                 degrees=degrees, seconds=length, sample_rate=sample_rate,
+                                 seed=seed + i))
+    soundfile.write(path, np.concatenate(parts), sample_rate, subtype="PCM_16")
+    return path
+
+
+# -- featurize -----------------------------------------------------------------------------------
+
+def librosa_loop(path: Path, *, sample_rate: int = 16000):
+    """The plain librosa way to get S1's features: load, mel spectrogram, amplitude_to_db."""
+    import librosa
+
+    y, _ = librosa.load(path, sr=sample_rate)
+    mel = librosa.feature.melspectrogram(y=y, sr=sample_rate, n_fft=2048, hop_length=512, n_mels=128)
+    return librosa.amplitude_to_db(mel, top_db=80.0)
+
+
+def bench_featurize(*, song: Path, seconds: float, repeats: int, devices: list[str]) -> list[Row]:
+    from vocaltools.features import featurize_file, get_preset
+
+    config = get_preset("fgnl")
+    numpy_s = median_time(lambda: featurize_file(song, config=config), repeats)
+    librosa_s = median_time(lambda: librosa_loop(song), repeats)
+    rows = [Row("featurize fgnl, numpy engine", seconds / numpy_s, "x RT",
+                "librosa loop (load+mel+dB)", seconds / librosa_s,
+                note=f"{seconds:.0f}-s FLAC at 16 kHz, decode included")]
+    try:
+        from vocaltools.features.torch_frontends import featurize_file_torch, resolve_device
+    except ImportError as error:
+        rows.append(unavailable("featurize fgnl, torch", "x RT", "numpy engine", str(error)))
+        return rows
+    for device in devices:
+        name = f"featurize fgnl, torch {device}"
+        try:
+            resolve_device(device)
+        except Exception as error:  # noqa: BLE001 - reported in the table
+            rows.append(unavailable(name, "x RT", "numpy engine", str(error)))
+            continue
+        torch_s = median_time(lambda: featurize_file_torch(song, config=config, device=device),
+                              repeats)
+        rows.append(Row(name, seconds / torch_s, "x RT", "numpy engine", seconds / numpy_s,
+                        note="decode included"))
+    return rows
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def bench_torch_batches(*, clip_seconds: float, n_clips: int, cqt_seconds: float, repeats: int,
+                        devices: list[str]) -> list[Row]:
+    """Front ends without decoding: a batch of log-mel clips, and the CQT (librosa's slowest)."""
+    import numpy as np
+
+    from vocaltools.features import compute_features, get_preset
+    from vocaltools.features.torch_frontends import compute_features_torch, resolve_device
+    from vocaltools.synth import make_singers, synth_voice
+
+    rows = []
+    for preset, seconds, count in (("fgnl", clip_seconds, n_clips), ("wise-cqt", cqt_seconds, 1)):
+        config = get_preset(preset)
+        singers = make_singers(count, seed=1)
+        clips = np.stack([synth_voice(singer=s, technique="Vibrato", degrees=[0, 3, 7, 5],
+                                      seconds=seconds, sample_rate=config.sample_rate, seed=i)
+                          for i, s in enumerate(singers)])
+        total = seconds * count
+        numpy_s = median_time(lambda: [compute_features(c, sample_rate=config.sample_rate,
+                                                        config=config) for c in clips], repeats)
+        label = (f"{config.front_ends[0].name} batch {count}x{seconds:.0f}s" if count > 1
+                 else f"{config.front_ends[0].name} {seconds:.0f}s ({preset})")
+        for device in devices:
+            name = f"{label}, torch {device}"
+            try:
+                resolve_device(device)
+            except Exception as error:  # noqa: BLE001 - reported in the table
+                rows.append(unavailable(name, "x RT", "numpy engine", str(error)))
+                continue
+
+            def run():
+                compute_features_torch(clips, config=config, device=device)
+                _sync(device)
+
+            torch_s = median_time(run, repeats)
+            rows.append(Row(name, total / torch_s, "x RT", "numpy engine, per clip",
+                            total / numpy_s, note="no decode"))
+    return rows
+
+
+# -- training ------------------------------------------------------------------------------------
+
+def bench_train(*, models: list[str], batch: int, steps: int, device: str) -> list[Row]:
+    """clips/s of forward + backward + Adam step on random batches at each model's paper input
+    shape, beside forward-only (eval, no grad) clips/s of the same model."""
+    import torch
+
+    from vocaltools.features.torch_frontends import resolve_device
+    from vocaltools.models.registry import build_model, example_input, get_spec
+
+    target = resolve_device(device)
+    rows = []
+    for name in models:
+        label = f"train {name}"
+        try:
+            spec = get_spec(name)
+            model = build_model(name).to(target)
+        except Exception as error:  # noqa: BLE001 - a family not merged yet: reported
+            rows.append(unavailable(label, "clips/s", "forward only", f"{type(error).__name__}: {error}"))
+            continue
+        shape = "x".join(str(n) for n in spec.input_shape)
+        x = example_input(spec, batch).to(target)
+        y = torch.randint(0, spec.n_classes, (batch,), device=target)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+        def train_step():
+            model.train()
+            optimizer.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            _sync(str(target))
+
+        def forward():
+            model.eval()
+            with torch.inference_mode():
+                model(x)
+            _sync(str(target))
+
+        train_s = median_time(train_step, steps)
+        forward_s = median_time(forward, steps)
+        rows.append(Row(label, batch / train_s, "clips/s", "forward only", batch / forward_s,
+                        note=f"batch {batch} x {shape} on {target}"))
+    return rows
+
+
+# -- predict -------------------------------------------------------------------------------------
+
+def _command_available(*words: str) -> str | None:
+    """None when ``vocaltools WORDS --help`` works and is not the 'not available' placeholder;
+    otherwise the reason."""
+    result = subprocess.run([sys.executable, "-m", "vocaltools", *words, "--help"],
+                            capture_output=True, text=True, env=_env(), cwd=ROOT)
+    text = result.stdout + result.stderr
+    if result.returncode != 0:
+        return f"'vocaltools {' '.join(words)} --help' exited {result.returncode}"
+    if "not available" in text.lower():
+        return f"'vocaltools {' '.join(words)}' is a placeholder in this checkout (not merged yet)"
+    return None
+
+
+def bench_predict(*, workdir: Path, song_seconds: float, repeats: int) -> Row:
+    """Cold-start ``vocaltools predict`` of one song with a freshly trained tiny model, vs bare
+    ``python -c "import torch"``."""
+    name = f"predict {song_seconds / 60:.0f}-min song, cold start"
+    reference = 'python -c "import torch"'
+    why = _command_available("predict") or _command_available("train")
+    if why:
+        return unavailable(name, "s", reference, why)
+    return _bench_predict_cli(workdir=workdir, song_seconds=song_seconds, repeats=repeats,
+                              name=name, reference=reference)
+
+
+def _bench_predict_cli(*, workdir: Path, song_seconds: float, repeats: int, name: str,
+                       reference: str) -> Row:
+    """Train tiny_cnn for one epoch on a small synthetic set, then time ``vocaltools predict``."""
+    from vocaltools.synth import make_singer_dataset
+
+    data = workdir / "singers"
+    make_singer_dataset(data, n_singers=2, n_songs=1, seconds=4.0, sample_rate=16000)
+    store, model = workdir / "store", workdir / "model"
+    try:
+        subprocess.run([sys.executable, "-m", "vocaltools", "featurize", str(data), "--preset",
+                        "fgnl", "-o", str(store)], check=True, capture_output=True, env=_env())
+        subprocess.run([sys.executable, "-m", "vocaltools", "train", str(store), "--model",
+                        "tiny_cnn", "--target", "singer", "--epochs", "1", "-o", str(model)],
+                       check=True, capture_output=True, env=_env())
+    except subprocess.CalledProcessError as error:
+        return unavailable(name, "s", reference, f"could not prepare a model: "
+                           f"{error.stderr.decode(errors='replace').strip().splitlines()[-1:]}")
+    song = make_song(workdir / "song.flac", seconds=song_seconds, sample_rate=16000)
+    cold = statistics.median(
+        _run([sys.executable, "-m", "vocaltools", "predict", str(song), "--model", str(model),
+              "-o", str(workdir / "pred.jsonl")]) for _ in range(repeats))
+    bare = statistics.median(_run([sys.executable, "-c", "import torch"]) for _ in range(repeats))
+    return Row(name, cold, "s", reference, bare, higher_is_better=False,
+               note=f"median of {repeats}, decode + features + model")
+
+
+# -- knn -----------------------------------------------------------------------------------------
+
+def bench_knn(*, n_items: int, dim: int, n_queries: int) -> list[Row]:
+    try:
+        import vocaltools.index as index  # noqa: F401
+    except ImportError:
+        return [unavailable("knn build/query", "items/s", "numpy brute force",
+                            "vocaltools.index is not in this checkout (not merged yet)")]
+    return _bench_knn(n_items=n_items, dim=dim, n_queries=n_queries)
+
+
+def _bench_knn(*, n_items: int, dim: int, n_queries: int) -> list[Row]:
+    """Build and query through whatever vocaltools.index offers; reference = NumPy brute force."""
+    import numpy as np
+
+    import vocaltools.index as index
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((n_items, dim)).astype(np.float32)
+    queries = rng.standard_normal((n_queries, dim)).astype(np.float32)
+    build = getattr(index, "build_index", None)
+    search = getattr(index, "query_index", None) or getattr(index, "search_index", None)
+    if build is None or search is None:
+        return [unavailable("knn build/query", "items/s", "numpy brute force",
+                            f"vocaltools.index has no build_index/query_index (has "
+                            f"{sorted(n for n in dir(index) if not n.startswith('_'))})")]
+
+    def brute():
+        d = (queries ** 2).sum(1)[:, None] - 2 * queries @ vectors.T + (vectors ** 2).sum(1)[None]
+        np.argpartition(d, 10, axis=1)[:, :10]
+
+    try:
+        built = {}
+        build_s = median_time(lambda: built.setdefault("i", build(vectors)), 3)
+        query_s = median_time(lambda: search(built["i"], queries, k=10), 3)
+    except TypeError as error:
+        return [unavailable("knn build/query", "items/s", "numpy brute force",
+                            f"unexpected vocaltools.index signature: {error}")]
+    brute_s = median_time(brute, 3)
+    return [Row("knn build", n_items / build_s, "items/s", "-", None, note=f"{n_items} x {dim}"),
+            Row("knn query k=10", n_queries / query_s, "queries/s", "numpy brute force",
+                n_queries / brute_s, note=f"{n_items} x {dim}")]
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+def format_table(rows: list[Row]) -> str:
+    header = ("benchmark", "value", "reference", "ref value", "value/ref", "note")
+    lines = []
+    for r in rows:
+        value = "n/a" if r.value is None else f"{r.value:,.3g} {r.unit}"
+        ref = "" if r.reference_value is None else f"{r.reference_value:,.3g} {r.unit}"
+        ratio = "" if r.ratio is None else f"{r.ratio:.2f}"
+        lines.append((r.name, value, r.reference, ref, ratio, r.note))
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *lines)]
+    out = [" | ".join(str(x).ljust(w) for x, w in zip(header, widths)),
+           "-+-".join("-" * w for w in widths)]
+    out += [" | ".join(str(x).ljust(w) for x, w in zip(line, widths)) for line in lines]
+    return "\n".join(out)
+
+
+def machine_info() -> dict:
+    import torch
+
+    info = {"python": platform.python_version(), "platform": platform.platform(),
+            "cpu_count": os.cpu_count(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    try:
+        import librosa
+
+        info["librosa"] = librosa.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes and few repeats")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS),
+                        help="comma-separated registry models for the train rows")
+    parser.add_argument("--device", default="auto",
+                        help="device of the train rows: cpu, cuda or auto (featurize rows run on "
+                             "cpu and, when available, cuda)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch intra-op threads (0 = torch's default); on a loaded machine 1 "
+                             "avoids threads waiting on each other")
+    parser.add_argument("--only", default="",
+                        help="comma-separated subset of: cli,featurize,torch,train,predict,knn")
+    args = parser.parse_args(argv)
+
+    quick = args.quick
+    repeats = 3 if quick else 5
+    song_seconds = 30.0 if quick else 240.0
+    parts = set(filter(None, args.only.split(","))) or {"cli", "featurize", "torch", "train",
+                                                        "predict", "knn"}
+    import torch
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="vocaltools-bench-") as tmp:
+        workdir = Path(tmp)
+        if "cli" in parts:
+            rows.append(bench_cli_start(repeats=5 if quick else 15))
+        if "featurize" in parts:
+            song = make_song(workdir / "song.flac", seconds=song_seconds, sample_rate=16000)
+            rows += bench_featurize(song=song, seconds=song_seconds, repeats=repeats,
+                                    devices=devices)
+        if "torch" in parts:
+            rows += bench_torch_batches(clip_seconds=10.0 if quick else 30.0, n_clips=8,
+                                        cqt_seconds=5.0 if quick else 30.0, repeats=repeats,
+                                        devices=devices)
+        if "train" in parts:
+            rows += bench_train(models=[m for m in args.models.split(",") if m],
+                                batch=4 if quick else 16, steps=2 if quick else 5,
+                                device=args.device)
+        if "predict" in parts:
+            rows.append(bench_predict(workdir=workdir, song_seconds=240.0,
+                                      repeats=1 if quick else 3))
+        if "knn" in parts:
+            rows += bench_knn(n_items=2000 if quick else 50000, dim=16, n_queries=224)
+    print(format_table(rows))
+    if args.json:
+        payload = {"quick": quick, "machine": machine_info(), "rows": [r.to_dict() for r in rows]}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
