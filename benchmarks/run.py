@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]  # the checkout benchmarked; --root changes it
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -184,9 +184,12 @@ def bench_torch_batches(*, clip_seconds: float, n_clips: int, cqt_seconds: float
     import numpy as np
 
     from vocaltools.features import compute_features, get_preset
-    from vocaltools.features.torch_frontends import compute_features_torch, resolve_device
     from vocaltools.synth import make_singers, synth_voice
 
+    try:
+        from vocaltools.features.torch_frontends import compute_features_torch, resolve_device
+    except ImportError as error:
+        return [unavailable("torch front ends", "x RT", "numpy engine", str(error))]
     rows = []
     for preset, seconds, count in (("fgnl", clip_seconds, n_clips), ("wise-cqt", cqt_seconds, 1)):
         config = get_preset(preset)
@@ -224,10 +227,10 @@ def bench_train(*, models: list[str], batch: int, steps: int, device: str) -> li
     shape, beside forward-only (eval, no grad) clips/s of the same model."""
     import torch
 
-    from vocaltools.features.torch_frontends import resolve_device
     from vocaltools.models.registry import build_model, example_input, get_spec
 
-    target = resolve_device(device)
+    target = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
+                          else "cpu" if device == "auto" else device)
     rows = []
     for name in models:
         label = f"train {name}"
@@ -385,12 +388,13 @@ def machine_info() -> dict:
             "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
-    try:
-        import librosa
+    from importlib import metadata
 
-        info["librosa"] = librosa.__version__
-    except ImportError:
-        pass
+    for package in ("librosa", "numpy", "scipy", "faiss-cpu"):
+        try:
+            info[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
     return info
 
 
@@ -406,10 +410,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch intra-op threads (0 = torch's default); on a loaded machine 1 "
                              "avoids threads waiting on each other")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="benchmark the vocaltools checkout at this path (default: the one "
+                             "holding this script); rows whose code it lacks say 'not available'")
     parser.add_argument("--only", default="",
                         help="comma-separated subset of: cli,featurize,torch,train,predict,knn")
     args = parser.parse_args(argv)
 
+    global ROOT
+    if args.root is not None:
+        ROOT = args.root.resolve()
+        sys.path.insert(0, str(ROOT))
+        if "vocaltools" in sys.modules:
+            raise SystemExit("--root must be given before vocaltools is imported")
     quick = args.quick
     repeats = 3 if quick else 5
     song_seconds = 30.0 if quick else 240.0

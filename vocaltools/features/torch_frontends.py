@@ -395,7 +395,7 @@ def compute_features_torch(waveforms, *, config: FeatureConfig, device=None,
         item_frames = torch.tensor([config.n_frames(n) for n in lengths], device=target)
         valid = torch.arange(n_frames, device=target)[None, :] < item_frames[:, None]
     out = {}
-    with torch.inference_mode():
+    with torch.no_grad():  # not inference_mode: the outputs may feed a model that is trained
         for fe in config.front_ends:
             linear = _linear(fe, waveforms, sample_rate=config.sample_rate, n_frames=n_frames)
             out[fe.name] = _finalize(fe, linear[..., :n_frames], valid).contiguous()
