@@ -18,7 +18,8 @@ from vocaltools.errors import ConfigError, InputError  # noqa: E402
 from vocaltools.features import (FeatureConfig, LogMel, Melody, compute_features,  # noqa: E402
                                  featurize_file, get_preset)
 from vocaltools.features.torch_frontends import (compute_features_torch,  # noqa: E402
-                                                 featurize_file_torch, resolve_device)
+                                                 featurize_file_torch, iter_featurize_torch,
+                                                 resolve_device)
 from vocaltools.synth import make_singers, synth_voice  # noqa: E402
 
 
@@ -117,6 +118,27 @@ def test_featurize_file_torch_equals_featurize_file(tmp_path):
     ref = featurize_file(path, config=config)
     assert got.n_frames == ref.n_frames and got.duration_s == pytest.approx(ref.duration_s)
     assert np.abs(got.arrays["logmel"] - ref.arrays["logmel"]).max() < 1e-3
+
+
+def test_iter_featurize_torch_batches_files_of_different_lengths(tmp_path):
+    import soundfile
+
+    config = get_preset("wang2018")  # ref = item max: padding must not leak between items
+    voices = _voices(config.sample_rate, 1.5, n=3)
+    paths = []
+    for i, (y, seconds) in enumerate(zip(voices, (1.5, 0.7, 1.1))):
+        paths.append(tmp_path / f"{i}.flac")
+        soundfile.write(paths[-1], y[: int(seconds * config.sample_rate)], config.sample_rate)
+    paths.insert(1, tmp_path / "missing.flac")
+    # a batch limit that groups the first two good files and leaves the third alone
+    results = list(iter_featurize_torch(paths, config=config, device="cpu",
+                                        max_batch_samples=int(3.5 * config.sample_rate)))
+    assert [path for path, _ in results] == paths
+    assert isinstance(results[1][1], InputError) and "no such file" in str(results[1][1])
+    for path, result in results[:1] + results[2:]:
+        ref = featurize_file(path, config=config)
+        assert result.n_frames == ref.n_frames and result.arrays["logmel"].shape == ref.arrays["logmel"].shape
+        assert np.abs(result.arrays["logmel"] - ref.arrays["logmel"]).max() < 1e-3
 
 
 def test_errors():

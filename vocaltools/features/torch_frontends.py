@@ -3,8 +3,9 @@
 :func:`compute_features_torch` takes the same frozen configs as :func:`~vocaltools.features.compute_features`
 (log-mel in both dB conventions, STFT magnitude, multi-resolution STFT, CQT; not melody, whose
 Viterbi f0 tracker stays on the CPU) and returns ``{name: float32 [batch, channels, n_bins, n_frames]}``.
-:func:`featurize_file_torch` is the drop-in for :func:`~vocaltools.features.featurize_file` that the
-``featurize --device`` option calls (a melody front end, if any, is computed by the NumPy engine).
+:func:`featurize_file_torch` is the drop-in for :func:`~vocaltools.features.featurize_file`, and
+:func:`iter_featurize_torch` featurizes many files in padded batches (what ``featurize --device``
+should call); a melody front end, if any, is computed by the NumPy engine.
 
 How each front end matches the NumPy/librosa engine (checked by tests/test_torch_frontends.py):
 
@@ -39,11 +40,11 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from vocaltools.errors import ConfigError, InputError
+from vocaltools.errors import ConfigError, InputError, VocaltoolsError
 from vocaltools.features.config import Cqt, FeatureConfig, LogMel, Melody, MultiRes, Stft
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -429,21 +430,81 @@ def featurize_file_torch(path: str | os.PathLike, *, config: FeatureConfig, devi
     :class:`~vocaltools.features.FeatureResult` of float32 NumPy arrays ``[channels, n_bins, n_frames]``.
     """
     from vocaltools.audio import load_audio
-    from vocaltools.features.compute import FeatureResult, compute_features
 
-    waveform = load_audio(path, sample_rate=config.sample_rate, mono=True, min_seconds=min_seconds)
-    samples = np.asarray(waveform, dtype=np.float32)
+    samples = np.asarray(load_audio(path, sample_rate=config.sample_rate, mono=True,
+                                    min_seconds=min_seconds), dtype=np.float32)
+    ((_, result),) = _featurize_decoded([(path, samples)], config=config,
+                                        device=resolve_device(device))
+    return result
+
+
+def _split_config(config: FeatureConfig) -> tuple[FeatureConfig | None, FeatureConfig | None]:
+    """(front ends computed in torch, front ends left to the NumPy engine: melody)."""
     on_cpu = tuple(fe for fe in config.front_ends if isinstance(fe, Melody))
     on_device = tuple(fe for fe in config.front_ends if not isinstance(fe, Melody))
-    arrays = {}
-    if on_device:
-        sub = FeatureConfig(config.sample_rate, on_device, preset=config.preset)
-        result = compute_features_torch(samples, config=sub, device=device)
-        arrays.update({name: value[0].cpu().numpy() for name, value in result.items()})
-    if on_cpu:
-        sub = FeatureConfig(config.sample_rate, on_cpu, preset=config.preset)
-        arrays.update(compute_features(samples, sample_rate=config.sample_rate, config=sub))
-    arrays = {fe.name: np.ascontiguousarray(arrays[fe.name], dtype=np.float32)
-              for fe in config.front_ends}
-    return FeatureResult(arrays=arrays, duration_s=samples.size / config.sample_rate,
-                         n_frames=config.n_frames(samples.size))
+    def make(front_ends):
+        return FeatureConfig(config.sample_rate, front_ends, preset=config.preset) if front_ends else None
+
+    return make(on_device), make(on_cpu)
+
+
+def iter_featurize_torch(paths: Iterable[str | os.PathLike], *, config: FeatureConfig, device=None,
+                         max_batch_samples: int = 1 << 24, min_seconds: float = 0.0
+                         ) -> Iterator[tuple[str | os.PathLike, "FeatureResult | VocaltoolsError"]]:
+    """Featurize files in padded batches on ``device``; yields ``(path, result)`` in input order.
+
+    Files are decoded on the CPU one by one; consecutive decoded files are grouped while the padded
+    batch (``n_files x longest``) stays within ``max_batch_samples`` samples (default 2^24: about
+    6 minutes of audio at 44.1 kHz; a longer file forms a batch of its own), and computed in one
+    :func:`compute_features_torch` call with ``lengths`` (so each result equals the file computed
+    alone). A file that cannot be used yields its :class:`~vocaltools.errors.VocaltoolsError`
+    instead of a result, and the run goes on.
+    """
+    from vocaltools.audio import load_audio
+
+    target = resolve_device(device)
+    pending: list[tuple] = []  # (path, samples)
+
+    def flush():
+        yield from _featurize_decoded(pending, config=config, device=target)
+        pending.clear()
+
+    for path in paths:
+        try:
+            samples = np.asarray(load_audio(path, sample_rate=config.sample_rate, mono=True,
+                                            min_seconds=min_seconds), dtype=np.float32)
+        except VocaltoolsError as error:
+            yield from flush()
+            yield path, error
+            continue
+        longest = max([samples.size] + [s.size for _, s in pending])
+        if pending and longest * (len(pending) + 1) > max_batch_samples:
+            yield from flush()
+        pending.append((path, samples))
+    yield from flush()
+
+
+def _featurize_decoded(items: list[tuple], *, config: FeatureConfig, device):
+    from vocaltools.features.compute import FeatureResult, compute_features
+
+    if not items:
+        return
+    on_device, on_cpu = _split_config(config)
+    lengths = [samples.size for _, samples in items]
+    batch = np.zeros((len(items), max(lengths)), dtype=np.float32)
+    for row, (_, samples) in enumerate(items):
+        batch[row, :samples.size] = samples
+    computed = {}
+    if on_device is not None:
+        computed = {name: value.cpu().numpy()
+                    for name, value in compute_features_torch(batch, config=on_device, device=device,
+                                                              lengths=lengths).items()}
+    for row, (path, samples) in enumerate(items):
+        n_frames = config.n_frames(samples.size)
+        arrays = {name: value[row, ..., :n_frames] for name, value in computed.items()}
+        if on_cpu is not None:
+            arrays.update(compute_features(samples, sample_rate=config.sample_rate, config=on_cpu))
+        arrays = {fe.name: np.ascontiguousarray(arrays[fe.name], dtype=np.float32)
+                  for fe in config.front_ends}
+        yield path, FeatureResult(arrays=arrays, duration_s=samples.size / config.sample_rate,
+                                  n_frames=n_frames)
