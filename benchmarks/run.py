@@ -143,17 +143,83 @@ def librosa_loop(path: Path, *, sample_rate: int = 16000):
     return librosa.amplitude_to_db(mel, top_db=80.0)
 
 
-def bench_featurize(*, song: Path, seconds: float, repeats: int, devices: list[str]) -> list[Row]:
+def _bench_featurize_module():
+    """benchmarks/bench_featurize.py of the benchmarked checkout (the ``featurize`` pipeline's own
+    benchmark), or None where that checkout lacks it."""
+    import importlib.util
+
+    path = ROOT / "benchmarks" / "bench_featurize.py"
+    if not path.is_file():
+        return None
+    if "bench_featurize" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("bench_featurize", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["bench_featurize"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["bench_featurize"]
+
+
+def _torch_store(files: list[Path], store_dir: Path, device: str) -> None:
+    """What ``featurize --device DEVICE`` does: torch front ends in padded batches, one NPZ per
+    file and its manifest line (the same writes as the NumPy pipeline)."""
+    import shutil
+
+    from vocaltools.features import get_preset
+    from vocaltools.features.torch_frontends import iter_featurize_torch
+    from vocaltools.formats.store import FeatureStore
+
+    shutil.rmtree(store_dir, ignore_errors=True)
+    config = get_preset("fgnl")
+    store = FeatureStore(store_dir)
+    store.create(feature_config=config.to_dict())
+    for path, result in iter_featurize_torch(files, config=config, device=device):
+        if isinstance(result, Exception):
+            raise result
+        store.write_item(item_id=f"{Path(path).parent.name}/{Path(path).stem}",
+                         audio_path=str(path), arrays=result.arrays, duration_s=result.duration_s,
+                         fields={}, meta={"feature_config": config.to_dict()})
+    _sync(device)
+
+
+def bench_featurize(*, workdir: Path, seconds: float, repeats: int, devices: list[str]) -> list[Row]:
+    """fgnl features of ``seconds`` of FLAC singing, decode included, x real time.
+
+    With benchmarks/bench_featurize.py present: its 44.1 kHz files (resampling included), its
+    librosa loop and its ``featurize_items`` run (NPZ + manifest writes, --jobs 1); the torch rows
+    write the same store through :func:`iter_featurize_torch`. Without it: one 16 kHz song,
+    ``featurize_file`` vs a librosa loop, and ``featurize_file_torch``."""
+    import soundfile
+
     from vocaltools.features import featurize_file, get_preset
 
     config = get_preset("fgnl")
-    numpy_s = median_time(lambda: featurize_file(song, config=config), repeats)
-    librosa_s = median_time(lambda: librosa_loop(song), repeats)
-    rows = [Row("featurize fgnl, numpy engine", seconds / numpy_s, "x RT",
-                "librosa loop (load+mel+dB)", seconds / librosa_s,
-                note=f"{seconds:.0f}-s FLAC at 16 kHz, decode included")]
+    helper = _bench_featurize_module()
+    if helper is not None:
+        files = helper.make_audio(workdir, seconds / 60.0)
+        numpy_run = lambda: helper.run_vocaltools(files, workdir / "store-numpy", 1)  # noqa: E731
+        baseline = lambda: helper.run_baseline(files)  # noqa: E731
+        torch_run = lambda device: _torch_store(files, workdir / f"store-{device}", device)  # noqa: E731
+        how = "bench_featurize.py: 44.1 kHz FLAC, decode+resample+NPZ writes"
+    else:
+        files = [make_song(workdir / "song.flac", seconds=seconds, sample_rate=16000)]
+        numpy_run = lambda: [featurize_file(f, config=config) for f in files]  # noqa: E731
+        baseline = lambda: [librosa_loop(f) for f in files]  # noqa: E731
+        how = "16 kHz FLAC, decode included"
+
+        def torch_run(device):
+            from vocaltools.features.torch_frontends import featurize_file_torch
+
+            for f in files:
+                featurize_file_torch(f, config=config, device=device)
+            _sync(device)
+    audio_seconds = sum(soundfile.info(f).duration for f in files)
+    numpy_s = median_time(numpy_run, repeats)
+    librosa_s = median_time(baseline, repeats)
+    note = f"{len(files)} file(s), {audio_seconds:.0f} s; {how}"
+    rows = [Row("featurize fgnl, numpy engine", audio_seconds / numpy_s, "x RT",
+                "librosa loop (load+mel+dB)", audio_seconds / librosa_s, note=note)]
     try:
-        from vocaltools.features.torch_frontends import featurize_file_torch, resolve_device
+        from vocaltools.features.torch_frontends import resolve_device
     except ImportError as error:
         rows.append(unavailable("featurize fgnl, torch", "x RT", "numpy engine", str(error)))
         return rows
@@ -164,10 +230,9 @@ def bench_featurize(*, song: Path, seconds: float, repeats: int, devices: list[s
         except Exception as error:  # noqa: BLE001 - reported in the table
             rows.append(unavailable(name, "x RT", "numpy engine", str(error)))
             continue
-        torch_s = median_time(lambda: featurize_file_torch(song, config=config, device=device),
-                              repeats)
-        rows.append(Row(name, seconds / torch_s, "x RT", "numpy engine", seconds / numpy_s,
-                        note="decode included"))
+        torch_s = median_time(lambda: torch_run(device), repeats)
+        rows.append(Row(name, audio_seconds / torch_s, "x RT", "numpy engine",
+                        audio_seconds / numpy_s, note=note))
     return rows
 
 
@@ -439,8 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         if "cli" in parts:
             rows.append(bench_cli_start(repeats=5 if quick else 15))
         if "featurize" in parts:
-            song = make_song(workdir / "song.flac", seconds=song_seconds, sample_rate=16000)
-            rows += bench_featurize(song=song, seconds=song_seconds, repeats=repeats,
+            rows += bench_featurize(workdir=workdir, seconds=song_seconds, repeats=repeats,
                                     devices=devices)
         if "torch" in parts:
             rows += bench_torch_batches(clip_seconds=10.0 if quick else 30.0, n_clips=8,
