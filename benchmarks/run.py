@@ -395,46 +395,52 @@ def _bench_predict_cli(*, workdir: Path, song_seconds: float, repeats: int, name
 
 # -- knn -----------------------------------------------------------------------------------------
 
-def bench_knn(*, n_items: int, dim: int, n_queries: int) -> list[Row]:
+def bench_knn(*, n_items: int, dim: int, n_queries: int, repeats: int) -> list[Row]:
+    """FAISS index build (items/s) and query (queries/s, k = 10) for each index kind of
+    vocaltools.index.faiss_index; references: the exact index's build, and a NumPy brute-force
+    search; the note gives recall@10 against exact search."""
     try:
-        import vocaltools.index as index  # noqa: F401
+        from vocaltools.index.faiss_index import KINDS, IndexConfig, build_index
     except ImportError:
         return [unavailable("knn build/query", "items/s", "numpy brute force",
                             "vocaltools.index is not in this checkout (not merged yet)")]
-    return _bench_knn(n_items=n_items, dim=dim, n_queries=n_queries)
-
-
-def _bench_knn(*, n_items: int, dim: int, n_queries: int) -> list[Row]:
-    """Build and query through whatever vocaltools.index offers; reference = NumPy brute force."""
     import numpy as np
-
-    import vocaltools.index as index
 
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((n_items, dim)).astype(np.float32)
     queries = rng.standard_normal((n_queries, dim)).astype(np.float32)
-    build = getattr(index, "build_index", None)
-    search = getattr(index, "query_index", None) or getattr(index, "search_index", None)
-    if build is None or search is None:
-        return [unavailable("knn build/query", "items/s", "numpy brute force",
-                            f"vocaltools.index has no build_index/query_index (has "
-                            f"{sorted(n for n in dir(index) if not n.startswith('_'))})")]
+    ids = [f"item{i}" for i in range(n_items)]
+    labels = [f"singer{i % 50}" for i in range(n_items)]
+    k = 10
 
     def brute():
-        d = (queries ** 2).sum(1)[:, None] - 2 * queries @ vectors.T + (vectors ** 2).sum(1)[None]
-        np.argpartition(d, 10, axis=1)[:, :10]
+        d = (queries ** 2).sum(1)[:, None] - 2.0 * queries @ vectors.T + (vectors ** 2).sum(1)[None]
+        return np.argsort(d, axis=1)[:, :k]
 
-    try:
+    truth = brute()
+    brute_s = median_time(brute, repeats)
+    rows, exact_build = [], None
+    for kind in KINDS:
         built = {}
-        build_s = median_time(lambda: built.setdefault("i", build(vectors)), 3)
-        query_s = median_time(lambda: search(built["i"], queries, k=10), 3)
-    except TypeError as error:
-        return [unavailable("knn build/query", "items/s", "numpy brute force",
-                            f"unexpected vocaltools.index signature: {error}")]
-    brute_s = median_time(brute, 3)
-    return [Row("knn build", n_items / build_s, "items/s", "-", None, note=f"{n_items} x {dim}"),
-            Row("knn query k=10", n_queries / query_s, "queries/s", "numpy brute force",
-                n_queries / brute_s, note=f"{n_items} x {dim}")]
+
+        def build():
+            built["index"] = build_index(vectors, item_ids=ids, labels=labels,
+                                         config=IndexConfig(kind=kind))
+
+        build_s = median_time(build, repeats, warmup=0)
+        index = built["index"]
+        query_s = median_time(lambda: index.search(queries, k=k), repeats)
+        found = index.search(queries, k=k)
+        position = {item_id: i for i, item_id in enumerate(ids)}
+        recall = np.mean([len({position[n.item_id] for n in hits} & set(truth[q])) / k
+                          for q, hits in enumerate(found)])
+        exact_build = exact_build or n_items / build_s
+        rows.append(Row(f"knn build {kind}", n_items / build_s, "items/s", "exact build",
+                        exact_build, note=f"{n_items} x {dim}"))
+        rows.append(Row(f"knn query {kind} k={k}", n_queries / query_s, "queries/s",
+                        "numpy brute force", n_queries / brute_s,
+                        note=f"{n_items} x {dim}, recall@{k} {recall:.3f}"))
+    return rows
 
 
 # -- main ----------------------------------------------------------------------------------------
@@ -445,7 +451,7 @@ def format_table(rows: list[Row]) -> str:
     for r in rows:
         value = "n/a" if r.value is None else f"{r.value:,.3g} {r.unit}"
         ref = "" if r.reference_value is None else f"{r.reference_value:,.3g} {r.unit}"
-        ratio = "" if r.ratio is None else f"{r.ratio:.2f}"
+        ratio = "" if r.ratio is None else f"{r.ratio:.3g}"
         lines.append((r.name, value, r.reference, ref, ratio, r.note))
     widths = [max(len(str(x)) for x in column) for column in zip(header, *lines)]
     out = [" | ".join(str(x).ljust(w) for x, w in zip(header, widths)),
@@ -527,7 +533,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(bench_predict(workdir=workdir, song_seconds=240.0,
                                       repeats=1 if quick else 3))
         if "knn" in parts:
-            rows += bench_knn(n_items=2000 if quick else 50000, dim=16, n_queries=224)
+            rows += bench_knn(n_items=2000 if quick else 50000, dim=16, n_queries=224,
+                              repeats=repeats)
     print(format_table(rows))
     if args.json:
         payload = {"quick": quick, "machine": machine_info(), "rows": [r.to_dict() for r in rows]}
