@@ -2,18 +2,22 @@
 
 Every figure is printed beside a reference measured in the same run on the same machine:
 
-============================  ===================================  ==================================
-row                           figure                               reference
-============================  ===================================  ==================================
-cli start                     ``vocaltools --help`` (median, s)    ``python -c pass``
-featurize (numpy engine)      fgnl x real time, FLAC decode incl.  librosa loop (load + mel + dB)
-featurize (torch, cpu/cuda)   fgnl x real time, FLAC decode incl.  the numpy engine
-logmel batch (torch)          8 clips of 30 s, no decode, x RT     numpy engine, one clip at a time
-cqt (torch)                   wise-cqt x real time, no decode      numpy engine (librosa.cqt)
-train <model>                 clips/s, forward + backward + Adam   forward only (inference) clips/s
-predict 4-min song            cold start (s)                       ``python -c "import torch"``
-knn build / query             items/s                              brute-force NumPy search
-============================  ===================================  ==================================
+==============================  ==================================  ================================
+row                             figure                              reference
+==============================  ==================================  ================================
+cli start                       ``vocaltools --help`` (median, s)   ``python -c pass``
+featurize fgnl, numpy engine    x real time, decode included        librosa loop (load + mel + dB)
+featurize fgnl, torch DEVICE    x real time, decode included        the numpy engine
+logmel batch (torch DEVICE)     8 clips, no decode, x real time     numpy engine, one clip at a time
+cqt (torch DEVICE)              wise-cqt, no decode, x real time    numpy engine (librosa.cqt)
+train MODEL                     clips/s, forward+backward+Adam      forward only (inference)
+predict 4-min song              cold start, fresh process (s)       ``python -c "import torch"``
+knn build KIND / query KIND     items/s, queries/s (k = 10)         exact build / NumPy brute force
+==============================  ==================================  ================================
+
+The featurize rows use benchmarks/bench_featurize.py (its 44.1 kHz files, librosa loop and
+``featurize_items`` run, NPZ writes included) when the checkout has it, else one 16 kHz song.
+DEVICE is cpu, plus cuda when torch sees a GPU.
 
 Usage::
 
