@@ -133,15 +133,25 @@ def _mel_basis(sample_rate: int, front_end: LogMel, device) -> "torch.Tensor":
                     fmax, str(device)), build)
 
 
-def _stft_power(waveforms, *, n_fft: int, win_length: int, hop: int, magnitude: bool):
-    """float32 [batch, 1 + n_fft // 2, n_frames]: ``|X|^2`` (or ``|X|``), centred zero-padded frames."""
+def _frames(waveforms, *, n_fft: int, hop: int):
+    """float32 [batch, n_frames, n_fft] view: frame ``t`` centred on sample ``t * hop`` of the
+    zero-padded signal (librosa's ``center=True, pad_mode="constant"``)."""
     import torch
 
-    spectrum = torch.stft(waveforms, n_fft=n_fft, hop_length=hop,
-                          window=_window(n_fft, win_length, waveforms.device), center=True,
-                          pad_mode="constant", return_complex=True)
-    power = (spectrum * spectrum.conj()).real  # |X|^2: the fastest of the ways tried on CPU
-    return power.sqrt() if magnitude else power
+    padded = torch.nn.functional.pad(waveforms, (n_fft // 2, n_fft // 2))
+    return padded.unfold(-1, n_fft, hop)
+
+
+def _stft_power(frames, *, n_fft: int, win_length: int, magnitude: bool):
+    """float32 [batch, 1 + n_fft // 2, n_frames] (a transposed view): ``|X|^2`` (or ``|X|``) of
+    ``frames`` (from :func:`_frames`) under librosa's window."""
+    import torch
+
+    # framing by hand and an FFT over the last axis keep every tensor contiguous: on CPU this is
+    # about twice as fast as torch.stft, whose [batch, freq, time] output is strided
+    spectrum = torch.fft.rfft(frames * _window(n_fft, win_length, frames.device), dim=-1)
+    power = spectrum.real.square() + spectrum.imag.square()  # [batch, n_frames, freq]
+    return (power.sqrt() if magnitude else power).transpose(-1, -2)
 
 
 # -- CQT ----------------------------------------------------------------------------------------
@@ -344,17 +354,21 @@ def _linear(front_end, waveforms, *, sample_rate: int, n_frames: int):
     """float32 [batch, channels, n_bins, n_frames] before any dB conversion."""
     hop = front_end.hop_length
     if isinstance(front_end, LogMel):
-        power = _stft_power(waveforms, n_fft=front_end.n_fft, win_length=front_end.n_fft, hop=hop,
-                            magnitude=False)
-        return (_mel_basis(sample_rate, front_end, waveforms.device) @ power).unsqueeze(1)
+        frames = _frames(waveforms, n_fft=front_end.n_fft, hop=hop)
+        power = _stft_power(frames, n_fft=front_end.n_fft, win_length=front_end.n_fft,
+                            magnitude=False).transpose(-1, -2)  # [batch, n_frames, freq]
+        mel = power @ _mel_basis(sample_rate, front_end, waveforms.device).T
+        return mel.transpose(-1, -2).unsqueeze(1)
     if isinstance(front_end, Stft):
-        return _stft_power(waveforms, n_fft=front_end.n_fft,
-                           win_length=front_end.win_length or front_end.n_fft, hop=hop,
+        frames = _frames(waveforms, n_fft=front_end.n_fft, hop=hop)
+        return _stft_power(frames, n_fft=front_end.n_fft,
+                           win_length=front_end.win_length or front_end.n_fft,
                            magnitude=True).unsqueeze(1)
     if isinstance(front_end, MultiRes):
         import torch
 
-        return torch.stack([_stft_power(waveforms, n_fft=front_end.n_fft, win_length=w, hop=hop,
+        frames = _frames(waveforms, n_fft=front_end.n_fft, hop=hop)  # shared by every window
+        return torch.stack([_stft_power(frames, n_fft=front_end.n_fft, win_length=w,
                                         magnitude=True) for w in front_end.win_lengths], dim=1)
     if isinstance(front_end, Cqt):
         return _cqt_magnitude(waveforms, sample_rate=sample_rate, front_end=front_end,
@@ -363,7 +377,7 @@ def _linear(front_end, waveforms, *, sample_rate: int, n_frames: int):
         raise ConfigError("the melody front end has no torch implementation (its pyin f0 tracker "
                           "runs on the CPU); use featurize_file_torch, which computes it with the "
                           "NumPy engine, or compute_features")
-    raise ConfigError(f"no torch computation for front end {type(front_end).__name__}")
+    raise ConfigError(f"no computation in torch for front end {type(front_end).__name__}")
 
 
 def compute_features_torch(waveforms, *, config: FeatureConfig, device=None,
