@@ -158,3 +158,18 @@ def test_errors():
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="no CUDA"):
             resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+@pytest.mark.parametrize("preset", ["fgnl", "wang2018", "yamamoto2022", "wise-stft", "wise-cqt"])
+def test_cuda_equals_cpu(preset):
+    config = get_preset(preset)
+    batch = np.stack(_voices(config.sample_rate, 1.0))
+    on_cpu = compute_features_torch(batch, config=config, device="cpu")
+    on_gpu = compute_features_torch(batch, config=config, device="cuda")
+    for name, expected in on_cpu.items():
+        got = on_gpu[name].cpu()
+        assert got.shape == expected.shape
+        in_db = name in ("logmel", "multires")
+        tolerance = 1e-2 if in_db else 1e-4 * expected.abs().amax().item()  # dB, or of the peak
+        assert (got - expected).abs().max().item() < tolerance
