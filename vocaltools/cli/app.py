@@ -12,8 +12,8 @@ from typing import Annotated, Optional
 import typer
 
 from vocaltools import __version__
-from vocaltools.cli import (dataset, embed, evaluate, featurize, knn, models, predict, separate,
-                            synth, train, vote)
+from vocaltools.cli import (dataset, embed, evaluate, featurize, knn, merge, models, predict,
+                            separate, synth, train, vote)
 
 app = typer.Typer(
     name="vocaltools",
@@ -52,6 +52,7 @@ app.add_typer(knn.app, name="knn")
 app.command("models")(models.models)
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(synth.app, name="synth")
+app.command("merge")(merge.merge)
 
 
 def main(argv: list[str] | None = None) -> None:
