@@ -219,3 +219,22 @@ def test_item_ids_that_would_leave_the_store_fail(tmp_path, singers):
     assert summary.written == 1 and summary.failed == 2
     assert all("invalid item id" in f.message for f in summary.failures)
     assert not (tmp_path / "escape.npz").exists()
+
+
+def test_featurize_torch_device_matches_numpy_engine(tmp_path):
+    import numpy as np
+
+    from conftest import run_cli
+    from vocaltools.formats.store import FeatureStore
+    from vocaltools.synth import make_singer_dataset
+
+    make_singer_dataset(tmp_path / "audio", n_singers=1, n_songs=1, seconds=2.0)
+    for name, extra in (("np", []), ("torch", ["--device", "cpu"])):
+        result = run_cli("featurize", str(tmp_path / "audio"), "-o", str(tmp_path / name),
+                         "--quiet", *extra)
+        assert result.returncode == 0, result.stderr
+    a, b = FeatureStore(tmp_path / "np"), FeatureStore(tmp_path / "torch")
+    for item in a.items():
+        other = {i.item_id: i for i in b.items()}[item.item_id]
+        np.testing.assert_allclose(a.load_arrays(item)["logmel"], b.load_arrays(other)["logmel"],
+                                   atol=1e-2)

@@ -45,6 +45,13 @@ def featurize(
         "--block-seconds", min=1.0, help="Decode long files in blocks of this many seconds.")] = 60.0,
     min_seconds: Annotated[float, typer.Option(
         "--min-seconds", min=0.0, help="Reject files shorter than this.")] = 0.1,
+    device: Annotated[Optional[str], typer.Option(
+        "--device", help="Compute the front ends in torch on cpu, cuda or auto (files batched; "
+        "--jobs does not apply) [default: the NumPy engine].", show_default=False)] = None,
+    shard: Annotated[Optional[str], typer.Option(
+        "--shard", help="Only shard K of N (K/N, 1-based; items chosen by a stable hash of their "
+        "id) for a SLURM array or GNU parallel; join the stores with 'vocaltools merge'.",
+        show_default=False)] = None,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="No progress bar and no summary line.")] = False,
 ) -> None:
@@ -90,7 +97,8 @@ def featurize(
     try:
         summary = featurize_inputs(inputs, store=store, config=feature_config, labels=labels,
                                    jobs=jobs, stdin=sys.stdin, on_progress=on_progress,
-                                   block_seconds=block_seconds, min_seconds=min_seconds)
+                                   block_seconds=block_seconds, min_seconds=min_seconds,
+                                   device=device, shard=shard)
     finally:
         if bar is not None:
             bar.close()

@@ -64,7 +64,6 @@ def _featurize_one(item_id: str, audio_path: str, config_dict: dict[str, Any], s
                    block_seconds: float, min_seconds: float) -> tuple[str, float, int, str | None]:
     """Worker: ``(item_id, duration_s, n_frames, error message or None)``."""
     from vocaltools.features.compute import featurize_file
-    from vocaltools.formats.npz import save_npz
 
     config = FeatureConfig.from_dict(config_dict)
     try:
@@ -72,9 +71,17 @@ def _featurize_one(item_id: str, audio_path: str, config_dict: dict[str, Any], s
                                 min_seconds=min_seconds)
     except VocaltoolsError as error:
         return item_id, 0.0, 0, str(error)
+    return _save_result(item_id, audio_path, result, config_dict, store_root)
+
+
+def _save_result(item_id: str, audio_path: str, result, config_dict: dict[str, Any],
+                 store_root: str) -> tuple[str, float, int, None]:
+    """Write one item's NPZ; the result tuple of :func:`_featurize_one`."""
+    from vocaltools.formats.npz import save_npz
+
     save_npz(Path(store_root) / item_features_path(item_id), result.arrays, kind="features",
              meta={"item_id": item_id, "audio_path": audio_path, "duration_s": result.duration_s,
-                   "sample_rate": config.sample_rate, "feature_config": config_dict})
+                   "sample_rate": config_dict["sample_rate"], "feature_config": config_dict})
     return item_id, result.duration_s, result.n_frames, None
 
 
@@ -99,15 +106,22 @@ def _ignore_interrupts() -> None:
 
 def featurize_items(items: Sequence[AudioItem], *, store: FeatureStore, config: FeatureConfig,
                     jobs: int = 1, on_progress: Callable[[FeaturizeProgress], None] | None = None,
-                    block_seconds: float = 60.0, min_seconds: float = DEFAULT_MIN_SECONDS
-                    ) -> FeaturizeSummary:
+                    block_seconds: float = 60.0, min_seconds: float = DEFAULT_MIN_SECONDS,
+                    device: str | None = None) -> FeaturizeSummary:
     """Featurize ``items`` into ``store`` (created if needed; an existing store must have the same
     feature config). Finished items are skipped; a failing item is recorded and the batch goes on.
 
     ``jobs`` worker processes (1 = in this process). ``on_progress`` is called after every item.
+    ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``): compute the front ends in torch on that device,
+    files batched in this process (:mod:`vocaltools.features.torch_frontends`); None = the NumPy
+    engine with ``jobs`` workers.
     """
     if jobs < 1:
         raise ConfigError(f"jobs must be >= 1; got {jobs}")
+    if device is not None:
+        from vocaltools.features.torch_frontends import resolve_device
+
+        device = resolve_device(device)  # a bad name or a missing GPU fails before any work
     started = time.perf_counter()
     config_dict = config.to_dict()
     store.create(feature_config=config_dict)
@@ -148,7 +162,18 @@ def featurize_items(items: Sequence[AudioItem], *, store: FeatureStore, config: 
 
     arguments = [(item.item_id, str(item.audio_path), config_dict, str(store.root), block_seconds,
                   min_seconds) for item in todo]
-    if jobs == 1 or len(todo) <= 1:
+    if device is not None:
+        from vocaltools.features.torch_frontends import iter_featurize_torch
+
+        results = iter_featurize_torch([str(item.audio_path) for item in todo], config=config,
+                                       device=device, min_seconds=min_seconds)
+        for done, (item, (_, result)) in enumerate(zip(todo, results), start=1):
+            if isinstance(result, VocaltoolsError):
+                handle((item.item_id, 0.0, 0, str(result)), done)
+            else:
+                handle(_save_result(item.item_id, str(item.audio_path), result, config_dict,
+                                    str(store.root)), done)
+    elif jobs == 1 or len(todo) <= 1:
         for done, args in enumerate(arguments, start=1):
             handle(_featurize_one(*args), done)
     else:
@@ -173,17 +198,23 @@ def featurize_items(items: Sequence[AudioItem], *, store: FeatureStore, config: 
 def featurize_inputs(inputs: Sequence[str], *, store: FeatureStore, config: FeatureConfig,
                      labels: str = "dirname", jobs: int = 1, stdin: TextIO | None = None,
                      on_progress: Callable[[FeaturizeProgress], None] | None = None,
-                     block_seconds: float = 60.0, min_seconds: float = DEFAULT_MIN_SECONDS
-                     ) -> FeaturizeSummary:
+                     block_seconds: float = 60.0, min_seconds: float = DEFAULT_MIN_SECONDS,
+                     device: str | None = None, shard: str | None = None) -> FeaturizeSummary:
     """Resolve command-line ``inputs`` and ``labels`` (:mod:`vocaltools.datasets.inputs`) and
     featurize the items; input failures (missing paths, files the label CSV lacks) come first in
-    the summary's failures."""
+    the summary's failures. ``shard`` ``"K/N"`` keeps the items of shard K of N
+    (:mod:`vocaltools.sharding`)."""
     from vocaltools.datasets.inputs import resolve_inputs
 
     resolved = resolve_inputs(inputs, labels=labels, stdin=stdin)
-    summary = featurize_items(resolved.items, store=store, config=config, jobs=jobs,
+    items = resolved.items
+    if shard is not None:
+        from vocaltools.sharding import select_shard
+
+        items = select_shard(items, shard=shard, key=lambda item: item.item_id)
+    summary = featurize_items(items, store=store, config=config, jobs=jobs,
                               on_progress=on_progress, block_seconds=block_seconds,
-                              min_seconds=min_seconds)
+                              min_seconds=min_seconds, device=device)
     input_failures = tuple(ItemFailure("", f.path, f.message) for f in resolved.failures)
     return FeaturizeSummary(written=summary.written, skipped=summary.skipped,
                             failures=input_failures + summary.failures,
