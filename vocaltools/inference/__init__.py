@@ -1,0 +1,1 @@
+"""Using trained models: clip predictions (:mod:`.predict`)."""
