@@ -73,6 +73,7 @@ def train(
         help="Register the model under this name [default: the output folder's name].")] = None,
     register: Annotated[bool, typer.Option("--register/--no-register",
                                            help="Add the model to the trained-model registry.")] = True,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch [default: torch's].")] = None,
     max_epochs: Annotated[Optional[int], typer.Option(
         help="Stop after this many epochs in this call; run again to resume.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
@@ -98,7 +99,8 @@ def train(
         patience=patience,
         batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay, select=select,
         alpha=alpha, strategy=strategy, crt_epochs=crt_epochs, device=device, amp=amp,
-        model_options=_parse_options(option or []), max_epochs_this_call=max_epochs)
+        model_options=_parse_options(option or []), max_epochs_this_call=max_epochs,
+        threads=threads)
     if split is not None:
         item_split = read_split(split)
     else:
