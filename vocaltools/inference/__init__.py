@@ -1,1 +1,1 @@
-"""Using trained models: clip predictions (:mod:`.predict`)."""
+"""From trained models to answers: predict (clips), vote (items), embed."""

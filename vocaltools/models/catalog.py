@@ -74,10 +74,10 @@ SPECS: tuple[ModelSpec, ...] = (
     # S4: instrument identification
     ModelSpec("aacnn", "classify", "aacnn", "vocaltools.models.aacnn:build", "S4",
               "Attention-augmented CNN on STFT magnitude", ("stft",), "wise-stft", (1, 1025, 87), 19,
-              {"ratio": 0.25}),
+              {"ratio": 0.25, "input_shape": (1, 1025, 87)}),
     ModelSpec("aacnn_cqt", "classify", "aacnn", "vocaltools.models.aacnn:build", "S4",
               "Attention-augmented CNN on CQT magnitude", ("cqt",), "wise-cqt", (1, 252, 87), 19,
-              {"ratio": 0.25}),
+              {"ratio": 0.25, "input_shape": (1, 252, 87)}),
     # project model: trains in seconds on CPU, for tests and the README demo
     ModelSpec("tiny_cnn", "classify", "tiny", "vocaltools.models.tiny:build", "",
               "Small CNN for tests and demos (not from a paper)", ("logmel",), "fgnl", (1, 128, 157), 4,
