@@ -59,3 +59,41 @@ def test_unknown_names_suggest_the_closest(tmp_path):
     result = run_cli("train", str(store.root), "--model", "tiny_cn", "--target", "singer",
                      "-o", str(tmp_path / "m"))
     assert result.returncode == 1 and "Did you mean 'tiny_cnn'" in result.stderr
+
+
+def _saved_model(folder):
+    from vocaltools.checkpoint import Checkpoint, save_checkpoint
+    from vocaltools.models.registry import build_model
+
+    model = build_model("tiny_cnn", n_classes=2, width=8)
+    save_checkpoint(folder / "checkpoint.pt", Checkpoint(
+        model="tiny_cnn", model_options={"width": 8}, n_classes=2, task="classify",
+        inputs=("logmel",), labels=("a", "b"), target="singer", feature_config={},
+        clip_config={"clip_seconds": 1.0}, state_dict=model.state_dict()))
+    return folder
+
+
+def test_registry_register_resolve_default(tmp_path):
+    import pytest
+
+    from vocaltools.errors import InputError, ModelError
+    from vocaltools.trained import (default_name, list_trained, register, resolve_model,
+                                    set_default)
+
+    folder = _saved_model(tmp_path / "m1")
+    with pytest.raises(ModelError, match="no default model"):
+        resolve_model(None)
+    entry = register(name="voices", model_dir=folder)
+    assert entry.labels == ("a", "b") and entry.path == str(folder.resolve())
+    assert [e.name for e in list_trained()] == ["voices"]
+    assert resolve_model("voices") == folder.resolve() / "checkpoint.pt"
+    assert resolve_model(str(folder)) == folder / "checkpoint.pt"  # a path works too
+    set_default("voices")
+    assert default_name() == "voices" and resolve_model(None) == folder.resolve() / "checkpoint.pt"
+    with pytest.raises(ModelError, match="Did you mean 'voices'"):
+        resolve_model("voice")
+    with pytest.raises(InputError, match="invalid model name"):
+        register(name="../x", model_dir=folder)
+    (folder / "checkpoint.pt").unlink()
+    with pytest.raises(ModelError, match="holds no checkpoint"):
+        resolve_model("voices")
