@@ -13,7 +13,7 @@ import typer
 
 from vocaltools import __version__
 from vocaltools.cli import (dataset, embed, evaluate, featurize, knn, models, predict, separate,
-                            train, vote)
+                            synth, train, vote)
 
 app = typer.Typer(
     name="vocaltools",
@@ -51,6 +51,7 @@ app.command("embed")(embed.embed)
 app.add_typer(knn.app, name="knn")
 app.command("models")(models.models)
 app.add_typer(dataset.app, name="dataset")
+app.add_typer(synth.app, name="synth")
 
 
 def main(argv: list[str] | None = None) -> None:
