@@ -60,6 +60,18 @@ def test_split_file_round_trip(tmp_path):
     assert record["schema"] == "vocaltools.split/1"
 
 
+def test_split_file_with_folds_needs_a_fold(tmp_path):
+    from vocaltools.formats.jsonl import make_record, write_jsonl
+
+    write_jsonl(tmp_path / "k.jsonl", [make_record("split", item_id="x", split=s, fold=f)
+                                       for f, s in enumerate(["test", "train"])])
+    with pytest.raises(InputError, match="choose one with --fold"):
+        read_split(tmp_path / "k.jsonl")
+    assert read_split(tmp_path / "k.jsonl", fold=1) == {"x": "train"}
+    with pytest.raises(InputError, match="no fold 5"):
+        read_split(tmp_path / "k.jsonl", fold=5)
+
+
 def test_split_by_missing_field_names_the_item():
     with pytest.raises(InputError, match="has no field 'album'"):
         make_split([_item("a1", "a", "1")], target="singer", group_by=("album",))

@@ -34,6 +34,8 @@ def train(
              "(e.g. song_id, or singer,song_id when song numbers restart per singer).")] = "item_id",
     split: Annotated[Optional[Path], typer.Option(
         "--split", help="Use this split file (vocaltools.split/1 JSONL) instead of making one.")] = None,
+    fold: Annotated[Optional[int], typer.Option(
+        help="The fold of a cross-validation split file (vocaltools dataset split --scheme kfold).")] = None,
     split_seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
     validation_fraction: Annotated[float, typer.Option(help="Share of groups for validation.")] = 0.15,
     test_fraction: Annotated[float, typer.Option(help="Share of groups for test.")] = 0.15,
@@ -102,7 +104,7 @@ def train(
         model_options=_parse_options(option or []), max_epochs_this_call=max_epochs,
         threads=threads)
     if split is not None:
-        item_split = read_split(split)
+        item_split = read_split(split, fold=fold)
     else:
         fields = tuple(f.strip() for f in split_by.split(",") if f.strip())
         item_split = make_split(feature_store.items(), target=target, group_by=fields, seed=split_seed,

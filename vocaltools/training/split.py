@@ -14,7 +14,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from vocaltools.errors import InputError
-from vocaltools.formats.jsonl import iter_jsonl, make_record, write_jsonl
+from vocaltools.formats.jsonl import make_record, write_jsonl
 from vocaltools.formats.store import ItemRecord
 
 SPLITS = ("train", "validation", "test")
@@ -115,13 +115,18 @@ def write_split(path: str | os.PathLike, split: Mapping[str, str]) -> None:
                        for item_id in sorted(split)))
 
 
-def read_split(path: str | os.PathLike) -> dict[str, str]:
-    """Read a split file; every record needs ``item_id`` and a ``split`` in train/validation/test."""
-    result: dict[str, str] = {}
-    for number, record in enumerate(iter_jsonl(path, kind="split"), start=1):
-        item_id, split = record.get("item_id"), record.get("split")
-        if not isinstance(item_id, str) or split not in SPLITS:
-            raise InputError(f"{path}: record {number}: expected item_id and split in "
-                             f"{'/'.join(SPLITS)}, got {item_id!r} / {split!r}")
-        result[item_id] = split
-    return result
+def read_split(path: str | os.PathLike, *, fold: int | None = None) -> dict[str, str]:
+    """``{item_id: split}`` of a split file (``vocaltools.split/1``, as written by this module or
+    by ``vocaltools dataset split``). A cross-validation file holds one record per item and fold:
+    choose the fold with ``fold``."""
+    from vocaltools.datasets.splits import read_split as read_assignments
+
+    assignments = read_assignments(path)
+    folds = sorted({a.fold for a in assignments if a.fold is not None})
+    if folds and fold is None:
+        raise InputError(f"{path}: this split has folds {folds[0]}..{folds[-1]}; choose one "
+                         "with --fold")
+    if fold is not None and fold not in folds:
+        raise InputError(f"{path}: no fold {fold} in this split"
+                         + (f" (folds {folds[0]}..{folds[-1]})" if folds else " (it has no folds)"))
+    return {a.item_id: a.split for a in assignments if a.fold == fold}
