@@ -213,6 +213,11 @@ def test_several_runs_report_mean_std_best(store, tmp_path):
     assert (tmp_path / "runs" / "checkpoint.pt").is_file()
     assert result.summary["selected_seed"] in (0, 21)
     assert aggregate_metrics([{"loss": 1.0}, {"loss": 3.0}])["loss"]["best"] == 1.0
+    # a second call (e.g. after an interruption in a later run) keeps the finished runs
+    stamp = (tmp_path / "runs" / "runs" / "seed-0" / "checkpoint.pt").stat().st_mtime_ns
+    train_runs(store=store, config=_config(epochs=2), split=_split(store),
+               model_dir=tmp_path / "runs", seeds=[0, 21])
+    assert (tmp_path / "runs" / "runs" / "seed-0" / "checkpoint.pt").stat().st_mtime_ns == stamp
 
 
 def test_store_without_the_model_inputs_names_the_preset(tmp_path):

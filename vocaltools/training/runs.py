@@ -56,6 +56,19 @@ def _validation_score(summary: Mapping[str, Any]) -> float:
     return 0.0
 
 
+def _finished_summary(run_dir: Path, config: TrainConfig) -> dict[str, Any] | None:
+    """The summary of a finished run of exactly ``config`` in ``run_dir``, else None."""
+    from vocaltools.training.loop import STATE_NAME
+
+    path = run_dir / "summary.json"
+    if not path.is_file() or (run_dir / STATE_NAME).exists() or not (run_dir / "checkpoint.pt").is_file():
+        return None
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    same = json.dumps(summary.get("config"), sort_keys=True) == \
+        json.dumps(json.loads(json.dumps(config.to_dict(), default=str)), sort_keys=True)
+    return summary if same else None
+
+
 def train_runs(*, store: FeatureStore, config: TrainConfig, split: Mapping[str, str],
                model_dir: str | Path, seeds: Sequence[int],
                progress: Callable[[int, Progress], None] | None = None,
@@ -68,9 +81,14 @@ def train_runs(*, store: FeatureStore, config: TrainConfig, split: Mapping[str, 
                            model_dir=model_dir, progress=report, name=name)
     summaries: list[dict[str, Any]] = []
     for seed in seeds:
+        run_dir = model_dir / "runs" / f"seed-{seed}"
+        finished = _finished_summary(run_dir, replace(config, seed=seed))
+        if finished is not None:  # a resumed multi-run call keeps the runs already done
+            summaries.append({"seed": seed, **finished})
+            continue
         report = (lambda event, s=seed: progress(s, event)) if progress else None
         result = train_model(store=store, config=replace(config, seed=seed), split=split,
-                             model_dir=model_dir / "runs" / f"seed-{seed}", progress=report, name=name)
+                             model_dir=run_dir, progress=report, name=name)
         if not result.finished:
             return TrainResult(model_dir, False, {"seed": seed, **result.summary})
         summaries.append({"seed": seed, **result.summary})
