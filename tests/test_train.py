@@ -224,7 +224,7 @@ def test_store_without_the_model_inputs_names_the_preset(tmp_path):
     from vocaltools.features import get_preset
 
     store = FeatureStore(tmp_path / "s")
-    store.create(feature_config=get_preset("fgnl").to_dict())
+    store.create(feature_config=get_preset("wise-cqt").to_dict())
     for i in range(4):
         store.write_item(item_id=f"i{i}", audio_path="x.wav", arrays={"cqt": np.zeros((1, 8, 40), np.float32)},
                          duration_s=1.3, fields={"singer": f"s{i % 2}"}, meta={})

@@ -179,6 +179,19 @@ def _state_identity(config: TrainConfig, split: Mapping[str, str], labels) -> di
             "split": json.dumps(sorted(split.items())), "labels": list(labels)}
 
 
+def check_store_inputs(feature_config: Mapping[str, Any], *, model: str, where: str) -> None:
+    """The store's front ends must include every array the model reads (``spec.inputs``)."""
+    from vocaltools.features import FeatureConfig
+
+    spec = get_spec(model)
+    names = FeatureConfig.from_dict(dict(feature_config)).names
+    missing = [name for name in spec.inputs if name not in names]
+    if missing:
+        raise ModelError(f"{where}: {model} reads the feature arrays {list(spec.inputs)}, but this "
+                         f"store holds {list(names)} (preset {feature_config.get('preset')!r}); "
+                         f"featurize with '--preset {spec.preset}'")
+
+
 def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str, str],
                 model_dir: str | Path, progress: Callable[[Progress], None] | None = None,
                 name: str | None = None) -> TrainResult:
@@ -197,6 +210,7 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
     if spec.task != "classify":
         raise ModelError(f"{config.model} is an {spec.task} model; 'train' fits classifiers")
     feature_config = store.feature_config()
+    check_store_inputs(feature_config, model=config.model, where=str(store.root))
     fps = frames_per_second_of(feature_config)
     items = store.items()
     unknown = sorted(set(split) - {i.item_id for i in items})
