@@ -63,7 +63,7 @@ def predict(
     try:
         if output is None and stdout_is_terminal():
             for answer in summarise_items(predictions, labels=checkpoint.labels):
-                line = (f"{answer.source}: {answer.label} ({answer.confidence:.2f}, "
+                line = (f"{answer.name}: {answer.label} ({answer.confidence:.2f}, "
                         f"{answer.n_clips} clip{'s' if answer.n_clips != 1 else ''})")
                 if bar is not None:
                     bar.write(line, file=sys.stdout)

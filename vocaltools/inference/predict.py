@@ -101,6 +101,12 @@ class ClipPrediction:
     end_s: float
     probabilities: np.ndarray
     fields: Mapping[str, Any]
+    store: str | None = None  # the feature store of a store item
+
+    @property
+    def display_name(self) -> str:
+        """How a person names the item: the audio file, or ``STORE:item_id``."""
+        return f"{self.store}:{self.item_id}" if self.store else self.source
 
     def to_record(self, *, labels: Sequence[str], target: str, model: str, top_k: int = 3) -> dict[str, Any]:
         order = np.argsort(-self.probabilities, kind="stable")[:max(1, top_k)]
@@ -179,7 +185,8 @@ def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size:
                 logits = model.module(x)
         probabilities = torch.softmax(logits.float(), dim=1).cpu().numpy()
         for (item, clip_index, start_s, end_s), row in zip(pending_meta, probabilities):
-            yield ClipPrediction(item.item_id, item.source, clip_index, start_s, end_s, row, item.fields)
+            yield ClipPrediction(item.item_id, item.source, clip_index, start_s, end_s, row, item.fields,
+                                 item.store)
         pending_x.clear()
         pending_meta.clear()
 
@@ -222,7 +229,7 @@ class ItemAnswer:
     """A one-line answer for an item: mean clip probabilities, their best label."""
 
     item_id: str
-    source: str
+    name: str  # the audio file, or STORE:item_id
     label: str
     confidence: float
     n_clips: int
@@ -235,7 +242,8 @@ def summarise_items(predictions: Iterable[ClipPrediction], *, labels: Sequence[s
     def answer() -> ItemAnswer:
         mean = np.mean([p.probabilities for p in current], axis=0)
         best = int(np.argmax(mean))
-        return ItemAnswer(current[0].item_id, current[0].source, labels[best], float(mean[best]), len(current))
+        return ItemAnswer(current[0].item_id, current[0].display_name, labels[best], float(mean[best]),
+                          len(current))
 
     for prediction in predictions:
         if current and (prediction.item_id, prediction.source) != (current[0].item_id, current[0].source):
