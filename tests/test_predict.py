@@ -121,3 +121,13 @@ def test_one_line_answer_is_the_mean_probability_vote():
                                    labels=["x", "y"]))
     assert [(a.item_id, a.label, a.n_clips) for a in answers] == [("a", "y", 2), ("b", "x", 1)]
     assert answers[0].confidence == pytest.approx(0.65)
+
+
+def test_subset_predicts_the_test_items_of_the_model_split(trained, tmp_path):
+    store, model_dir = trained
+    result = run_cli("predict", str(store.root), "--model", str(model_dir), "--subset", "test",
+                     "-o", "-", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    ids = {json.loads(line)["item_id"] for line in result.stdout.splitlines()}
+    split = read_jsonl(model_dir / "split.jsonl")
+    assert ids == {r["item_id"] for r in split if r["split"] == "test"}

@@ -17,6 +17,9 @@ def predict(
     output: Annotated[Optional[str], typer.Option(
         "--output", "-o", help="Write JSONL here ('-' = stdout; .gz compresses). Without it, "
                                "a terminal gets one line per file and a pipe gets JSONL.")] = None,
+    subset: Annotated[Optional[str], typer.Option(
+        help="With a feature store: only its items on this side (train, validation, test) of the "
+             "model's split (split.jsonl beside its checkpoint), e.g. to evaluate on test.")] = None,
     top_k: Annotated[int, typer.Option(help="Labels listed in each record's 'top'.")] = 3,
     batch_size: Annotated[int, typer.Option(help="Clips per batch (across files).")] = 32,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -47,6 +50,8 @@ def predict(
     loaded = load_model(model, device=device)
     model_summary(loaded)
     items = collect_inputs(inputs)
+    if subset is not None:
+        items = _subset(items, loaded, subset)
     failures: list[Failure] = []
     bar = None
     if stderr_is_terminal() and not quiet and len(items) > 1:
@@ -84,3 +89,21 @@ def predict(
             print(f"error: {where}{failure.message}", file=sys.stderr)
         print(f"error: {len(failures)} of {len(items)} input(s) failed", file=sys.stderr)
         raise typer.Exit(1)
+
+
+def _subset(items, loaded, subset: str):
+    """The store items on side ``subset`` of the model's split."""
+    from pathlib import Path
+
+    from vocaltools.errors import InputError
+    from vocaltools.training.split import SPLITS, read_split
+
+    if subset not in SPLITS:
+        raise InputError(f"--subset {subset!r}: choose one of {', '.join(SPLITS)}")
+    path = Path(loaded.path).parent / "split.jsonl"
+    if not path.is_file():
+        raise InputError(f"{path}: no split file beside the model's checkpoint for --subset")
+    split = read_split(path)
+    if any(item.store is None for item in items):
+        raise InputError("--subset selects feature-store items; give a feature store, not audio files")
+    return [item for item in items if split.get(item.item_id) == subset]

@@ -29,6 +29,7 @@ class LoadedModel:
     """A checkpoint with its model built, on ``device``, in eval mode."""
 
     name: str
+    path: str  # the checkpoint file
     checkpoint: Checkpoint
     module: Any  # torch.nn.Module
     device: Any  # torch.device
@@ -53,7 +54,7 @@ def load_model(name_or_path: str | os.PathLike | None, *, device: str = "auto") 
     module = build_from_checkpoint(checkpoint).to(torch_device)
     name = str(checkpoint.summary.get("name") or path.parent.name) if name_or_path is None or \
         Path(str(name_or_path)).exists() else str(name_or_path)
-    return LoadedModel(name=name, checkpoint=checkpoint, module=module, device=torch_device,
+    return LoadedModel(name=name, path=str(path), checkpoint=checkpoint, module=module, device=torch_device,
                        frames_per_second=frames_per_second_of(checkpoint.feature_config),
                        clip=ClipConfig.from_dict(checkpoint.clip_config))
 
