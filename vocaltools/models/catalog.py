@@ -36,8 +36,9 @@ class ModelSpec:
 
 def _s1(name: str, description: str, inputs=("logmel",), **options) -> ModelSpec:
     channels = len(inputs)
+    preset = "fgnl-melody" if "melody" in inputs else "fgnl"
     return ModelSpec(name, "classify", "crnn", "vocaltools.models.crnn:build", "S1", description,
-                     tuple(inputs), "fgnl", (channels, 128, 157), 20, {"variant": name, **options})
+                     tuple(inputs), preset, (channels, 128, 157), 20, {"variant": name, **options})
 
 
 def _s2(name: str, description: str) -> ModelSpec:

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from vocaltools.errors import ModelError
 
@@ -103,9 +102,38 @@ def _sample_taps(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor | Non
 
 def _tap_group_conv(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor | None,
                     weight: torch.Tensor, base_y: torch.Tensor, base_x: torch.Tensor) -> torch.Tensor:
-    """``weight`` float [out_channels, in_channels, taps] -> float [batch, out_channels, out_h, out_w]."""
+    """One group of taps; ``weight`` float [out_channels, in_channels, taps].
+
+    Returns float [batch, out_channels, out_h, out_w].
+    """
     columns = _sample_taps(x, offset, mask, base_y, base_x)
     return torch.einsum("bckhw,ock->bohw", columns, weight)
+
+
+class _RecomputedTapGroup(torch.autograd.Function):
+    """:func:`_tap_group_conv` that keeps only its inputs and resamples in backward.
+
+    (``torch.utils.checkpoint`` does the same but costs seconds of imports on its first call.)
+    """
+
+    @staticmethod
+    def forward(ctx, x, offset, mask, weight, base_y, base_x):
+        ctx.save_for_backward(x, offset, mask, weight, base_y, base_x)
+        with torch.no_grad():
+            return _tap_group_conv(x, offset, mask, weight, base_y, base_x)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        saved = ctx.saved_tensors
+        inputs = [t.detach().requires_grad_(need) if t is not None else None
+                  for t, need in zip(saved, ctx.needs_input_grad)]
+        wanted = [t for t, need in zip(inputs, ctx.needs_input_grad) if need and t is not None]
+        with torch.enable_grad():
+            out = _tap_group_conv(*inputs)
+        grads = iter(torch.autograd.grad(out, wanted, grad_out, allow_unused=True))
+        return tuple(next(grads) if need and t is not None else None
+                     for t, need in zip(inputs, ctx.needs_input_grad))
 
 
 def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, *,
@@ -127,7 +155,7 @@ def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, *
         pads like :class:`torch.nn.Conv2d` (asymmetric for even kernels).
     tap_chunk : int or None
         Process the taps in groups of this size and recompute each group in backward (saves
-        memory); None processes all taps at once.
+        memory; first-order gradients only); None processes all taps at once.
 
     Returns
     -------
@@ -175,7 +203,7 @@ def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, *
                 None if mask is None else mask[:, start:stop],
                 flat_weight[:, :, start:stop], base_y[start:stop], base_x[start:stop])
         if recompute:
-            part = checkpoint(_tap_group_conv, *args, use_reentrant=False)
+            part = _RecomputedTapGroup.apply(*args)
         else:
             part = _tap_group_conv(*args)
         out = part if out is None else out + part
@@ -305,7 +333,8 @@ def compare_with_torchvision(*, batch: int = 2, in_channels: int = 3, out_channe
             out = tv_deform_conv2d(leaves["x"], leaves["offset"], leaves["weight"],
                                    bias=leaves["bias"], stride=stride_hw, padding=pad_hw,
                                    dilation=dilation_hw, mask=leaves["mask"])
-        (out * torch.linspace(-1, 1, out.numel(), dtype=dtype, device=device).view_as(out)).sum().backward()
+        ramp = torch.linspace(-1, 1, out.numel(), dtype=dtype, device=device).view_as(out)
+        (out * ramp).sum().backward()  # a non-uniform upstream gradient
         results.append((out.detach(), {k: v.grad.detach() for k, v in leaves.items()}))
     (ours, ours_grad), (theirs, theirs_grad) = results
 

@@ -50,6 +50,10 @@ Readings settled here (the paper alone leaves them open):
   deformable block to none, while Table 1 lists the pooling for all configurations. The default
   follows Table 1 and SEEDS.md (``pool_deformable=True``); ``pool_deformable=False`` reproduces the
   code (far heavier: e.g. "All" then runs block 4 at full spectrogram resolution).
+
+Other options of :class:`OblongCNN`: ``tap_chunk`` (deformable blocks sample their kernel taps in
+groups of this size and resample in backward: less memory, more time), ``in_channels``,
+``feature_dim``, ``conv_dropout``, ``hidden_dropout``.
 """
 
 from __future__ import annotations
