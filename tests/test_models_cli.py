@@ -97,3 +97,18 @@ def test_registry_register_resolve_default(tmp_path):
     (folder / "checkpoint.pt").unlink()
     with pytest.raises(ModelError, match="holds no checkpoint"):
         resolve_model("voices")
+
+
+def test_param_counts_are_cached(monkeypatch):
+    from vocaltools import model_counts
+    from vocaltools.models.registry import get_spec
+
+    spec = get_spec("tiny_cnn")
+    first = model_counts.param_counts([spec])
+    assert first["tiny_cnn"][0] > 0
+
+    def no_build(spec):
+        raise AssertionError("built again despite the cache")
+
+    monkeypatch.setattr(model_counts, "count_spec", no_build)
+    assert model_counts.param_counts([spec]) == first

@@ -13,7 +13,7 @@ def models(
         "--set-default", help="Make this trained model the one 'predict' uses without --model.")] = None,
     params: Annotated[bool, typer.Option(
         "--params/--no-params", help="Count each architecture's parameters at its paper "
-                                     "configuration (builds every model; no weights allocated).")] = True,
+                                     "configuration (built without weights; cached).")] = True,
 ) -> None:
     """List the architectures and the trained models; choose the default model.
 
@@ -32,7 +32,12 @@ def models(
         print(f"default model: {entry.name} ({entry.model} -> {entry.target}, {entry.path})",
               file=sys.stderr)
         return
-    counts = {spec.name: _counts(spec.name) if params else (None, None) for spec in SPECS}
+    if params:
+        from vocaltools.model_counts import param_counts
+
+        counts = param_counts(SPECS)
+    else:
+        counts = {spec.name: (None, None) for spec in SPECS}
     default = trained.default_name()
     entries = trained.list_trained()
     rows = []
@@ -67,20 +72,3 @@ def models(
         mark = " (default)" if entry.name == default else ""
         print(f"{entry.name + mark:<24}{entry.model:<17}{entry.target:<14}{entry.n_classes:>8}  {entry.path}")
 
-
-def _counts(name: str) -> tuple[int | None, int | None]:
-    """Trainable and Keras-convention parameter counts of ``name`` at its paper configuration.
-    The model is built on the ``meta`` device (shapes only, no memory), or normally if that fails."""
-    import torch
-
-    from vocaltools.errors import VocaltoolsError
-    from vocaltools.models.registry import build_model, count_params, count_params_keras
-
-    try:
-        with torch.device("meta"):
-            model = build_model(name)
-    except (VocaltoolsError, ImportError):
-        return None, None
-    except Exception:  # an operation the meta device does not support: build for real
-        model = build_model(name)
-    return count_params(model), count_params_keras(model)
