@@ -363,7 +363,8 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
         tmp.write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
     with atomic_path(model_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
-    plot_history(history, model_dir / "training-curve.png", title=f"{config.model} -> {config.target}")
+    plot_history(history, model_dir / "training-curve.png", title=f"{config.model} -> {config.target}",
+                 selected_epoch=loop["best_epoch"] + 1 if loop["best_state"] is not None else None)
     state_path.unlink(missing_ok=True)
     return TrainResult(model_dir, True, summary)
 
@@ -376,8 +377,9 @@ def _save_state(path: Path, *, identity, model: nn.Module, optimizer, loop: Mapp
         torch.save(data, tmp)
 
 
-def plot_history(history, path: Path, *, title: str) -> None:
-    """Training and validation loss (left) and validation accuracy / F1 (right) per epoch."""
+def plot_history(history, path: Path, *, title: str, selected_epoch: int | None = None) -> None:
+    """Training and validation loss (left) and validation accuracy / F1 (right) per epoch; a dashed
+    line marks the selected epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -393,6 +395,10 @@ def plot_history(history, path: Path, *, title: str) -> None:
                    label="validation accuracy")
         right.plot(epochs, [r.val_f1 if r.val_f1 is not None else np.nan for r in history],
                    label="validation weighted F1")
+    if selected_epoch is not None:
+        for axis in (left, right):
+            axis.axvline(selected_epoch, color="grey", linestyle="--", linewidth=1,
+                         label="selected" if axis is left else None)
     left.set_xlabel("epoch")
     left.set_ylabel("loss")
     left.legend()
