@@ -185,6 +185,18 @@ def test_resume_after_interruption_equals_uninterrupted_run(store, tmp_path):
         [r["train_loss"] for r in read_jsonl(tmp_path / "part" / "history.jsonl")]
 
 
+def test_resume_exactly_at_the_crt_transition(store, tmp_path):
+    split = _split(store)
+    config = _config(epochs=2, strategy="crt_wfc", crt_epochs=1, alpha=1.0)
+    train_model(store=store, config=config, split=split, model_dir=tmp_path / "full")
+    train_model(store=store, config=replace(config, max_epochs_this_call=2), split=split,
+                model_dir=tmp_path / "part")
+    train_model(store=store, config=config, split=split, model_dir=tmp_path / "part")
+    full = load_checkpoint(tmp_path / "full").state_dict
+    part = load_checkpoint(tmp_path / "part").state_dict
+    assert all(torch.equal(full[k], part[k]) for k in full)
+
+
 def test_crt_retrains_only_the_classifier(store, tmp_path):
     split = _split(store)
     config = _config(epochs=3, strategy="crt_wfc", crt_epochs=2, alpha=1.0, select="last")

@@ -271,6 +271,7 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
             # stage 1 over: continue from its selected weights with classifier re-training
             if loop["best_state"] is not None:
                 model.load_state_dict(loop["best_state"])
+            torch.manual_seed(_epoch_seed(config.seed, epoch, 3))  # the same whether resumed or not
             _enter_crt(model, reinitialise=True)
             optimizer = _optimizer(config, _classifier(model).parameters())
             loop.update(stage="crt", best_value=-math.inf, best_state=None, best_epoch=-1, bad_epochs=0)
