@@ -54,7 +54,8 @@ class TrainedModel:
         return data
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
+    """A registry name: letters, digits, ".", "_" and "-"."""
     if not NAME_PATTERN.match(name):
         raise InputError(f"invalid model name {name!r}: use letters, digits, '.', '_' and '-', "
                          "starting with a letter or digit")
@@ -65,7 +66,7 @@ def register(*, name: str, model_dir: str | os.PathLike) -> TrainedModel:
     the same name is replaced."""
     from vocaltools.checkpoint import checkpoint_path, load_checkpoint
 
-    _check_name(name)
+    check_name(name)
     path = Path(model_dir).resolve()
     checkpoint = load_checkpoint(checkpoint_path(path))
     entry = TrainedModel(name=name, path=str(path), model=checkpoint.model, target=checkpoint.target,

@@ -95,6 +95,10 @@ def train(
 
     feature_store = FeatureStore(store)
     feature_store.read_meta()
+    if register:  # a bad name must not wait for the end of training
+        from vocaltools.trained import check_name
+
+        check_name(name or output.resolve().name)
     config = make_train_config(
         model=model, target=target, clip_seconds=clip_seconds, hop_seconds=hop_seconds,
         drop_last=drop_last_clip, pad_short=pad_short, epochs=epochs,
