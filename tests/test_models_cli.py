@@ -7,6 +7,7 @@ from conftest import run_cli
 from vocaltools.formats.jsonl import read_jsonl
 
 
+@pytest.mark.slow
 def test_models_json_lists_every_architecture_with_counts():
     result = run_cli("models", "--json")
     assert result.returncode == 0, result.stderr
