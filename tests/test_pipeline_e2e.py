@@ -8,14 +8,7 @@ from conftest import run_cli
 from vocaltools.formats.jsonl import read_jsonl
 
 
-def _featurize_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("vocaltools.features.pipeline") is not None
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _featurize_available(), reason="the featurize command is not merged yet")
 def test_featurize_train_predict_learns_synthetic_singers(tmp_path):
     from vocaltools.synth import make_singer_dataset
 
