@@ -92,10 +92,11 @@ class RepetSeparator(Separator):
         cfg = self.config
         n_frames = magnitude.shape[1]
         width = max(1, int(round(cfg.min_distance_seconds * sample_rate / cfg.hop_length)))
-        # short excerpts: narrow the exclusion band so that some neighbours remain
-        width = min(width, max(1, (n_frames - 2) // 2))
+        # short excerpts: narrow the exclusion band so that some neighbours remain (librosa
+        # needs width < (n_frames - 1) // 2)
+        width = min(width, (n_frames - 1) // 2 - 1)
         n_candidates = n_frames - 2 * width - 1
-        if n_candidates < 1:
+        if width < 1 or n_candidates < 1:
             background = magnitude  # too short to find repetitions: all background
         else:
             background = librosa.decompose.nn_filter(
