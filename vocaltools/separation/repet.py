@@ -29,6 +29,7 @@ class RepetConfig:
     n_fft, hop_length: STFT size and hop in samples at ``sample_rate``.
     n_neighbors: similar frames whose median forms the background estimate.
     min_distance_seconds: similar frames closer than this in time are ignored.
+    search: ``local-first`` (librosa's nn_filter rule) or ``distant``; see :func:`similarity_median`.
     margin_vocals, margin_accompaniment: soft-mask margins (larger = stricter mask).
     mask_power: exponent of the soft masks.
     percussive_weight: 0..1, how much of the HPSS percussive share is taken from the vocal mask.
@@ -40,14 +41,15 @@ class RepetConfig:
     sample_rate: int | None = 22050
     n_fft: int = 2048
     hop_length: int = 512
-    n_neighbors: int = 10
-    min_distance_seconds: float = 2.0
-    margin_vocals: float = 10.0
+    n_neighbors: int = 80
+    min_distance_seconds: float = 3.0
+    search: str = "distant"
+    margin_vocals: float = 1.5
     margin_accompaniment: float = 2.0
     mask_power: float = 2.0
     percussive_weight: float = 0.0
     hpss_kernel: int = 31
-    vocal_fmin: float = 0.0
+    vocal_fmin: float = 100.0
     vocal_fmax: float = 0.0
     accompaniment: str = "residual"
     chunk_seconds: float = 30.0
@@ -60,6 +62,9 @@ class RepetConfig:
         if self.n_fft <= 0 or self.hop_length <= 0 or self.hop_length > self.n_fft:
             raise ConfigError(f"repet: need 0 < hop_length <= n_fft, got n_fft={self.n_fft}, "
                               f"hop_length={self.hop_length}")
+        if self.search not in ("local-first", "distant"):
+            raise ConfigError(f"repet: search must be 'local-first' or 'distant', "
+                              f"got {self.search!r}")
         if self.n_neighbors < 1:
             raise ConfigError(f"repet: n_neighbors must be >= 1, got {self.n_neighbors}")
         if not 0.0 <= self.percussive_weight <= 1.0:
@@ -68,6 +73,68 @@ class RepetConfig:
         if self.chunk_seconds <= 2 * self.overlap_seconds or self.overlap_seconds < 0:
             raise ConfigError(f"repet: need chunk_seconds > 2 x overlap_seconds >= 0, got "
                               f"{self.chunk_seconds} and {self.overlap_seconds}")
+
+
+def softmask(x: np.ndarray, reference: np.ndarray, *, power: float) -> np.ndarray:
+    """``x^p / (x^p + reference^p)`` element-wise, 0 where both are (near) zero; librosa's
+    ``util.softmask`` without its numba start-up cost."""
+    z = np.maximum(x, reference)
+    silent = z < np.finfo(np.float32).tiny
+    z = np.where(silent, 1.0, z)
+    mask = (x / z) ** power
+    ref = (reference / z) ** power
+    return np.where(silent, 0.0, mask / np.maximum(mask + ref, np.finfo(np.float32).tiny))
+
+
+def similarity_median(magnitude: np.ndarray, *, n_neighbors: int, min_distance: int,
+                      search: str = "local-first", block_frames: int = 256) -> np.ndarray:
+    """REPET-SIM background: each frame replaced by the element-wise median of its most
+    cosine-similar frames that lie at least ``min_distance`` frames away.
+
+    ``float32 [n_bins, n_frames] -> [n_bins, n_frames]``. With ``search="local-first"`` the
+    neighbours are those among the ``n_neighbors + 2·min_distance`` most similar frames overall that
+    survive the distance rule (librosa's ``nn_filter(aggregate=np.median, metric="cosine")``): a
+    frame that is mostly similar to its own surroundings (a held vocal note) gets few or no
+    neighbours and is then kept whole as background. With ``search="distant"`` every frame gets
+    ``n_neighbors`` neighbours from outside its band. Plain numpy; blocks of frames bound the memory.
+    """
+    n_frames = magnitude.shape[1]
+    norms = np.linalg.norm(magnitude, axis=0)
+    unit = magnitude / np.maximum(norms, 1e-10)
+    frames = np.arange(n_frames)
+    out = magnitude.copy()
+    if search == "distant":
+        n_search = min(n_neighbors, n_frames - 2 * min_distance + 1)
+    else:
+        n_search = min(n_neighbors + 2 * min_distance, n_frames - 1)
+    if n_search < 1:
+        return out  # too short for any repetition: all background
+    for start in range(0, n_frames, block_frames):
+        rows = frames[start:start + block_frames]
+        similarity = unit[:, rows].T @ unit  # [block, n_frames], cosine similarity
+        band = np.abs(rows[:, None] - frames[None, :]) < min_distance
+        similarity[rows - start, rows] = -np.inf  # never a frame itself
+        if search == "distant":
+            similarity[band] = -np.inf
+        candidates = np.argpartition(-similarity, n_search - 1, axis=1)[:, :n_search]
+        if search != "distant":
+            # drop the candidates inside the band; keep the n_neighbors most similar of the rest
+            cand_sim = np.take_along_axis(similarity, candidates, axis=1)
+            cand_sim[np.abs(rows[:, None] - candidates) < min_distance] = -np.inf
+            order = np.argsort(-cand_sim, axis=1)[:, :n_neighbors]
+            candidates = np.take_along_axis(candidates, order, axis=1)
+            valid = np.take_along_axis(cand_sim, order, axis=1) > -np.inf  # [block, k]
+        else:
+            valid = np.take_along_axis(similarity, candidates, axis=1) > -np.inf
+        gathered = magnitude[:, candidates]  # [n_bins, block, k]
+        gathered = np.where(valid[None], gathered, np.nan)
+        with np.errstate(all="ignore"):
+            median = np.nanmedian(gathered, axis=2) if not valid.all() else np.median(gathered,
+                                                                                     axis=2)
+        none = ~valid.any(axis=1)  # no neighbour at all: keep the frame
+        median[:, none] = magnitude[:, rows[none]]
+        out[:, rows] = median
+    return out
 
 
 class RepetSeparator(Separator):
@@ -87,28 +154,17 @@ class RepetSeparator(Separator):
     def masks(self, magnitude: np.ndarray, *, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
         """Soft ``(vocal, accompaniment)`` masks, each ``float32 [n_bins, n_frames]`` in [0, 1], of a
         magnitude spectrogram of the same shape."""
-        import librosa
-
         cfg = self.config
-        n_frames = magnitude.shape[1]
         width = max(1, int(round(cfg.min_distance_seconds * sample_rate / cfg.hop_length)))
-        # short excerpts: narrow the exclusion band so that some neighbours remain (librosa
-        # needs width < (n_frames - 1) // 2)
-        width = min(width, (n_frames - 1) // 2 - 1)
-        n_candidates = n_frames - 2 * width - 1
-        if width < 1 or n_candidates < 1:
-            background = magnitude  # too short to find repetitions: all background
-        else:
-            background = librosa.decompose.nn_filter(
-                magnitude, aggregate=np.median, metric="cosine", width=width,
-                k=min(cfg.n_neighbors, n_candidates))
-            background = np.minimum(magnitude, background)
+        background = np.minimum(magnitude, similarity_median(
+            magnitude, n_neighbors=cfg.n_neighbors, min_distance=width, search=cfg.search))
         foreground = magnitude - background
-        vocal = librosa.util.softmask(foreground, cfg.margin_vocals * background,
-                                      power=cfg.mask_power)
-        accompaniment = librosa.util.softmask(background, cfg.margin_accompaniment * foreground,
-                                              power=cfg.mask_power)
+        vocal = softmask(foreground, cfg.margin_vocals * background, power=cfg.mask_power)
+        accompaniment = softmask(background, cfg.margin_accompaniment * foreground,
+                                 power=cfg.mask_power)
         if cfg.percussive_weight > 0:
+            import librosa
+
             _, percussive = librosa.decompose.hpss(magnitude, kernel_size=cfg.hpss_kernel,
                                                    mask=True)
             vocal = vocal * (1.0 - cfg.percussive_weight * percussive)
@@ -131,13 +187,15 @@ class RepetSeparator(Separator):
         if n == 0:
             empty = np.zeros(0, dtype=np.float32)
             return StemArrays(vocals=empty, accompaniment=empty.copy())
-        stft = librosa.stft(mixture, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
+        padded = np.pad(mixture, (0, max(0, cfg.n_fft - n)))  # very short input: pad one frame
+        stft = librosa.stft(padded, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
         vocal_mask, accompaniment_mask = self.masks(np.abs(stft), sample_rate=sample_rate)
-        vocals = librosa.istft(stft * vocal_mask, hop_length=cfg.hop_length, length=n)
+        vocals = librosa.istft(stft * vocal_mask, hop_length=cfg.hop_length,
+                               length=len(padded))[:n]
         if cfg.accompaniment == "residual":
             accompaniment = mixture - vocals
         else:
             accompaniment = librosa.istft(stft * accompaniment_mask, hop_length=cfg.hop_length,
-                                          length=n)
+                                          length=len(padded))[:n]
         return StemArrays(vocals=vocals.astype(np.float32),
                           accompaniment=accompaniment.astype(np.float32))
