@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                 "vocals_si_sdri_median": statistics.median(vocal_gain),
                 "accompaniment_si_sdri_mean": statistics.fmean(accomp_gain),
                 "accompaniment_si_sdri_median": statistics.median(accomp_gain),
-                "times_real_time": (total_seconds / elapsed) if elapsed > 0 else None,
+                "times_real_time": (total_seconds / elapsed) if separator is not None else None,
                 "vocals_si_sdri": vocal_gain, "accompaniment_si_sdri": accomp_gain}
         results["methods"][method] = {"config": config, "results": per_snr}
 
