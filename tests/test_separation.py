@@ -244,7 +244,7 @@ def test_an_interrupted_separation_leaves_no_file(tmp_path):
 def test_bad_and_missing_files_raise_input_errors(tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio")
-    with pytest.raises(InputError, match=r"bad\.wav: not a readable audio file"):
+    with pytest.raises(InputError, match=r"bad\.wav: not a readable WAV audio file"):
         separate_file(bad, separator=Gain(), out_dir=tmp_path / "out")
     with pytest.raises(InputError, match=r"nothere\.wav: no such file"):
         separate_file(tmp_path / "nothere.wav", separator=Gain(), out_dir=tmp_path / "out")
@@ -321,14 +321,14 @@ def test_umx_with_random_weights_separates(tmp_path):
 
 # ----------------------------------------------------------------------------- CLI
 def test_cli_separates_a_folder_and_reports_a_bad_file(tmp_path):
-    mixture, _, _ = synthetic_mix(seconds=2.0)
+    mixture, _, _ = synthetic_mix(seconds=1.0)
     write_audio(tmp_path / "in" / "a.wav", mixture)
     write_audio(tmp_path / "in" / "singer" / "b.flac", mixture)
     (tmp_path / "in" / "broken.wav").write_text("not audio")
     out = tmp_path / "out"
     result = run_cli("separate", str(tmp_path / "in"), "-o", str(out), "-O", "sample_rate=8000")
     assert result.returncode == 1, result.stderr
-    assert "broken.wav: not a readable audio file" in result.stderr
+    assert "broken.wav: not a readable WAV audio file" in result.stderr
     assert "1 of 3 file(s) failed" in result.stderr
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.flac")) == [
         "a.accompaniment.flac", "a.vocals.flac", "singer/b.accompaniment.flac",

@@ -8,17 +8,16 @@ from typing import Annotated, Optional
 
 import typer
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au")
-
-
 def _expand(inputs: list[Path]) -> list[tuple[Path, str]]:
     """``(file, relpath)`` for every input: files as given, folders searched recursively for
     audio files (relpath = path under that folder without extension)."""
+    from vocaltools.audio import AUDIO_EXTENSIONS
+
     items: list[tuple[Path, str]] = []
     for path in inputs:
         if path.is_dir():
             found = sorted(p for p in path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+                           if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
             items += [(p, p.relative_to(path).with_suffix("").as_posix()) for p in found]
         else:
             items.append((path, path.stem))
@@ -94,6 +93,7 @@ def separate(
     """
     from tqdm import tqdm
 
+    from vocaltools.audio import AUDIO_EXTENSIONS
     from vocaltools.cli.common import stderr_is_terminal
     from vocaltools.errors import InputError, VocaltoolsError
     from vocaltools.separation import get_separator, parse_options, separate_file
@@ -106,13 +106,13 @@ def separate(
     items = _expand(inputs)
     if not items:
         raise InputError(f"no audio files found in {', '.join(map(str, inputs))} (looked for "
-                         f"{', '.join(AUDIO_SUFFIXES)})")
+                         f"{', '.join(AUDIO_EXTENSIONS)})")
 
     failures: list[tuple[Path, str]] = []
     durations: dict[Path, float] = {}
     for path, _ in items:
         try:
-            durations[path] = read_info(path).seconds
+            durations[path] = read_info(path).duration_s
         except VocaltoolsError:
             durations[path] = 0.0  # reported when it is processed
     bar = tqdm(total=round(sum(durations.values()), 1), unit="s", file=sys.stderr,

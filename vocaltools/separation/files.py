@@ -82,61 +82,21 @@ def output_paths(path: str | os.PathLike, *, out_dir: str | os.PathLike, templat
     return out
 
 
-@dataclass(frozen=True)
-class AudioFileInfo:
-    sample_rate: int
-    n_frames: int
-    channels: int
+def read_info(path: str | os.PathLike):
+    """Header of an audio file (:class:`vocaltools.audio.AudioInfo`); :class:`InputError` if it is
+    missing, empty or not audio."""
+    from vocaltools.audio import audio_info
 
-    @property
-    def seconds(self) -> float:
-        return self.n_frames / self.sample_rate if self.sample_rate else 0.0
-
-
-def read_info(path: str | os.PathLike) -> AudioFileInfo:
-    """Sample rate, length and channels of an audio file; :class:`InputError` if unreadable."""
-    import soundfile as sf
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    try:
-        info = sf.info(str(path))
-    except (RuntimeError, sf.LibsndfileError) as error:
-        raise InputError(f"{path}: not a readable audio file ({error}); expected WAV, FLAC, OGG "
-                         "or another format libsndfile reads") from error
-    if info.frames <= 0 or info.samplerate <= 0:
-        raise InputError(f"{path}: the audio file is empty")
-    return AudioFileInfo(sample_rate=int(info.samplerate), n_frames=int(info.frames),
-                         channels=int(info.channels))
+    return audio_info(path)
 
 
 def iter_mono_blocks(path: str | os.PathLike, *, sample_rate: int | None,
                      block_seconds: float = READ_BLOCK_SECONDS) -> Iterator[np.ndarray]:
-    """Mono ``float32 [n]`` blocks of ``path`` resampled to ``sample_rate`` (``None`` = the file's
-    rate), read a block at a time so that memory does not grow with the file."""
-    import soundfile as sf
-    import soxr
+    """Mono ``float32 [n]`` blocks of ``path`` at ``sample_rate`` (``None`` = the file's rate),
+    decoded a block at a time so that memory does not grow with the file."""
+    from vocaltools.audio import iter_audio_blocks
 
-    info = read_info(path)
-    rate = sample_rate or info.sample_rate
-    block = max(1, int(block_seconds * info.sample_rate))
-    stream = (soxr.ResampleStream(info.sample_rate, rate, 1, dtype="float32")
-              if rate != info.sample_rate else None)
-    try:
-        with sf.SoundFile(str(path)) as handle:
-            while True:
-                data = handle.read(block, dtype="float32", always_2d=True)
-                last = len(data) < block
-                mono = np.ascontiguousarray(data.mean(axis=1, dtype=np.float32))
-                if stream is not None:
-                    mono = stream.resample_chunk(mono, last=last)
-                if len(mono):
-                    yield mono
-                if last:
-                    return
-    except (RuntimeError, sf.LibsndfileError) as error:
-        raise InputError(f"{path}: audio could not be decoded ({error})") from error
+    return iter_audio_blocks(path, sample_rate=sample_rate, block_seconds=block_seconds, mono=True)
 
 
 @contextlib.contextmanager

@@ -94,8 +94,8 @@ class UmxSeparator(Separator):
         self.overlap_seconds = self.config.overlap_seconds
         self.device = device
         try:
+            from openunmix import model as umx_model  # first: fails fast when absent
             import torch
-            from openunmix import model as umx_model
         except ImportError as error:
             raise ModelError(f"umx: the openunmix package cannot be imported ({error}); "
                              f"{INSTALL_HINT}") from error
