@@ -1,11 +1,13 @@
 """The weight-free default separator: REPET-SIM (Rafii & Pardo 2012) with soft masks.
 
-Accompaniment repeats: for every frame of the magnitude spectrogram, the median of its most similar
-frames (cosine similarity, at least ``min_distance_seconds`` away) estimates the repeating
-background; what exceeds it is the voice. As in librosa's vocal-separation example, the background
-estimate is capped by the mixture and turned into soft masks with margins. Two extra cues follow:
-percussive energy (median-filtering HPSS) is pushed to the accompaniment, and bins below
-``vocal_fmin`` are never vocals.
+Accompaniment repeats: for every frame of the magnitude spectrogram, the element-wise median of its
+``n_neighbors`` most similar frames (cosine similarity, at least ``min_distance_seconds`` away;
+shorter for excerpts under three times that) estimates the repeating background; what exceeds it is
+the voice. As in librosa's vocal-separation example, the background estimate is capped by the
+mixture and turned into soft masks with margins. Bins below ``vocal_fmin`` are never vocals; an
+optional cue (``percussive_weight``, off by default because its median filters cost more than the
+rest) pushes percussive energy (HPSS) to the accompaniment. Defaults were tuned on
+``benchmarks/bench_separation.py`` (see docs/results-separation.md).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ class RepetConfig:
     n_fft, hop_length: STFT size and hop in samples at ``sample_rate``.
     n_neighbors: similar frames whose median forms the background estimate.
     min_distance_seconds: similar frames closer than this in time are ignored.
-    search: ``local-first`` (librosa's nn_filter rule) or ``distant``; see :func:`similarity_median`.
+    search: ``distant`` or ``local-first`` (close to librosa's nn_filter); see
+        :func:`similarity_median`.
     margin_vocals, margin_accompaniment: soft-mask margins (larger = stricter mask).
     mask_power: exponent of the soft masks.
     percussive_weight: 0..1, how much of the HPSS percussive share is taken from the vocal mask.
@@ -93,7 +96,8 @@ def similarity_median(magnitude: np.ndarray, *, n_neighbors: int, min_distance: 
 
     ``float32 [n_bins, n_frames] -> [n_bins, n_frames]``. With ``search="local-first"`` the
     neighbours are those among the ``n_neighbors + 2·min_distance`` most similar frames overall that
-    survive the distance rule (librosa's ``nn_filter(aggregate=np.median, metric="cosine")``): a
+    survive the distance rule (close to librosa's ``nn_filter(aggregate=np.median,
+    metric="cosine")``, which however keeps the earliest rather than the most similar ones): a
     frame that is mostly similar to its own surroundings (a held vocal note) gets few or no
     neighbours and is then kept whole as background. With ``search="distant"`` every frame gets
     ``n_neighbors`` neighbours from outside its band. Plain numpy; blocks of frames bound the memory.
@@ -156,6 +160,8 @@ class RepetSeparator(Separator):
         magnitude spectrogram of the same shape."""
         cfg = self.config
         width = max(1, int(round(cfg.min_distance_seconds * sample_rate / cfg.hop_length)))
+        # a short excerpt keeps at least a third of its frames as candidates for every frame
+        width = max(1, min(width, magnitude.shape[1] // 3))
         background = np.minimum(magnitude, similarity_median(
             magnitude, n_neighbors=cfg.n_neighbors, min_distance=width, search=cfg.search))
         foreground = magnitude - background
