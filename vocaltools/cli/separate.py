@@ -29,11 +29,12 @@ _WORKER_SEPARATOR = None
 
 def _worker_init(method: str, weights: Optional[str], device: str, options: dict) -> None:
     global _WORKER_SEPARATOR
-    import torch
-
     from vocaltools.separation import get_separator
 
-    torch.set_num_threads(1)
+    if method in ("umx", "demucs"):  # one torch thread per worker process
+        import torch
+
+        torch.set_num_threads(1)
     _WORKER_SEPARATOR = get_separator(method, weights=weights, device=device, **options)
 
 
