@@ -339,6 +339,13 @@ def test_cli_separates_a_folder_and_reports_a_bad_file(tmp_path):
                      "--template", "{relpath}.{source}.flac")
     assert result.returncode == 0, result.stderr
     assert "skipped 2 already done" in result.stderr
+    # two worker processes, redoing both files
+    before = (out / "a.vocals.flac").stat().st_mtime_ns
+    result = run_cli("separate", str(tmp_path / "in"), "-o", str(out), "-O", "sample_rate=8000",
+                     "--jobs", "2", "--overwrite")
+    assert result.returncode == 0, result.stderr
+    assert "separated 2 file(s)" in result.stderr
+    assert (out / "a.vocals.flac").stat().st_mtime_ns > before
 
 
 def test_cli_errors_exit_1_and_usage_errors_exit_2(tmp_path):
