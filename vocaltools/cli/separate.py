@@ -65,7 +65,8 @@ def separate(
         "--weights", help="Local folder with the weights of umx (e.g. umxhq's vocals-*.pth) or "
         "demucs; nothing is downloaded.")] = None,
     template: Annotated[str, typer.Option(
-        "--template", "-t", help="Output path under --out-dir. Fields: {name} (= {stem}) input name "
+        "--template", "-t",
+        help="Output path under --out-dir. Fields: {name} (= {stem}) input name "
         "without extension, {relpath} path under the input folder, {parent}, {source} "
         "(vocals/accompaniment), {method}. The extension (.flac or .wav) sets the format.")
     ] = "{relpath}.{source}.flac",

@@ -1,7 +1,8 @@
 """Vocal/accompaniment separation.
 
 ``repet`` (REPET-SIM soft masks, no weights) is the default; ``hpss`` is a weight-free baseline;
-``umx`` (Open-Unmix) and ``demucs`` load weights from a local folder and need their optional package.
+``umx`` (Open-Unmix) and ``demucs`` load weights from a local folder and need their optional
+package.
 
 Library entry points:
 

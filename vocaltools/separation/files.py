@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from vocaltools.errors import ConfigError, InputError
+from vocaltools.errors import ConfigError
 from vocaltools.formats.io import atomic_path
 from vocaltools.separation.base import SOURCES, Separator
 

@@ -100,7 +100,8 @@ def similarity_median(magnitude: np.ndarray, *, n_neighbors: int, min_distance: 
     metric="cosine")``, which however keeps the earliest rather than the most similar ones): a
     frame that is mostly similar to its own surroundings (a held vocal note) gets few or no
     neighbours and is then kept whole as background. With ``search="distant"`` every frame gets
-    ``n_neighbors`` neighbours from outside its band. Plain numpy; blocks of frames bound the memory.
+    ``n_neighbors`` neighbours from outside its band. Plain numpy; blocks of frames bound the
+    memory.
     """
     n_frames = magnitude.shape[1]
     norms = np.linalg.norm(magnitude, axis=0)
@@ -156,8 +157,8 @@ class RepetSeparator(Separator):
         return {"method": self.method, **asdict(self.config)}
 
     def masks(self, magnitude: np.ndarray, *, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-        """Soft ``(vocal, accompaniment)`` masks, each ``float32 [n_bins, n_frames]`` in [0, 1], of a
-        magnitude spectrogram of the same shape."""
+        """Soft ``(vocal, accompaniment)`` masks, each ``float32 [n_bins, n_frames]`` in [0, 1],
+        of a magnitude spectrogram of the same shape."""
         cfg = self.config
         width = max(1, int(round(cfg.min_distance_seconds * sample_rate / cfg.hop_length)))
         # a short excerpt keeps at least a third of its frames as candidates for every frame
