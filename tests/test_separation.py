@@ -218,6 +218,9 @@ def test_separate_file_writes_skips_and_overwrites(tmp_path):
     assert rate == RATE and vocals.shape == mixture.shape
     np.testing.assert_allclose(vocals, 0.3 * mixture, atol=1e-5)
     assert sorted(p.name for p in (out / "mix").iterdir()) == ["accompaniment.wav", "vocals.wav"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stems.vocals.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     before = stems.vocals.stat().st_mtime_ns
     again = separate_file(source, separator=Gain(), out_dir=out, template="{name}/{source}.wav")
     assert again.skipped and stems.vocals.stat().st_mtime_ns == before

@@ -99,6 +99,13 @@ def iter_mono_blocks(path: str | os.PathLike, *, sample_rate: int | None,
     return iter_audio_blocks(path, sample_rate=sample_rate, block_seconds=block_seconds, mono=True)
 
 
+def _default_file_mode() -> int:
+    """``0o666`` minus the process umask: the mode ``open()`` would give a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def _stem_writers(targets: dict[str, Path], *, sample_rate: int) -> Iterator[dict[str, Any]]:
     """Open one sound file per source on a temporary path; rename all of them into place only when
@@ -116,6 +123,9 @@ def _stem_writers(targets: dict[str, Path], *, sample_rate: int) -> Iterator[dic
         yield writers
         for writer in writers.values():
             writer.close()  # flush before the atomic renames of the ExitStack
+        mode = _default_file_mode()
+        for writer in writers.values():
+            os.chmod(writer.name, mode)  # mkstemp makes 0600; give the stems the usual mode
 
 
 def separate_file(path: str | os.PathLike, *, method: str = "repet",
