@@ -1,10 +1,162 @@
-"""`vocaltools separate`."""
+"""`vocaltools separate`: split audio files into vocals and accompaniment stems."""
 
 from __future__ import annotations
 
-from vocaltools.cli.common import not_available
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+def _expand(inputs: list[Path]) -> list[tuple[Path, str]]:
+    """``(file, relpath)`` for every input: files as given, folders searched recursively for
+    audio files (relpath = path under that folder without extension)."""
+    from vocaltools.audio import AUDIO_EXTENSIONS
+
+    items: list[tuple[Path, str]] = []
+    for path in inputs:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*")
+                           if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            items += [(p, p.relative_to(path).with_suffix("").as_posix()) for p in found]
+        else:
+            items.append((path, path.stem))
+    return items
 
 
-def separate() -> None:
-    """Not available yet."""
-    not_available("separate")
+_WORKER_SEPARATOR = None
+
+
+def _worker_init(method: str, weights: Optional[str], device: str, options: dict) -> None:
+    global _WORKER_SEPARATOR
+    from vocaltools.separation import get_separator
+
+    if method in ("umx", "demucs"):  # one torch thread per worker process
+        import torch
+
+        torch.set_num_threads(1)
+    _WORKER_SEPARATOR = get_separator(method, weights=weights, device=device, **options)
+
+
+def _worker_run(path: str, relpath: str, out_dir: str, template: str, sources: tuple[str, ...],
+                overwrite: bool) -> tuple[bool, Optional[str]]:
+    """Separate one file in a worker: ``(skipped, error message or None)``."""
+    from vocaltools.errors import VocaltoolsError
+    from vocaltools.separation import separate_file
+
+    try:
+        stems = separate_file(path, separator=_WORKER_SEPARATOR, out_dir=out_dir,
+                              template=template, sources=sources, relpath=relpath,
+                              overwrite=overwrite)
+        return stems.skipped, None
+    except VocaltoolsError as error:
+        return False, str(error)
+
+
+def separate(
+    inputs: Annotated[list[Path], typer.Argument(
+        help="Audio files, or folders searched recursively for audio files.", show_default=False)],
+    out_dir: Annotated[Path, typer.Option(
+        "--out-dir", "-o", help="Folder for the stem files (created if needed).")] = Path("."),
+    method: Annotated[str, typer.Option(
+        "--method", "-m", help="Separation method: repet (default, no weights), hpss (baseline), "
+        "umx (Open-Unmix) or demucs (these two need --weights).")] = "repet",
+    weights: Annotated[Optional[Path], typer.Option(
+        "--weights", help="Local folder with the weights of umx (e.g. umxhq's vocals-*.pth) or "
+        "demucs; nothing is downloaded.")] = None,
+    template: Annotated[str, typer.Option(
+        "--template", "-t",
+        help="Output path under --out-dir. Fields: {name} (= {stem}) input name "
+        "without extension, {relpath} path under the input folder, {parent}, {source} "
+        "(vocals/accompaniment), {method}. The extension (.flac or .wav) sets the format.")
+    ] = "{relpath}.{source}.flac",
+    sources: Annotated[str, typer.Option(
+        "--sources", help="Comma-separated stems to write: vocals, accompaniment.")
+    ] = "vocals,accompaniment",
+    option: Annotated[Optional[list[str]], typer.Option(
+        "--option", "-O", help="A setting of the method as KEY=VALUE (repeatable), e.g. "
+        "-O sample_rate=44100 -O margin_vocals=3 for repet; -O niter=0 for umx.")] = None,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", min=1, help="Files separated in parallel (processes).")] = 1,
+    device: Annotated[str, typer.Option(
+        "--device", help="Torch device for umx/demucs (cpu, cuda).")] = "cpu",
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Redo files whose stems exist already (default: skip them).")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar and no summary on stderr.")] = False,
+) -> None:
+    """Split audio files into vocals and accompaniment stems.
+
+    Long files are processed in overlapping chunks, so memory stays bounded.
+
+    Stem files are written atomically; inputs whose stems exist already are skipped.
+
+    A bad input does not stop the batch: every failure is listed at the end, exit status 1.
+    """
+    from tqdm import tqdm
+
+    from vocaltools.audio import AUDIO_EXTENSIONS
+    from vocaltools.cli.common import stderr_is_terminal
+    from vocaltools.errors import InputError, VocaltoolsError
+    from vocaltools.separation import get_separator, parse_options, separate_file
+    from vocaltools.separation.files import check_template, read_info
+
+    wanted = tuple(s.strip() for s in sources.split(",") if s.strip())
+    options = parse_options(option or [], method=method)
+    check_template(template)
+    separator = get_separator(method, weights=weights, device=device, **options)
+    items = _expand(inputs)
+    if not items:
+        raise InputError(f"no audio files found in {', '.join(map(str, inputs))} (looked for "
+                         f"{', '.join(AUDIO_EXTENSIONS)})")
+
+    failures: list[tuple[Path, str]] = []
+    durations: dict[Path, float] = {}
+    for path, _ in items:
+        try:
+            durations[path] = read_info(path).duration_s
+        except VocaltoolsError:
+            durations[path] = 0.0  # reported when it is processed
+    bar = tqdm(total=round(sum(durations.values()), 1), unit="s", file=sys.stderr,
+               disable=quiet or not stderr_is_terminal(), desc=f"separate ({method})",
+               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+    n_skipped = 0
+    try:
+        if jobs == 1 or len(items) == 1:
+            for path, relpath in items:
+                try:
+                    stems = separate_file(path, separator=separator, out_dir=out_dir,
+                                          template=template, sources=wanted, relpath=relpath,
+                                          overwrite=overwrite, on_progress=bar.update)
+                    n_skipped += stems.skipped
+                    if stems.skipped:
+                        bar.update(durations[path])
+                except VocaltoolsError as error:
+                    failures.append((path, str(error)))
+        else:
+            from concurrent.futures import ProcessPoolExecutor
+
+            del separator  # each worker builds its own
+            with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init,
+                                     initargs=(method, str(weights) if weights else None, device,
+                                               options)) as pool:
+                futures = {pool.submit(_worker_run, str(path), relpath, str(out_dir), template,
+                                       wanted, overwrite): path for path, relpath in items}
+                for future, path in futures.items():
+                    skipped, message = future.result()
+                    n_skipped += skipped
+                    if message is not None:
+                        failures.append((path, message))
+                    bar.update(durations[path])
+    finally:
+        bar.close()
+
+    n_done = len(items) - len(failures) - n_skipped
+    if not quiet:
+        print(f"separated {n_done} file(s) with {method} into {out_dir}"
+              + (f", skipped {n_skipped} already done" if n_skipped else ""), file=sys.stderr)
+    if failures:
+        for path, message in failures:
+            where = "" if str(path) in message else f"{path}: "
+            print(f"failed: {where}{message}", file=sys.stderr)
+        raise VocaltoolsError(f"{len(failures)} of {len(items)} file(s) failed (listed above)")

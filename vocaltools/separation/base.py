@@ -1,0 +1,53 @@
+"""What every separator is: an object that splits a mono mixture into vocals and accompaniment.
+
+A separator processes a bounded excerpt at a time (the caller chunks long files with overlap-add,
+see :mod:`vocaltools.separation.chunked`), so ``separate_array`` never sees more than a chunk.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+SOURCES: tuple[str, ...] = ("vocals", "accompaniment")
+
+
+@dataclass(frozen=True)
+class StemArrays:
+    """The two estimates of one excerpt, each ``float32 [n_samples]`` at the separator's rate."""
+    vocals: np.ndarray
+    accompaniment: np.ndarray
+
+    def get(self, source: str) -> np.ndarray:
+        return getattr(self, source)
+
+
+class Separator(abc.ABC):
+    """A vocal/accompaniment separator.
+
+    Attributes
+    ----------
+    method:
+        The registry name (``repet``, ``hpss``, ``umx``, ``demucs``).
+    sample_rate:
+        The rate it processes at in Hz, or ``None`` to work at the file's own rate.
+    chunk_seconds, overlap_seconds:
+        The excerpt length and crossfade the chunked driver uses for long files.
+    """
+
+    method: ClassVar[str]
+    sample_rate: int | None = None
+    chunk_seconds: float = 30.0
+    overlap_seconds: float = 2.0
+
+    @abc.abstractmethod
+    def separate_array(self, mixture: np.ndarray, *, sample_rate: int) -> StemArrays:
+        """Split ``float32 [n_samples]`` at ``sample_rate`` into :class:`StemArrays` of the same
+        length."""
+
+    @abc.abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """The resolved configuration as plain data (written into outputs and cache keys)."""

@@ -1,0 +1,155 @@
+"""Separators by name. ``repet`` is the weight-free default; ``hpss`` a weight-free baseline;
+``umx`` (Open-Unmix) and ``demucs`` need their optional package and weights in a local folder.
+
+Options are the fields of each method's config dataclass; unknown names list the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from vocaltools.errors import ConfigError
+from vocaltools.separation.base import Separator
+
+DEFAULT_METHOD = "repet"
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One registered separation method."""
+    name: str
+    summary: str
+    needs_weights: bool
+    config_class: Callable[[], type]
+    factory: Callable[..., Separator]
+
+
+def _repet_config() -> type:
+    from vocaltools.separation.repet import RepetConfig
+    return RepetConfig
+
+
+def _repet(config: Any, weights: Path | None, device: str) -> Separator:
+    from vocaltools.separation.repet import RepetSeparator
+    return RepetSeparator(config)
+
+
+def _hpss_config() -> type:
+    from vocaltools.separation.hpss import HpssConfig
+    return HpssConfig
+
+
+def _hpss(config: Any, weights: Path | None, device: str) -> Separator:
+    from vocaltools.separation.hpss import HpssSeparator
+    return HpssSeparator(config)
+
+
+def _umx_config() -> type:
+    from vocaltools.separation.umx import UmxConfig
+    return UmxConfig
+
+
+def _umx(config: Any, weights: Path | None, device: str) -> Separator:
+    from vocaltools.separation.umx import UmxSeparator
+    return UmxSeparator(config, weights=weights, device=device)
+
+
+def _demucs_config() -> type:
+    from vocaltools.separation.demucs_backend import DemucsConfig
+    return DemucsConfig
+
+
+def _demucs(config: Any, weights: Path | None, device: str) -> Separator:
+    from vocaltools.separation.demucs_backend import DemucsSeparator
+    return DemucsSeparator(config, weights=weights, device=device)
+
+
+METHODS: dict[str, MethodSpec] = {
+    "repet": MethodSpec("repet", "REPET-SIM similarity filtering with soft masks (no weights)",
+                        False, _repet_config, _repet),
+    "hpss": MethodSpec("hpss", "two-stage harmonic/percussive separation (no weights, baseline)",
+                       False, _hpss_config, _hpss),
+    "umx": MethodSpec("umx", "Open-Unmix (e.g. umxhq), weights from --weights DIR; needs "
+                      "'pip install openunmix'", True, _umx_config, _umx),
+    "demucs": MethodSpec("demucs", "Demucs, weights from --weights DIR; needs 'pip install demucs'",
+                         True, _demucs_config, _demucs),
+}
+
+
+def list_methods() -> list[MethodSpec]:
+    return list(METHODS.values())
+
+
+def get_method(name: str) -> MethodSpec:
+    """The :class:`MethodSpec` called ``name``; :class:`ConfigError` naming the valid ones."""
+    if name not in METHODS:
+        close = difflib.get_close_matches(name, METHODS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown separation method {name!r}; valid: "
+                          f"{', '.join(METHODS)}{hint}")
+    return METHODS[name]
+
+
+def make_config(method: str, **options: Any) -> Any:
+    """The config dataclass of ``method`` with ``options`` applied (unknown keys are an error)."""
+    config_class = get_method(method).config_class()
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], fields, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"{method}: unknown option(s) {', '.join(unknown)}; valid: "
+                          f"{', '.join(fields)}{hint}")
+    return config_class(**options)
+
+
+def get_separator(method: str = DEFAULT_METHOD, *, weights: str | Path | None = None,
+                  device: str = "cpu", **options: Any) -> Separator:
+    """Build the separator ``method`` with config ``options``; ``weights`` is the local weights
+    folder of ``umx``/``demucs`` (ignored with a :class:`ConfigError` for weight-free methods)."""
+    spec = get_method(method)
+    if weights is not None and not spec.needs_weights:
+        raise ConfigError(f"{method} uses no weights; drop --weights or pick umx/demucs")
+    config = make_config(method, **options)
+    return spec.factory(config, Path(weights) if weights is not None else None, device)
+
+
+def parse_options(pairs: list[str] | tuple[str, ...], *, method: str) -> dict[str, Any]:
+    """``["key=value", ...]`` -> options typed after the fields of ``method``'s config."""
+    config_class = get_method(method).config_class()
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    defaults = config_class()
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ConfigError(f"option {pair!r} is not KEY=VALUE")
+        if key not in fields:
+            make_config(method, **{key: None})  # raises the unknown-option message
+        default = getattr(defaults, key)
+        options[key] = _parse_value(text.strip(), default=default, where=f"{method}.{key}")
+    return options
+
+
+def _parse_value(text: str, *, default: Any, where: str) -> Any:
+    if text.lower() in ("none", "null"):
+        return None
+    try:
+        if isinstance(default, bool):
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if isinstance(default, int) or default is None and text.lstrip("-").isdigit():
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+    except ValueError as error:
+        raise ConfigError(f"{where}: cannot read {text!r} as {type(default).__name__}") from error
+    return text
