@@ -216,7 +216,7 @@ def iter_audio_items(paths: Sequence[str | os.PathLike], *, embedder: Embedder,
     def items() -> Iterator[ItemFeatures]:
         for path in paths:
             p = Path(path)
-            arrays = featurize_file(p, config=config)
+            arrays = featurize_file(p, config=config).arrays
             yield ItemFeatures(p.stem, _stack(arrays, embedder, str(p)), {"folder": p.parent.name})
 
     return _frames_per_second(feature_config), items()
