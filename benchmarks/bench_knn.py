@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
+    load_at_start = [round(v, 2) for v in os.getloadavg()]
     base, queries = make_data(n=args.n, n_queries=args.queries, dim=args.dim,
                               clusters=args.clusters, data=args.data, seed=args.seed)
     ids = [f"item{i}" for i in range(args.n)]
@@ -131,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     report = {"benchmark": "knn", "n": args.n, "queries": args.queries, "dim": args.dim,
               "k": args.k, "data": args.data, "clusters": args.clusters,
               "faiss": faiss.__version__, "threads": faiss.omp_get_max_threads(),
-              "machine": platform.platform(), "cpu_count": os.cpu_count(), "results": results}
+              "machine": platform.platform(), "cpu_count": os.cpu_count(),
+              "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
+              "load_average_at_start": load_at_start, "results": results}
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"-> {args.output}")
     return 0

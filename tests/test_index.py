@@ -113,6 +113,8 @@ def test_normalize_and_filter():
     kept = filter_items(emb, where_not=["singer=singer1"])
     assert kept.n_items == 8 and "singer1" not in kept.labels
     assert kept.clip_item.max() == 7 and len(kept.clip_embeddings) == 8
+    both = filter_items(emb, where=["singer=singer0|singer2"])
+    assert set(both.labels) == {"singer0", "singer2"} and both.n_items == 8
     with pytest.raises(InputError, match="expected FIELD=VALUE"):
         filter_items(emb, where=["singer"])
     with pytest.raises(InputError, match="unknown field 'song'"):

@@ -12,9 +12,9 @@ app = typer.Typer(help="Build, query and evaluate a FAISS index of embeddings.",
 LevelOption = Annotated[str, typer.Option(
     "--level", help="Vectors to use: 'item' (mean of an item's clips) or 'clip'.")]
 WhereOption = Annotated[Optional[list[str]], typer.Option(
-    "--where", help="Keep only items with FIELD=VALUE (repeatable; all must hold).")]
+    "--where", help="Keep only items with FIELD=VALUE (FIELD=A|B: either; repeatable, all must hold).")]
 WhereNotOption = Annotated[Optional[list[str]], typer.Option(
-    "--where-not", help="Drop items with FIELD=VALUE (repeatable), e.g. to hold a singer out.")]
+    "--where-not", help="Drop items with FIELD=VALUE (FIELD=A|B: either; repeatable), e.g. to hold a singer out.")]
 
 
 def _say(message: str) -> None:

@@ -197,27 +197,30 @@ def standardize(vectors: np.ndarray) -> np.ndarray:
     return ((vectors - vectors.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype(np.float32)
 
 
-def parse_condition(text: str) -> tuple[str, str]:
-    """``"field=value"`` -> ``(field, value)``; :class:`InputError` otherwise."""
+def parse_condition(text: str) -> tuple[str, frozenset[str]]:
+    """``"field=value"`` or ``"field=a|b|c"`` (any of) -> ``(field, values)``; :class:`InputError`
+    otherwise."""
     name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise InputError(f"invalid condition {text!r}; expected FIELD=VALUE, e.g. singer=EN-Alto-1")
-    return name.strip(), value.strip()
+    if not sep or not name.strip():
+        raise InputError(f"invalid condition {text!r}; expected FIELD=VALUE (or FIELD=A|B), e.g. "
+                         "singer=EN-Alto-1")
+    return name.strip(), frozenset(v.strip() for v in value.split("|"))
 
 
 def filter_items(embeddings: EmbeddingSet, *, where: Sequence[str] = (),
                  where_not: Sequence[str] = ()) -> EmbeddingSet:
     """The items (and their clips) that match every ``FIELD=VALUE`` of ``where`` and none of
-    ``where_not``. Raises :class:`InputError` when nothing is left."""
+    ``where_not`` (``FIELD=A|B`` matches either value). Raises :class:`InputError` when nothing is
+    left."""
     if not where and not where_not:
         return embeddings
     keep = np.ones(embeddings.n_items, dtype=bool)
     for condition in where:
-        name, value = parse_condition(condition)
-        keep &= np.array([v == value for v in embeddings.field(name)])
+        name, values = parse_condition(condition)
+        keep &= np.array([v in values for v in embeddings.field(name)])
     for condition in where_not:
-        name, value = parse_condition(condition)
-        keep &= np.array([v != value for v in embeddings.field(name)])
+        name, values = parse_condition(condition)
+        keep &= np.array([v not in values for v in embeddings.field(name)])
     if not keep.any():
         raise InputError(f"no item matches the conditions {list(where)} / not {list(where_not)}")
     new_row = np.cumsum(keep) - 1
