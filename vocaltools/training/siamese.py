@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -135,8 +137,8 @@ def _pair_loss(model, clips, pairs: PairBatch, *, margin: float, batch_size: int
     total, count = 0.0, 0
     for start in range(0, len(pairs.same), batch_size):
         rows = slice(start, start + batch_size)
-        a = torch.as_tensor(clips[pairs.first[rows]])
-        b = torch.as_tensor(clips[pairs.second[rows]])
+        a = torch.as_tensor(np.asarray(clips[pairs.first[rows]], dtype=np.float32))
+        b = torch.as_tensor(np.asarray(clips[pairs.second[rows]], dtype=np.float32))
         y = torch.as_tensor(pairs.same[rows])
         # both twins in one forward pass: shared weights, and BatchNorm sees one batch
         embeddings = model(torch.cat([a, b]))
@@ -159,7 +161,9 @@ def train_siamese(model, *, clips: np.ndarray, label_index: np.ndarray,
     Parameters
     ----------
     model : torch module, ``float32 [batch, channels, n_bins, n_frames] -> [batch, dim]``.
-    clips : float32 [n_clips, channels, n_bins, n_frames], the training clips.
+    clips : float32 [n_clips, channels, n_bins, n_frames], the training clips, or any object
+        with ``len`` whose ``clips[rows]`` (an int array) returns those clips as such an array
+        (:class:`StoreClips` cuts them from a feature store on demand).
     label_index : int [n_clips], the singer of every clip.
     valid_clips, valid_label_index : the validation clips (singers may differ from training);
         without them the training loss selects the epoch.
@@ -168,16 +172,19 @@ def train_siamese(model, *, clips: np.ndarray, label_index: np.ndarray,
     """
     import torch
 
-    clips = np.ascontiguousarray(clips, dtype=np.float32)
     label_index = np.asarray(label_index, dtype=np.int64)
-    if clips.ndim != 4 or len(clips) != len(label_index):
-        raise InputError(f"clips must be float32 [n, channels, n_bins, n_frames] with one label "
-                         f"each; got shape {clips.shape} and {len(label_index)} labels")
+    if isinstance(clips, np.ndarray):
+        clips = np.ascontiguousarray(clips, dtype=np.float32)
+        if clips.ndim != 4:
+            raise InputError(f"clips must be float32 [n, channels, n_bins, n_frames], got shape "
+                             f"{clips.shape}")
+    if len(clips) != len(label_index):
+        raise InputError(f"clips need one label each; got {len(clips)} clips and "
+                         f"{len(label_index)} labels")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     valid_pairs = None
     if valid_clips is not None:
-        valid_clips = np.ascontiguousarray(valid_clips, dtype=np.float32)
         valid_pairs = sample_pairs(np.asarray(valid_label_index), n_pairs=config.valid_pairs,
                                    rng=np.random.default_rng(config.seed + 1))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
@@ -219,3 +226,130 @@ def encode_labels(labels: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]]:
     names = tuple(sorted(set(map(str, labels))))
     lookup = {name: i for i, name in enumerate(names)}
     return np.array([lookup[str(label)] for label in labels], dtype=np.int64), names
+
+
+# ---------------------------------------------------------------------------------------------
+# From a feature store to a model folder. Call sites into the train helper's data loading
+# (vocaltools.training.data, vocaltools.segments) and checkpoints (vocaltools.checkpoint).
+
+class StoreClips:
+    """Clips of a train-helper ``ClipSet``, cut on demand: ``clips[rows] -> float32 [n, channels,
+    n_bins, clip_frames]`` (items are cached by the ``ItemCache``, within its byte budget)."""
+
+    def __init__(self, clip_set, cache):
+        self.clip_set = clip_set
+        self.cache = cache
+
+    def __len__(self) -> int:
+        return len(self.clip_set)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        from vocaltools.segments import cut_clip
+
+        refs = [self.clip_set.clips[int(r)] for r in np.atleast_1d(rows)]
+        return np.stack([cut_clip(self.cache.get(self.clip_set.items[c.item_index]), c.window)
+                         for c in refs])
+
+    def label_index(self) -> np.ndarray:
+        return self.clip_set.label_indices()
+
+
+@dataclass(frozen=True)
+class SiameseRun:
+    """A finished siamese run: its model folder and summary."""
+
+    model_dir: str
+    summary: dict[str, Any]
+
+
+def embedding_model_options(model: str, *, embedding_dim: int = 16) -> tuple[int, dict[str, Any]]:
+    """``(n_classes, options)`` that make ``model`` an embedding twin: S2 networks get their
+    ``head="embed"`` (linear ``embedding_dim``-d output); any other registry model gets a linear
+    output of ``embedding_dim`` units as its embedding."""
+    from vocaltools.models.registry import get_spec
+
+    spec = get_spec(model)
+    if spec.family == "cnn":
+        return embedding_dim, {"head": "embed", "embedding_dim": embedding_dim}
+    return embedding_dim, {}
+
+
+def train_siamese_store(*, store, model: str, target: str = "singer", clip=None,
+                        split: Mapping[str, str] | None = None, model_dir: str | os.PathLike,
+                        config: SiameseConfig = SiameseConfig(), embedding_dim: int = 16,
+                        model_options: Mapping[str, Any] | None = None, threads: int = 0,
+                        on_epoch: Callable[[EpochStats], None] | None = None) -> SiameseRun:
+    """Train ``model`` as a siamese embedding on a feature store and write a model folder.
+
+    ``split`` maps item ids to ``train`` / ``validation`` (others ignored; ``None``: every item
+    trains); validation singers may be other singers (S2's splits are singer-disjoint). ``clip``
+    is a ``ClipConfig`` (default: the model's seed setting, S2: 6 s = 256 frames, hop 51).
+    The folder gets ``checkpoint.pt`` (task ``embed``: ``vocaltools embed --model DIR`` uses its
+    output), ``history.jsonl``, ``labels.txt`` (the training singers) and ``summary.json``."""
+    import json
+    import time
+
+    import torch
+
+    from vocaltools.checkpoint import Checkpoint, save_checkpoint
+    from vocaltools.formats.io import atomic_path
+    from vocaltools.formats.jsonl import make_record, write_jsonl
+    from vocaltools.models.registry import build_model, count_params, get_spec
+    from vocaltools.segments import SEED_CLIPS
+    from vocaltools.training.data import (ItemCache, frames_per_second_of, make_clip_set,
+                                          training_labels)
+
+    spec = get_spec(model)
+    clip = clip if clip is not None else SEED_CLIPS.get(spec.seed, SEED_CLIPS[""])
+    feature_config = store.feature_config()
+    fps = frames_per_second_of(feature_config)
+    items = store.items()
+    default = "train" if split is None else None
+    chosen = {name: [i for i in items if (split or {}).get(i.item_id, default) == name]
+              for name in ("train", "validation")}
+    if not chosen["train"]:
+        raise InputError(f"{store.root}: no training item (check the split)")
+    cache = ItemCache(store, inputs=spec.inputs, model=model, preset=spec.preset)
+    sets = {}
+    for name, members in chosen.items():
+        if members:
+            labels = training_labels(members, target=target)
+            sets[name] = (make_clip_set(members, target=target, labels=labels, clip=clip,
+                                        frames_per_second=fps)[0], labels)
+    train_set, train_labels = sets["train"]
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(config.seed)
+    n_out, options = embedding_model_options(model, embedding_dim=embedding_dim)
+    options = {**options, **dict(model_options or {})}
+    network = build_model(model, n_classes=n_out, **options)
+    train_clips = StoreClips(train_set, cache)
+    valid = sets.get("validation")
+    started = time.perf_counter()
+    result = train_siamese(network, clips=train_clips, label_index=train_clips.label_index(),
+                           valid_clips=StoreClips(valid[0], cache) if valid else None,
+                           valid_label_index=valid[0].label_indices() if valid else None,
+                           config=config, on_epoch=on_epoch)
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    summary = {**result.summary(), "model": model, "target": target, "embedding_dim": n_out,
+               "params": count_params(network), "frames_per_second": fps,
+               "clip": clip.to_dict(), "n_items": {k: len(v) for k, v in chosen.items()},
+               "n_clips": {k: len(v[0]) for k, v in sets.items()},
+               "train_singers": list(train_labels),
+               "seconds": round(time.perf_counter() - started, 3)}
+    merged_options = {**dict(spec.options), **options}
+    save_checkpoint(model_dir, Checkpoint(
+        model=model, model_options=merged_options, n_classes=n_out, task="embed",
+        inputs=spec.inputs, labels=tuple(train_labels), target=target,
+        feature_config=feature_config, clip_config=clip.to_dict(),
+        state_dict=network.state_dict(), summary=summary))
+    write_jsonl(model_dir / "history.jsonl", (
+        make_record("history", epoch=h.epoch, stage="siamese", train_loss=h.train_loss,
+                    val_loss=h.valid_loss, improved=h.epoch == result.best_epoch)
+        for h in result.history))
+    with atomic_path(model_dir / "labels.txt") as tmp:
+        tmp.write_text("".join(f"{label}\n" for label in train_labels), encoding="utf-8")
+    with atomic_path(model_dir / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    return SiameseRun(str(model_dir), summary)
