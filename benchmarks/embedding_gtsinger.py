@@ -33,6 +33,7 @@ from vocaltools.formats.store import FeatureStore  # noqa: E402
 from vocaltools.index.embeddings import filter_items, save_embeddings, standardize  # noqa: E402
 from vocaltools.index.evaluate import loo_knn_accuracy  # noqa: E402
 from vocaltools.inference.embed import embed_inputs, mfcc_embedder, model_embedder  # noqa: E402
+from vocaltools.segments import SEED_CLIPS  # noqa: E402
 from vocaltools.training.siamese import SiameseConfig, train_siamese_store  # noqa: E402
 
 
@@ -49,6 +50,9 @@ def evaluate(embeddings, *, ks, standardized: bool) -> dict:
         rows[name] = {f"k{r.k}": round(r.accuracy, 4) for r in results}
         rows[name]["n"] = results[0].n
         rows[name]["n_answerable"] = results[0].n_answerable
+        if exclude:
+            rows[name].update({f"k{r.k}_answerable": round(r.accuracy_answerable, 4)
+                               for r in results})
     return rows
 
 
@@ -57,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("store", help="wang2018 feature store of gtsinger-demo")
     parser.add_argument("--out", required=True, help="folder for model folders and results.json")
     parser.add_argument("--model", default="tiny_cnn", help="registry model used as the twin")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--pairs-per-epoch", type=int, default=512)
+    parser.add_argument("--width", type=int, default=16, help="tiny_cnn width (its option)")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--pairs-per-epoch", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -73,9 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     singers = sorted({str(i.fields["singer"]) for i in items})
     folds = [singers[0::2], singers[1::2]]  # alternate singers in name order
     started = time.perf_counter()
-    baseline = embed_inputs([args.store], embedder=mfcc_embedder(
-        clip_config={"clip_seconds": 6.0, "hop_seconds": 1.2, "clip_frames": 256,
-                     "hop_frames": 51}))
+    clip = SEED_CLIPS["S2"]  # 6 s = 256 frames, hop 51 frames (20 %)
+    baseline = embed_inputs([args.store], embedder=mfcc_embedder(clip_config=clip.to_dict()))
     save_embeddings(out / "mfcc.npz", baseline)
     config = SiameseConfig(epochs=args.epochs, pairs_per_epoch=args.pairs_per_epoch,
                            learning_rate=args.lr, seed=args.seed)
@@ -85,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         model_dir = out / f"siamese-fold{fold}"
         run = train_siamese_store(
             store=store, model=args.model, split=split, model_dir=model_dir, config=config,
-            threads=args.threads,
+            threads=args.threads, clip=clip,
+            model_options={"width": args.width} if args.model == "tiny_cnn" else None,
             on_epoch=lambda s: print(f"fold {fold} epoch {s.epoch} loss {s.train_loss:.4f}",
                                      file=sys.stderr, flush=True))
         embedded = embed_inputs([args.store], embedder=model_embedder(str(model_dir)))

@@ -215,6 +215,7 @@ def evaluate(
             records.append(make_record(
                 "report", task="knn_loo", by=result.by, k=result.k,
                 accuracy=round(result.accuracy, 4), n=result.n, n_answerable=result.n_answerable,
+                accuracy_answerable=round(result.accuracy_answerable, 4),
                 n_classes=len(set(labels)), chance=round(1 / len(set(labels)), 4), level=level,
                 exclude_same=list(result.exclude_same), standardize=standardize,
                 embedder=source.meta.get("model") or source.meta.get("baseline")))

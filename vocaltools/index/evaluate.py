@@ -10,7 +10,8 @@ visible on data where a singer's takes of one song sit next to each other (e.g. 
 / technique / Speech takes): neighbours that share the query's value of every listed field are
 left out, so ``by="singer", exclude_same=("singer", "song")`` asks "which singer is this, judged
 from that singer's *other* songs?". Queries with no candidate left of their own label still count
-(as errors, since their label cannot win), and ``n_answerable`` says how many had one.
+(as errors, since their label cannot win); ``n_answerable`` says how many had one and
+``accuracy_answerable`` is the accuracy over those alone.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class KnnAccuracy:
     n: int
     n_answerable: int
     exclude_same: tuple[str, ...] = ()
+    accuracy_answerable: float = 0.0  # correct / n_answerable (queries whose label could win)
 
 
 def vote(labels: Sequence[str]) -> tuple[str, int]:
@@ -137,6 +139,7 @@ def loo_knn_accuracy(vectors: np.ndarray, *, labels: Sequence[str], ks: Sequence
         answerable = np.array([label_counts[label] > pair_counts[(label, key)]
                                for label, key in zip(labels, exclude.tolist())])
     results = []
+    n_answerable = int(answerable.sum())
     for k in ks:
         correct = 0
         for i in range(n):
@@ -144,6 +147,7 @@ def loo_knn_accuracy(vectors: np.ndarray, *, labels: Sequence[str], ks: Sequence
             if candidates and vote(candidates)[0] == label_array[i]:
                 correct += 1
         results.append(KnnAccuracy(by=by, k=int(k), accuracy=correct / n, n=n,
-                                   n_answerable=int(answerable.sum()),
-                                   exclude_same=tuple(exclude_same)))
+                                   n_answerable=n_answerable, exclude_same=tuple(exclude_same),
+                                   accuracy_answerable=correct / n_answerable if n_answerable
+                                   else 0.0))
     return results
