@@ -57,7 +57,7 @@ def make_data(*, n: int, n_queries: int, dim: int, clusters: int, data: str, see
 
 
 def bench_kind(kind: str, base: np.ndarray, queries: np.ndarray, *, k: int, config: IndexConfig,
-               ids: list[str], labels: list[str]) -> dict:
+               ids: list[str], labels: list[str], sweep_values=()) -> tuple:
     before = rss_bytes()
     start = time.perf_counter()
     index = build_index(base, item_ids=ids, labels=labels, config=config)
@@ -77,8 +77,26 @@ def bench_kind(kind: str, base: np.ndarray, queries: np.ndarray, *, k: int, conf
               "queries_per_s": round(len(queries) / search_s, 1),
               "queries_per_s_with_records": round(wrapped_qps, 1),
               "rss_increase_mb": round(memory / 2**20, 1)}
+    sweep = []
+    for value in sweep_values:
+        # the search-time knob of the same built index: IVF nprobe, HNSW efSearch
+        if kind == "ivf":
+            index.faiss_index.nprobe = value
+        else:
+            index.faiss_index.hnsw.efSearch = value
+        start = time.perf_counter()
+        _, sweep_rows = index.faiss_index.search(queries, k)
+        seconds = time.perf_counter() - start
+        sweep.append({"nprobe" if kind == "ivf" else "ef_search": value,
+                      "queries_per_s": round(len(queries) / seconds, 1), "rows": sweep_rows})
     del index
-    return result, rows
+    return result, rows, sweep
+
+
+def recall(rows: np.ndarray, exact_rows: np.ndarray, *, k: int) -> float:
+    """Share of the exact top-k found by the approximate top-k (mean over queries)."""
+    hits = sum(len(set(a[a >= 0]) & set(b)) for a, b in zip(rows, exact_rows))
+    return round(hits / (k * len(rows)), 4)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ef-construction", type=int, default=64)
     parser.add_argument("--ef-search", type=int, default=64)
     parser.add_argument("--kinds", default="exact,ivf,hnsw")
+    parser.add_argument("--nprobe-sweep", default="1,4,64", help="more IVF nprobe values to time")
+    parser.add_argument("--ef-sweep", default="16,128", help="more HNSW efSearch values to time")
     parser.add_argument("--threads", type=int, default=0, help="FAISS threads (0: its default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", default="bench_knn.json", help="JSON results file")
@@ -116,14 +136,21 @@ def main(argv: list[str] | None = None) -> int:
     for kind in kinds:
         config = IndexConfig(kind=kind, nlist=args.nlist, nprobe=args.nprobe, hnsw_m=args.hnsw_m,
                              ef_construction=args.ef_construction, ef_search=args.ef_search)
-        result, rows = bench_kind(kind, base, queries, k=args.k, config=config, ids=ids,
-                                  labels=labels)
+        sweep_text = {"ivf": args.nprobe_sweep, "hnsw": args.ef_sweep}.get(kind, "")
+        sweep_values = [int(v) for v in sweep_text.split(",") if v.strip()]
+        result, rows, sweep = bench_kind(kind, base, queries, k=args.k, config=config, ids=ids,
+                                         labels=labels, sweep_values=sweep_values)
         if kind == "exact":
             exact_rows = rows
             result["recall_at_k"] = 1.0
         else:
-            hits = sum(len(set(a) & set(b)) for a, b in zip(rows, exact_rows))
-            result["recall_at_k"] = round(hits / (args.k * len(queries)), 4)
+            result["recall_at_k"] = recall(rows, exact_rows, k=args.k)
+            for point in sweep:
+                point["recall_at_k"] = recall(point.pop("rows"), exact_rows, k=args.k)
+                print(f"  {kind} {next(iter(point))}={next(iter(point.values()))}: "
+                      f"{point['queries_per_s']:10.1f} q/s  recall@{args.k} "
+                      f"{point['recall_at_k']:.4f}", flush=True)
+            result["sweep"] = sweep
         results.append(result)
         print(f"{kind:<6} build {result['build_s']:8.2f} s  {result['queries_per_s']:10.1f} q/s  "
               f"(with records {result['queries_per_s_with_records']:8.1f} q/s)  "
