@@ -56,11 +56,28 @@ def evaluate(embeddings, *, ks, standardized: bool) -> dict:
     return rows
 
 
+def train_classifier(store, *, model, split, model_dir, clip, options, args) -> dict:
+    """A singer classifier on the training singers (the train helper's loop, no validation
+    split: the last epoch is kept); its penultimate layer is the embedding."""
+    from vocaltools.training.config import TrainConfig
+    from vocaltools.training.loop import train_model
+
+    config = TrainConfig(model=model, target="singer", clip=clip, optimizer="adam", lr=args.lr,
+                         batch_size=32, weight_decay=1e-6, epochs=args.epochs, patience=None,
+                         select="last", seed=args.seed, device="cpu", model_options=options,
+                         threads=args.threads)
+    result = train_model(store=store, config=config, split=split, model_dir=model_dir)
+    return result.summary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", help="wang2018 feature store of gtsinger-demo")
     parser.add_argument("--out", required=True, help="folder for model folders and results.json")
     parser.add_argument("--model", default="tiny_cnn", help="registry model used as the twin")
+    parser.add_argument("--objective", choices=("contrastive", "classify"), default="contrastive",
+                        help="siamese contrastive training (S2), or a singer classifier whose "
+                             "penultimate layer is the embedding")
     parser.add_argument("--width", type=int, default=16, help="tiny_cnn width (its option)")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--pairs-per-epoch", type=int, default=256)
@@ -86,23 +103,27 @@ def main(argv: list[str] | None = None) -> int:
     report = {"store": str(args.store), "model": args.model, "config": vars(args), "folds": []}
     for fold, test_singers in enumerate(folds):
         split = {i.item_id: "test" if i.fields["singer"] in test_singers else "train" for i in items}
-        model_dir = out / f"siamese-fold{fold}"
-        run = train_siamese_store(
-            store=store, model=args.model, split=split, model_dir=model_dir, config=config,
-            threads=args.threads, clip=clip,
-            model_options={"width": args.width} if args.model == "tiny_cnn" else None,
-            on_epoch=lambda s: print(f"fold {fold} epoch {s.epoch} loss {s.train_loss:.4f}",
-                                     file=sys.stderr, flush=True))
+        name = "siamese" if args.objective == "contrastive" else "classifier"
+        model_dir = out / f"{name}-fold{fold}"
+        options = {"width": args.width} if args.model == "tiny_cnn" else {}
+        if args.objective == "contrastive":
+            summary = train_siamese_store(
+                store=store, model=args.model, split=split, model_dir=model_dir, config=config,
+                threads=args.threads, clip=clip, model_options=options,
+                on_epoch=lambda s: print(f"fold {fold} epoch {s.epoch} loss {s.train_loss:.4f}",
+                                         file=sys.stderr, flush=True)).summary
+        else:
+            summary = train_classifier(store, model=args.model, split=split, model_dir=model_dir,
+                                       clip=clip, options=options, args=args)
         embedded = embed_inputs([args.store], embedder=model_embedder(str(model_dir)))
-        save_embeddings(out / f"siamese-fold{fold}.npz", embedded)
+        save_embeddings(out / f"{name}-fold{fold}.npz", embedded)
         test = [f"singer={'|'.join(test_singers)}"]
         fold_report = {"fold": fold, "test_singers": test_singers,
-                       "train_seconds": run.summary["seconds"],
-                       "final_train_loss": run.summary["final_train_loss"], "results": {}}
-        for name, embeddings in (("siamese", embedded), ("mfcc", baseline)):
+                       "train_seconds": summary["seconds"], "results": {}}
+        for key_name, embeddings in ((name, embedded), ("mfcc", baseline)):
             subset = filter_items(embeddings, where=test)
             for standardized in (False, True):
-                key = f"{name}{'+z' if standardized else ''}"
+                key = f"{key_name}{'+z' if standardized else ''}"
                 fold_report["results"][key] = evaluate(subset, ks=ks, standardized=standardized)
         report["folds"].append(fold_report)
         print(json.dumps(fold_report["results"], indent=1), file=sys.stderr)
