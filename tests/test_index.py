@@ -13,7 +13,7 @@ from vocaltools.index.embeddings import (filter_items, load_embeddings, make_emb
                                          save_embeddings, select_vectors, standardize)
 from vocaltools.index.evaluate import loo_knn_accuracy, vote
 from vocaltools.index.faiss_index import IndexConfig, build_index, load_index
-from vocaltools.index.identify import UNKNOWN, calibrate_threshold, identify
+from vocaltools.index.identify import UNKNOWN, calibrate_threshold, calibration_trials, identify
 
 
 def voices(n_singers: int, n_items: int, *, dim: int = 16, spread: float = 0.15, seed: int = 0,
@@ -224,3 +224,24 @@ def test_knn_cli_tsne_writes_png(tmp_path):
     assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = run_cli("knn", "tsne", str(emb), "--color", "voice", "-o", str(tmp_path / "x.png"))
     assert result.returncode == 1 and "unknown field 'voice'" in result.stderr
+
+
+def test_calibration_by_group_ignores_takes_of_the_same_song():
+    # every singer: two songs x two near-identical takes; songs of a singer differ more
+    rng = np.random.default_rng(4)
+    vectors, labels, songs = [], [], []
+    for singer in range(6):
+        centre = 3 * rng.normal(size=8)
+        for song in range(2):
+            song_centre = centre + rng.normal(size=8)
+            for _ in range(2):
+                vectors.append(song_centre + 0.01 * rng.normal(size=8))
+                labels.append(f"g{singer}")
+                songs.append(f"g{singer}/s{song}")
+    vectors = np.array(vectors, dtype=np.float32)
+    by_item = calibrate_threshold(vectors, labels=labels)
+    by_song = calibrate_threshold(vectors, labels=labels, groups=songs)
+    assert by_song.threshold > by_item.threshold and by_song.known_accept_rate == 1.0
+    takes, _ = calibration_trials(vectors, labels)
+    other_songs, _ = calibration_trials(vectors, labels, songs)
+    assert other_songs.min() > 10 * takes.max()

@@ -54,6 +54,9 @@ def build(
     calibrate: Annotated[bool, typer.Option(
         "--calibrate/--no-calibrate",
         help="Choose and store an open-set threshold from the enrolled labels (leave-one-out).")] = True,
+    calibrate_by: Annotated[Optional[str], typer.Option(
+        "--calibrate-by", help="Field whose groups a known calibration trial ignores, e.g. "
+                               "song_key: model new songs of enrolled singers.")] = None,
     where: WhereOption = None,
     where_not: WhereNotOption = None,
 ) -> None:
@@ -68,7 +71,11 @@ def build(
     calibration = None
     if calibrate and any(vectors.labels):
         try:
-            calibration = calibrate_threshold(vectors.vectors, labels=vectors.labels).to_dict()
+            groups = source.field(calibrate_by) if calibrate_by and level == "item" else \
+                source.clip_field(calibrate_by) if calibrate_by else None
+            calibration = calibrate_threshold(vectors.vectors, labels=vectors.labels,
+                                              groups=groups)
+            calibration = {**calibration.to_dict(), "groups": calibrate_by}
         except InputError as error:
             _say(f"warning: no open-set threshold stored: {error}")
     meta = {"level": level, "embeddings": {k: v for k, v in source.meta.items()

@@ -13,7 +13,9 @@ The threshold lives on the scale of the embedding, so it has to be calibrated pe
 :func:`calibrate_threshold` does it from the enrolled items alone, by leave-one-out:
 
 - a *known* trial per item: the distance to its nearest other item of the same label (what an
-  enrolled singer's new recording looks like);
+  enrolled singer's new recording looks like); with ``groups`` (``knn build --calibrate-by
+  song_key``) items of the query's own group (its other takes of the same song) are ignored,
+  which models a *new song* of an enrolled singer and gives a looser threshold;
 - an *unknown* trial per item: the distance to its nearest item of any other label (what a voice
   looks like when its singer is not in the index: leave-one-label-out);
 - the threshold maximises the balanced accuracy ``(known accepted + unknown rejected) / 2``; it is
@@ -49,6 +51,7 @@ class ThresholdCalibration:
     n_known: int
     n_unknown: int
     method: str = "loo-balanced-accuracy"
+    groups: str | None = None  # the field whose groups known trials ignored
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,10 +70,13 @@ class Identity:
     neighbors: tuple[Neighbor, ...]
 
 
-def calibration_trials(vectors: np.ndarray, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Leave-one-out trial distances ``(known, unknown)`` of the module docstring."""
+def calibration_trials(vectors: np.ndarray, labels: Sequence[str],
+                       groups: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Leave-one-out trial distances ``(known, unknown)`` of the module docstring; with
+    ``groups`` (e.g. the song of every item), a known trial ignores items of the query's group."""
     vectors = np.asarray(vectors, dtype=np.float32)
     labels_array = np.asarray([str(label) for label in labels])
+    group_array = None if groups is None else np.asarray([str(g) for g in groups])
     known, unknown = [], []
     for start in range(0, len(vectors), 1024):
         block = slice(start, min(len(vectors), start + 1024))
@@ -78,6 +84,8 @@ def calibration_trials(vectors: np.ndarray, labels: Sequence[str]) -> tuple[np.n
         same = labels_array[block, None] == labels_array[None, :]
         d_self = d.copy()
         d_self[np.arange(d.shape[0]), np.arange(start, start + d.shape[0])] = np.inf
+        if group_array is not None:
+            d_self[group_array[block, None] == group_array[None, :]] = np.inf
         genuine = np.where(same, d_self, np.inf).min(axis=1)
         other = np.where(same, np.inf, d).min(axis=1)
         known.extend(genuine[np.isfinite(genuine)])
@@ -85,12 +93,15 @@ def calibration_trials(vectors: np.ndarray, labels: Sequence[str]) -> tuple[np.n
     return np.asarray(known), np.asarray(unknown)
 
 
-def calibrate_threshold(vectors: np.ndarray, *, labels: Sequence[str]) -> ThresholdCalibration:
+def calibrate_threshold(vectors: np.ndarray, *, labels: Sequence[str],
+                        groups: Sequence[str] | None = None) -> ThresholdCalibration:
     """Choose the open-set threshold on the enrolled items (see the module docstring).
 
-    Raises :class:`InputError` when there are no known or no unknown trials (fewer than two
-    labels, or no label with two items)."""
-    known, unknown = calibration_trials(vectors, labels)
+    ``groups``: a known trial ignores the query's own group (e.g. ``song_key``: a new recording of
+    an enrolled singer is a new *song*, not another take of the same song, which would make the
+    threshold too tight). Raises :class:`InputError` when there are no known or no unknown trials
+    (fewer than two labels, or no label with two items / groups)."""
+    known, unknown = calibration_trials(vectors, labels, groups)
     if len(known) == 0 or len(unknown) == 0:
         raise InputError("calibrating an open-set threshold needs at least two labels and a label "
                          "with two or more items; give --threshold explicitly instead")
