@@ -41,12 +41,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("embeddings")
     parser.add_argument("--where", action="append", default=[], help="FIELD=A|B subset")
+    parser.add_argument("--fold", type=int, default=None,
+                        help="with --results: keep the test singers of this fold")
+    parser.add_argument("--results", default=None, help="results.json of embedding_gtsinger.py")
     parser.add_argument("--song-field", default="song_key", help="field naming a singer's song")
     parser.add_argument("-k", type=int, default=5)
     parser.add_argument("--calibrate-by-song", action="store_true",
                         help="known calibration trials ignore the query's own song")
     args = parser.parse_args(argv)
 
+    if args.fold is not None:
+        folds = json.loads(Path(args.results).read_text(encoding="utf-8"))["folds"]
+        args.where.append("singer=" + "|".join(folds[args.fold]["test_singers"]))
     emb = filter_items(load_embeddings(args.embeddings), where=args.where)
     vectors, labels, ids = emb.item_embeddings, list(emb.field("singer")), list(emb.item_ids)
     songs = list(emb.field(args.song_field)) if args.song_field in emb.fields else list(emb.field("song"))
