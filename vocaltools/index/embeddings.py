@@ -31,7 +31,7 @@ from vocaltools.formats.npz import load_npz, save_npz
 KIND = "embeddings"
 
 
-def _text_array(values: Sequence[str]) -> np.ndarray:
+def text_array(values: Sequence[str]) -> np.ndarray:
     """A fixed-width unicode array (``<U1`` at least, so an empty list is still not object)."""
     array = np.array([str(v) for v in values])
     return array if array.size else np.zeros(0, dtype="<U1")
@@ -130,9 +130,9 @@ def save_embeddings(path: str | os.PathLike, embeddings: EmbeddingSet) -> None:
         "clip_item": embeddings.clip_item.astype(np.int64),
         "clip_start_s": embeddings.clip_start_s.astype(np.float32),
         "item_embeddings": embeddings.item_embeddings.astype(np.float32),
-        "item_ids": _text_array(embeddings.item_ids),
-        "labels": _text_array(embeddings.labels),
-        "field_names": _text_array(names),
+        "item_ids": text_array(embeddings.item_ids),
+        "labels": text_array(embeddings.labels),
+        "field_names": text_array(names),
         "field_values": values,
     }, kind=KIND, meta=embeddings.meta)
 

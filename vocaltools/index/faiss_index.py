@@ -35,6 +35,7 @@ import numpy as np
 
 from vocaltools.errors import ConfigError, FormatError, InputError
 from vocaltools.formats.npz import load_npz, save_npz
+from vocaltools.index.embeddings import text_array
 
 KINDS = ("exact", "ivf", "hnsw")
 KIND = "index"
@@ -181,12 +182,11 @@ class EmbeddingIndex:
         names = list(self.fields)
         values = np.array([[self.fields[name][i] for name in names] for i in range(len(self))],
                           dtype=str).reshape(len(self), len(names))
-        text = lambda values: np.array(values, dtype=str) if len(values) else np.zeros(0, "<U1")  # noqa: E731
         save_npz(path, {
             "faiss": faiss.serialize_index(self.faiss_index),
-            "item_ids": text(self.item_ids),
-            "labels": text(self.labels),
-            "field_names": text(names),
+            "item_ids": text_array(self.item_ids),
+            "labels": text_array(self.labels),
+            "field_names": text_array(names),
             "field_values": values,
         }, kind=KIND, meta={**self.meta, "config": asdict(self.config), "dim": self.dim,
                             "count": len(self)})
