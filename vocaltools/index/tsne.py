@@ -75,8 +75,14 @@ def plot_tsne(tsne: TsneMap, *, colors: Sequence[str], path: str | os.PathLike,
                              label=None if labelled else name)
                 labelled = True
     if len(names) <= 30:
-        axes.legend(title=color_name or None, fontsize=7, loc="center left",
-                    bbox_to_anchor=(1.0, 0.5), frameon=False)
+        colour_legend = axes.legend(title=color_name or None, fontsize=7, loc="upper left",
+                                    bbox_to_anchor=(1.0, 1.0), frameon=False)
+        if markers is not None and len(marker_names) <= len(MARKERS):
+            axes.add_artist(colour_legend)
+            handles = [plt.Line2D([], [], linestyle="", marker=MARKERS[i], color="grey", label=m)
+                       for i, m in enumerate(marker_names)]
+            axes.legend(handles=handles, title=marker_name or None, fontsize=7, loc="lower left",
+                        bbox_to_anchor=(1.0, 0.0), frameon=False)
     axes.set_title(title or f"t-SNE (perplexity {tsne.perplexity:g})"
                    + (f", marker = {marker_name}" if markers is not None and marker_name else ""))
     axes.set_xticks([])
