@@ -104,8 +104,9 @@ def embed_items(items: Iterable[ItemFeatures], *, embedder: Embedder, frames_per
     if not item_ids:
         raise InputError("no items to embed")
     if len(set(item_ids)) != len(item_ids):
-        seen: set[str] = set()
-        duplicate = next(i for i in item_ids if i in seen or seen.add(i))
+        from collections import Counter
+
+        duplicate = next(i for i, count in Counter(item_ids).items() if count > 1)
         raise InputError(f"item id {duplicate!r} occurs twice among the inputs; item ids must be "
                          "unique (give each store or file once)")
     names = sorted({name for fields in item_fields for name in fields})
