@@ -12,8 +12,8 @@ from typing import Annotated, Optional
 import typer
 
 from vocaltools import __version__
-from vocaltools.cli import (dataset, embed, evaluate, featurize, knn, models, predict, separate,
-                            train, vote)
+from vocaltools.cli import (dataset, embed, evaluate, featurize, knn, merge, models, predict,
+                            separate, synth, train, vote)
 
 app = typer.Typer(
     name="vocaltools",
@@ -22,6 +22,7 @@ app = typer.Typer(
          "together ('-' is stdin/stdout).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain Click help: rich formatting costs ~0.2 s of start-up
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -50,6 +51,8 @@ app.command("embed")(embed.embed)
 app.add_typer(knn.app, name="knn")
 app.command("models")(models.models)
 app.add_typer(dataset.app, name="dataset")
+app.add_typer(synth.app, name="synth")
+app.command("merge")(merge.merge)
 
 
 def main(argv: list[str] | None = None) -> None:

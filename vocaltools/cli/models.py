@@ -2,9 +2,73 @@
 
 from __future__ import annotations
 
-from vocaltools.cli.common import not_available
+from typing import Annotated, Optional
+
+import typer
 
 
-def models() -> None:
-    """Not available yet."""
-    not_available("models")
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of tables.")] = False,
+    set_default: Annotated[Optional[str], typer.Option(
+        "--set-default", help="Make this trained model the one 'predict' uses without --model.")] = None,
+    params: Annotated[bool, typer.Option(
+        "--params/--no-params", help="Count each architecture's parameters at its paper "
+                                     "configuration (built without weights; cached).")] = True,
+) -> None:
+    """List the architectures and the trained models; choose the default model.
+
+    For every architecture: name, task, seed paper, feature preset, input shape, trainable
+    parameters and the Keras count (with BatchNorm statistics and frozen weights) at the paper's
+    configuration. Trained models are those registered by 'vocaltools train'.
+    """
+    import json
+    import sys
+
+    from vocaltools import trained
+    from vocaltools.models.catalog import SPECS
+
+    if set_default is not None:
+        entry = trained.set_default(set_default)
+        print(f"default model: {entry.name} ({entry.model} -> {entry.target}, {entry.path})",
+              file=sys.stderr)
+        return
+    if params:
+        from vocaltools.model_counts import param_counts
+
+        counts = param_counts(SPECS)
+    else:
+        counts = {spec.name: (None, None) for spec in SPECS}
+    default = trained.default_name()
+    entries = trained.list_trained()
+    rows = []
+    for spec in SPECS:
+        n_params, n_keras = counts[spec.name]
+        rows.append({"name": spec.name, "kind": "architecture", "task": spec.task, "seed": spec.seed,
+                     "family": spec.family, "preset": spec.preset, "inputs": list(spec.inputs),
+                     "input_shape": list(spec.input_shape), "n_classes": spec.n_classes,
+                     "params": n_params, "params_keras": n_keras, "description": spec.description})
+    for entry in entries:
+        rows.append({**entry.to_dict(), "kind": "trained", "default": entry.name == default})
+    if as_json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    header = f"{'architecture':<17}{'task':<10}{'seed':<6}{'preset':<14}{'input':<16}{'params':>12}{'keras':>12}"
+    print(header)
+    for row in rows:
+        if row["kind"] != "architecture":
+            continue
+        shape = "x".join(str(v) for v in row["input_shape"])
+        n_params = f"{row['params']:,}" if row["params"] is not None else "-"
+        n_keras = f"{row['params_keras']:,}" if row["params_keras"] is not None else "-"
+        print(f"{row['name']:<17}{row['task']:<10}{row['seed'] or '-':<6}{row['preset']:<14}{shape:<16}"
+              f"{n_params:>12}{n_keras:>12}")
+    print()
+    if not entries:
+        print("no trained models yet: 'vocaltools train STORE --model NAME --target FIELD -o DIR' "
+              "registers one")
+        return
+    print(f"{'trained model':<24}{'architecture':<17}{'target':<14}{'classes':>8}  path")
+    for entry in entries:
+        mark = " (default)" if entry.name == default else ""
+        print(f"{entry.name + mark:<24}{entry.model:<17}{entry.target:<14}{entry.n_classes:>8}  {entry.path}")
+

@@ -2,9 +2,108 @@
 
 from __future__ import annotations
 
-from vocaltools.cli.common import not_available
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
 
 
-def predict() -> None:
-    """Not available yet."""
-    not_available("predict")
+def predict(
+    inputs: Annotated[list[Path], typer.Argument(
+        help="Audio files, folders of audio files, or feature stores.", show_default=False)],
+    model: Annotated[Optional[str], typer.Option(
+        "--model", "-m", help="Registered model name, model folder or checkpoint file "
+                              "[default: the default model, see 'vocaltools models --set-default'].")] = None,
+    output: Annotated[Optional[str], typer.Option(
+        "--output", "-o", help="Write JSONL here ('-' = stdout; .gz compresses). Without it, "
+                               "a terminal gets one line per file and a pipe gets JSONL.")] = None,
+    subset: Annotated[Optional[str], typer.Option(
+        help="With a feature store: only its items on this side (train, validation, test) of the "
+             "model's split (split.jsonl beside its checkpoint), e.g. to evaluate on test.")] = None,
+    top_k: Annotated[int, typer.Option(help="Labels listed in each record's 'top'.")] = 3,
+    batch_size: Annotated[int, typer.Option(help="Clips per batch (across files).")] = 32,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch [default: torch's].")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Predict the label of every clip of audio files or feature-store items.
+
+    Writes one vocaltools.prediction/1 JSONL record per clip (item_id, clip_index, start_s, end_s,
+    top, probabilities, labels, target, true_label, fields, model). Audio is featurized with the
+    model's own feature settings. Files that fail are reported at the end (exit status 1).
+    """
+    import sys
+
+    from vocaltools.cli.common import stderr_is_terminal, stdout_is_terminal
+    from vocaltools.errors import InputError
+    from vocaltools.formats.io import open_text_write
+    from vocaltools.formats.jsonl import dumps_record
+    from vocaltools.inference.predict import (Failure, collect_inputs, load_model, model_summary,
+                                              predict_items, summarise_items)
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    if batch_size < 1 or top_k < 1:
+        raise InputError("--batch-size and --top-k must be at least 1")
+    loaded = load_model(model, device=device)
+    model_summary(loaded)
+    items = collect_inputs(inputs)
+    if subset is not None:
+        items = _subset(items, loaded, subset)
+    failures: list[Failure] = []
+    bar = None
+    if stderr_is_terminal() and not quiet and len(items) > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(items), file=sys.stderr, unit="file", leave=False)
+
+    def advance(_item) -> None:
+        if bar is not None:
+            bar.update(1)
+
+    predictions = predict_items(loaded, items, batch_size=batch_size, failures=failures, on_item=advance)
+    checkpoint = loaded.checkpoint
+    try:
+        if output is None and stdout_is_terminal():
+            for answer in summarise_items(predictions, labels=checkpoint.labels):
+                line = (f"{answer.name}: {answer.label} ({answer.confidence:.2f}, "
+                        f"{answer.n_clips} clip{'s' if answer.n_clips != 1 else ''})")
+                if bar is not None:
+                    bar.write(line, file=sys.stdout)
+                else:
+                    print(line, flush=True)
+        else:
+            with open_text_write(output or "-") as handle:
+                for prediction in predictions:
+                    record = prediction.to_record(labels=checkpoint.labels, target=checkpoint.target,
+                                                  model=loaded.name, top_k=top_k)
+                    handle.write(dumps_record(record) + "\n")
+    finally:
+        if bar is not None:
+            bar.close()
+    if failures:
+        for failure in failures:
+            where = "" if failure.message.startswith(failure.source) else f"{failure.source}: "
+            print(f"error: {where}{failure.message}", file=sys.stderr)
+        print(f"error: {len(failures)} of {len(items)} input(s) failed", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+def _subset(items, loaded, subset: str):
+    """The store items on side ``subset`` of the model's split."""
+    from pathlib import Path
+
+    from vocaltools.errors import InputError
+    from vocaltools.training.split import SPLITS, read_split
+
+    if subset not in SPLITS:
+        raise InputError(f"--subset {subset!r}: choose one of {', '.join(SPLITS)}")
+    path = Path(loaded.path).parent / "split.jsonl"
+    if not path.is_file():
+        raise InputError(f"{path}: no split file beside the model's checkpoint for --subset")
+    split = read_split(path)
+    if any(item.store is None for item in items):
+        raise InputError("--subset selects feature-store items; give a feature store, not audio files")
+    return [item for item in items if split.get(item.item_id) == subset]

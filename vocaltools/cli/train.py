@@ -2,9 +2,186 @@
 
 from __future__ import annotations
 
-from vocaltools.cli.common import not_available
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vocaltools.errors import InputError
 
 
-def train() -> None:
-    """Not available yet."""
-    not_available("train")
+def _parse_options(options: list[str]) -> dict:
+    parsed = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key:
+            raise InputError(f"--option {option!r}: expected KEY=VALUE (VALUE in JSON, e.g. width=32)")
+        try:
+            parsed[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key] = value
+    return parsed
+
+
+def train(
+    store: Annotated[Path, typer.Argument(help="Feature store written by 'vocaltools featurize'.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Architecture (see 'vocaltools models').")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Item field to predict, e.g. singer.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model folder to write.")],
+    split_by: Annotated[str, typer.Option(
+        help="Field(s) whose values stay on one side of the split, comma-separated "
+             "(e.g. song_id, or singer,song_id when song numbers restart per singer).")] = "item_id",
+    split: Annotated[Optional[Path], typer.Option(
+        "--split", help="Use this split file (vocaltools.split/1 JSONL) instead of making one.")] = None,
+    fold: Annotated[Optional[int], typer.Option(
+        help="The fold of a cross-validation split file (vocaltools dataset split --scheme kfold).")] = None,
+    split_seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
+    validation_fraction: Annotated[float, typer.Option(help="Share of groups for validation.")] = 0.15,
+    test_fraction: Annotated[float, typer.Option(help="Share of groups for test.")] = 0.15,
+    clip_seconds: Annotated[Optional[float], typer.Option(
+        help="Clip length in seconds [default: the model's seed paper: S1 5, S2 6, S3 3, S4 1].")] = None,
+    hop_seconds: Annotated[Optional[float], typer.Option(
+        help="Hop between clips in seconds [default: the seed's; S2 20 % of the clip, others "
+             "non-overlapping].")] = None,
+    drop_last_clip: Annotated[Optional[bool], typer.Option(
+        "--drop-last-clip/--keep-last-clip",
+        help="Drop the last full clip of every item (S1 reference-code compatibility).")] = None,
+    pad_short: Annotated[Optional[bool], typer.Option(
+        "--pad-short/--skip-short", help="Items shorter than a clip give one repeated clip "
+                                         "[default: pad, except S4].")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs [default: the seed's].")] = None,
+    patience: Annotated[Optional[int], typer.Option(
+        help="Stop after this many epochs without improvement (0 = never) [default: the seed's].")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch size [default: the seed's].")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate [default: the seed's].")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="adam, adagrad or sgd [default: the seed's].")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(help="L2 weight decay [default: the seed's].")] = None,
+    select: Annotated[str, typer.Option(
+        help="Checkpoint selection on validation: val_loss, val_f1, val_accuracy or last.")] = "val_loss",
+    alpha: Annotated[float, typer.Option(help="Class weights w_c = 1/n_c^alpha (0 = unweighted).")] = 0.0,
+    strategy: Annotated[str, typer.Option(
+        help="joint, crt_wfc (weighted then classifier re-training) or crt_wc (unweighted then "
+             "classifier re-training, weighted).")] = "joint",
+    crt_epochs: Annotated[int, typer.Option(help="Epochs of classifier re-training (cRT).")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the first run.")] = 0,
+    runs: Annotated[int, typer.Option(help="Number of runs (seeds SEED, SEED+21, ...); reports mean, "
+                                           "std and best.")] = 1,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.")] = True,
+    option: Annotated[Optional[list[str]], typer.Option(
+        "--option", help="Model option KEY=VALUE (JSON value); repeatable.")] = None,
+    name: Annotated[Optional[str], typer.Option(
+        help="Register the model under this name [default: the output folder's name].")] = None,
+    register: Annotated[bool, typer.Option("--register/--no-register",
+                                           help="Add the model to the trained-model registry.")] = True,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch [default: torch's].")] = None,
+    max_epochs: Annotated[Optional[int], typer.Option(
+        help="Stop after this many epochs in this call; run again to resume.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Train a classifier on a feature store; select on validation, report test metrics.
+
+    Writes checkpoint.pt, labels.txt, split.jsonl, history.jsonl, training-curve.png and
+    summary.json into the output folder; an interrupted run resumes when started again with the
+    same settings.
+    """
+    import sys
+
+    from vocaltools.formats.store import FeatureStore
+    from vocaltools.training.config import make_train_config
+    from vocaltools.training.runs import run_seeds, train_runs
+    from vocaltools.training.split import make_split, read_split
+
+    feature_store = FeatureStore(store)
+    feature_store.read_meta()
+    if register:  # a bad name must not wait for the end of training
+        from vocaltools.trained import check_name
+
+        check_name(name or output.resolve().name)
+    config = make_train_config(
+        model=model, target=target, clip_seconds=clip_seconds, hop_seconds=hop_seconds,
+        drop_last=drop_last_clip, pad_short=pad_short, epochs=epochs,
+        patience=patience,
+        batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay, select=select,
+        alpha=alpha, strategy=strategy, crt_epochs=crt_epochs, device=device, amp=amp,
+        model_options=_parse_options(option or []), max_epochs_this_call=max_epochs,
+        threads=threads)
+    if split is not None:
+        item_split = read_split(split, fold=fold)
+    else:
+        fields = tuple(f.strip() for f in split_by.split(",") if f.strip())
+        item_split = make_split(feature_store.items(), target=target, group_by=fields, seed=split_seed,
+                                validation_fraction=validation_fraction, test_fraction=test_fraction)
+    seeds = run_seeds(seed=seed, runs=max(1, runs))
+    reporter = _Reporter(quiet=quiet, n_runs=len(seeds))
+    try:
+        result = train_runs(store=feature_store, config=config, split=item_split, model_dir=output,
+                            seeds=seeds, progress=reporter, name=name or output.resolve().name)
+    finally:
+        reporter.close()
+    if not result.finished:
+        print(f"stopped after epoch {result.summary.get('epochs_done')}; run the same command again "
+              "to resume", file=sys.stderr)
+        return
+    summary = result.summary
+    if register:
+        from vocaltools.trained import register as register_model
+
+        entry = register_model(name=name or output.resolve().name, model_dir=output)
+        registered = f"; registered as {entry.name!r}"
+    else:
+        registered = ""
+    test = summary.get("test") or {}
+    line = (f"{summary['model']} -> {summary['target']}: {summary['n_classes']} classes, "
+            f"best epoch {summary['best_epoch']}")
+    if test.get("n_clips"):
+        line += f"; test clips {test['n_clips']}: accuracy {test['accuracy']:.3f}, weighted F1 {test['f1_weighted']:.3f}"
+    if "aggregate" in summary and summary["aggregate"]["test"]:
+        acc = summary["aggregate"]["test"].get("accuracy")
+        f1 = summary["aggregate"]["test"].get("f1_weighted")
+        if acc and f1:
+            line += (f"; {len(seeds)} runs: accuracy {acc['mean']:.3f} +- {acc['std']:.3f} (best "
+                     f"{acc['best']:.3f}), weighted F1 {f1['mean']:.3f} +- {f1['std']:.3f} (best {f1['best']:.3f})")
+    print(f"{line}; wrote {output}{registered}", file=sys.stderr)
+
+
+class _Reporter:
+    """A tqdm bar per epoch on a terminal (loss, validation metrics); one line per epoch otherwise."""
+
+    def __init__(self, *, quiet: bool, n_runs: int):
+        import sys
+
+        self.quiet = quiet
+        self.n_runs = n_runs
+        self.terminal = sys.stderr.isatty()
+        self.bar = None
+
+    def __call__(self, seed: int, event) -> None:
+        if self.quiet:
+            return
+        import sys
+
+        prefix = f"seed {seed} " if self.n_runs > 1 else ""
+        if event.batch is not None and self.terminal:
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=event.n_batches, file=sys.stderr, leave=False,
+                                desc=f"{prefix}epoch {event.epoch + 1}/{event.total_epochs}")
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{event.loss:.4f}")
+            return
+        if event.record is not None:
+            self.close()
+            r = event.record
+            text = f"{prefix}epoch {r.epoch}/{event.total_epochs} [{r.stage}] loss {r.train_loss:.4f}"
+            if r.val_loss is not None:
+                text += f"  val loss {r.val_loss:.4f} acc {r.val_accuracy:.3f} F1 {r.val_f1:.3f}"
+            text += f"  {r.seconds:.1f}s" + ("  *" if r.improved else "")
+            print(text, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

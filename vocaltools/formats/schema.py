@@ -21,6 +21,7 @@ VERSIONS: dict[str, int] = {
     "neighbors": 1,   # knn query
     "identity": 1,    # knn identify
     "index": 1,       # knn index meta
+    "audio_item": 1,  # dataset scan: one audio file with its fields
 }
 
 

@@ -36,8 +36,9 @@ class ModelSpec:
 
 def _s1(name: str, description: str, inputs=("logmel",), **options) -> ModelSpec:
     channels = len(inputs)
+    preset = "fgnl-melody" if "melody" in inputs else "fgnl"
     return ModelSpec(name, "classify", "crnn", "vocaltools.models.crnn:build", "S1", description,
-                     tuple(inputs), "fgnl", (channels, 128, 157), 20, {"variant": name, **options})
+                     tuple(inputs), preset, (channels, 128, 157), 20, {"variant": name, **options})
 
 
 def _s2(name: str, description: str) -> ModelSpec:
@@ -74,10 +75,10 @@ SPECS: tuple[ModelSpec, ...] = (
     # S4: instrument identification
     ModelSpec("aacnn", "classify", "aacnn", "vocaltools.models.aacnn:build", "S4",
               "Attention-augmented CNN on STFT magnitude", ("stft",), "wise-stft", (1, 1025, 87), 19,
-              {"ratio": 0.25}),
+              {"ratio": 0.25, "input_shape": (1, 1025, 87)}),
     ModelSpec("aacnn_cqt", "classify", "aacnn", "vocaltools.models.aacnn:build", "S4",
               "Attention-augmented CNN on CQT magnitude", ("cqt",), "wise-cqt", (1, 252, 87), 19,
-              {"ratio": 0.25}),
+              {"ratio": 0.25, "input_shape": (1, 252, 87)}),
     # project model: trains in seconds on CPU, for tests and the README demo
     ModelSpec("tiny_cnn", "classify", "tiny", "vocaltools.models.tiny:build", "",
               "Small CNN for tests and demos (not from a paper)", ("logmel",), "fgnl", (1, 128, 157), 4,

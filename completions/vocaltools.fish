@@ -1,0 +1,1 @@
+complete --command vocaltools --no-files --arguments "(env _VOCALTOOLS_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) vocaltools)" --condition "env _VOCALTOOLS_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) vocaltools"

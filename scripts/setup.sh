@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Set up vocaltools in ./.venv from a fresh clone: packages from the registries only, nothing else
+# downloaded. Safe to run again (it only installs what is missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
+# torch first, pinned: a plain 'torch' requirement would pull a CUDA build of several GB
+.venv/bin/python -c "import torch" 2>/dev/null || pip install torch==2.13.0
+# tinysoundfont renders the soundfont notes of the demo and benchmarks; its 'pyaudio' dependency
+# (audio playback, unused here) does not build without PortAudio headers, so it is installed alone
+.venv/bin/python -c "import tinysoundfont" 2>/dev/null || pip install --no-deps "tinysoundfont>=0.3.7"
+pip install -e ".[test,soundfont]"

@@ -1,0 +1,134 @@
+"""Plain-data checkpoints: a dict of Python scalars, lists, dicts and tensors, saved with
+``torch.save`` and loaded with ``torch.load(weights_only=True)``. No Python class is pickled, so a
+checkpoint loads whatever the code around it becomes; the model is rebuilt from the registry by name
+and options.
+
+Keys of a checkpoint (``format == "vocaltools.checkpoint"``, ``version == 1``)::
+
+    software, model, model_options, n_classes, task, inputs, labels, target, feature_config,
+    clip_config, summary, state_dict
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from vocaltools import __version__
+from vocaltools.errors import ModelError
+from vocaltools.formats.io import atomic_path
+
+FORMAT = "vocaltools.checkpoint"
+VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A trained model as plain data.
+
+    ``labels[label_index]`` is the label string of output ``label_index``; ``inputs`` names the
+    feature arrays stacked on the channel axis; ``feature_config`` is the ``FeatureConfig.to_dict()``
+    the model was trained on (predict featurizes audio with it); ``clip_config`` is
+    ``ClipConfig.to_dict()``; ``state_dict`` holds tensors only.
+    """
+
+    model: str
+    model_options: Mapping[str, Any]
+    n_classes: int
+    task: str
+    inputs: tuple[str, ...]
+    labels: tuple[str, ...]
+    target: str
+    feature_config: Mapping[str, Any]
+    clip_config: Mapping[str, Any]
+    state_dict: Mapping[str, Any]
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    software: str = f"vocaltools {__version__}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT, "version": VERSION, "software": self.software,
+            "model": self.model, "model_options": _plain(self.model_options),
+            "n_classes": int(self.n_classes), "task": self.task, "inputs": list(self.inputs),
+            "labels": list(self.labels), "target": self.target,
+            "feature_config": _plain(self.feature_config), "clip_config": _plain(self.clip_config),
+            "summary": _plain(self.summary), "state_dict": dict(self.state_dict),
+        }
+
+
+def _plain(value: Any) -> Any:
+    """Plain containers only (tuples become lists, numpy scalars Python numbers)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return value.item()
+    return value
+
+
+def checkpoint_path(path: str | os.PathLike) -> Path:
+    """``path`` itself when it is a file, ``path/checkpoint.pt`` when it is a model folder."""
+    p = Path(path)
+    return p / CHECKPOINT_NAME if p.is_dir() else p
+
+
+def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
+    """Write ``checkpoint`` atomically; returns the file written."""
+    import torch
+
+    target = checkpoint_path(path)
+    state = {k: v.detach().cpu().clone() for k, v in checkpoint.state_dict.items()}
+    data = checkpoint.to_dict()
+    data["state_dict"] = state
+    with atomic_path(target) as tmp:
+        torch.save(data, tmp)
+    return target
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint file (or a model folder holding ``checkpoint.pt``) safely."""
+    import pickle
+
+    import torch
+
+    target = checkpoint_path(path)
+    if not target.is_file():
+        raise ModelError(f"{target}: no such checkpoint; give a model folder written by "
+                         "'vocaltools train' or its checkpoint.pt")
+    try:
+        data = torch.load(target, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
+        raise ModelError(f"{target}: not a readable vocaltools checkpoint ({error})") from error
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ModelError(f"{target}: not a vocaltools checkpoint (no format {FORMAT!r})")
+    if int(data.get("version", 0)) > VERSION:
+        raise ModelError(f"{target}: checkpoint version {data['version']} is newer than this "
+                         f"vocaltools reads (up to {VERSION}); upgrade vocaltools")
+    try:
+        return Checkpoint(
+            model=data["model"], model_options=data.get("model_options") or {},
+            n_classes=int(data["n_classes"]), task=data.get("task", "classify"),
+            inputs=tuple(data["inputs"]), labels=tuple(data["labels"]), target=data["target"],
+            feature_config=data["feature_config"], clip_config=data["clip_config"],
+            state_dict=data["state_dict"], summary=data.get("summary") or {},
+            software=data.get("software", "unknown"))
+    except KeyError as error:
+        raise ModelError(f"{target}: checkpoint lacks the key {error}") from error
+
+
+def build_from_checkpoint(checkpoint: Checkpoint):
+    """The registry model of ``checkpoint`` with its weights loaded, in eval mode."""
+    from vocaltools.models.registry import build_model
+
+    model = build_model(checkpoint.model, n_classes=checkpoint.n_classes,
+                        **dict(checkpoint.model_options))
+    try:
+        model.load_state_dict(dict(checkpoint.state_dict))
+    except RuntimeError as error:
+        raise ModelError(f"{checkpoint.model}: the checkpoint's weights do not fit the model "
+                         f"built from the registry ({error})") from error
+    return model.eval()

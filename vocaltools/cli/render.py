@@ -1,0 +1,45 @@
+"""Human-readable tables (rich) for the commands; imported lazily by them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+
+def print_report(reports: Sequence[Any], summary: dict[str, Any]) -> None:
+    """A table of the scalar metrics per run (and mean/std/best over runs) on the terminal; on
+    stderr when stdout is a pipe or file."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout if sys.stdout.isatty() else sys.stderr)
+    metrics = ["n", "accuracy", "f1_weighted", "f1_macro", "balanced_accuracy", "precision_macro",
+               "recall_macro", "top2", "top3"]
+    headers = ["n", "acc", "F1w", "F1m", "bacc", "Pm", "Rm", "top2", "top3"]
+    table = Table(title="vocaltools evaluate",
+                  caption="acc accuracy, F1w/F1m weighted/macro F1, bacc balanced accuracy, "
+                          "Pm/Rm macro precision/recall")
+    table.add_column("run")
+    table.add_column("level")
+    for name in headers:
+        table.add_column(name, justify="right")
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        return str(value) if isinstance(value, int) else f"{value:.3f}"
+
+    for report in reports:
+        for level, scores in (("clip", report.clip), ("item", report.item)):
+            if scores is not None:
+                row = scores.summary()
+                table.add_row(Path(report.source).name, level, *(cell(row[m]) for m in metrics))
+    if len(reports) > 1:
+        for level in ("clip", "item"):
+            agg = summary["aggregate"][level]
+            if agg:
+                for stat in ("mean", "std", "best"):
+                    table.add_row(stat, level, "", *(cell(agg[m][stat]) if m in agg else "-"
+                                                     for m in metrics[1:]))
+    console.print(table)

@@ -1,0 +1,281 @@
+"""Feature configurations: one frozen dataclass per front end, and :class:`FeatureConfig`, a sample
+rate plus a tuple of front ends. Configs are plain data: ``to_dict()`` gives JSON-ready values and
+``FeatureConfig.from_dict`` rebuilds an equal config (the store, NPZ meta and checkpoints hold it).
+
+Every front end yields ``float32 [channels, n_bins, n_frames]`` with centred frames
+(``n_frames = 1 + n_samples // hop_length``, frame ``t`` centred on sample ``t * hop_length``), so
+all front ends of one config share ``n_frames``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+from vocaltools.errors import ConfigError
+
+
+def _closest(name: str, valid) -> str:
+    match = difflib.get_close_matches(name, list(valid), n=1)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def _check_choice(owner: str, name: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ConfigError(f"{owner}.{name} must be one of {', '.join(valid)}; got {value!r}"
+                          f"{_closest(str(value), valid)}")
+
+
+@dataclass(frozen=True)
+class LogMel:
+    """Mel spectrogram in dB (librosa defaults: Slaney mel, Hann, centred, power 2).
+
+    ``db``: ``"amplitude"`` = ``librosa.amplitude_to_db`` applied to the power mel (20·log10 of
+    power, amin 1e-5), as the FGNL code does; ``"power"`` = ``librosa.power_to_db`` (10·log10,
+    amin 1e-10), as the CRNN baseline does. ``ref``: ``"one"`` (ref=1.0) or ``"max"`` (the item's
+    maximum, i.e. ``ref=np.max``). ``top_db`` clips values below (item max - top_db); ``None``
+    disables it. ``offset_db`` is added last (S2: ref max, top_db 60, offset 60 -> [0, 60]).
+    """
+
+    name: ClassVar[str] = "logmel"
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: float | None = None
+    db: str = "amplitude"
+    ref: str = "one"
+    top_db: float | None = 80.0
+    offset_db: float = 0.0
+
+    def __post_init__(self):
+        _check_choice("logmel", "db", self.db, ("amplitude", "power"))
+        _check_choice("logmel", "ref", self.ref, ("one", "max"))
+        _check_positive(self, "n_fft", "hop_length", "n_mels")
+
+    @property
+    def n_channels(self) -> int:
+        return 1
+
+    def n_bins(self, sample_rate: int) -> int:
+        return self.n_mels
+
+
+@dataclass(frozen=True)
+class Stft:
+    """STFT magnitude ``|X|`` (Hann, centred, zero padded): ``1 + n_fft // 2`` bins.
+    ``scale``: ``"linear"`` (S4 default) or ``"db"`` (amplitude_to_db, ref 1, top_db 80)."""
+
+    name: ClassVar[str] = "stft"
+    n_fft: int = 2048
+    hop_length: int = 256
+    win_length: int | None = None
+    scale: str = "linear"
+
+    def __post_init__(self):
+        _check_choice("stft", "scale", self.scale, ("linear", "db"))
+        _check_positive(self, "n_fft", "hop_length")
+
+    @property
+    def n_channels(self) -> int:
+        return 1
+
+    def n_bins(self, sample_rate: int) -> int:
+        return 1 + self.n_fft // 2
+
+
+@dataclass(frozen=True)
+class MultiRes:
+    """S3: STFT magnitudes in dB for several window lengths, each zero padded to ``n_fft``,
+    stacked as channels (``amplitude_to_db``, ref 1.0, amin 1e-5, ``top_db`` per channel)."""
+
+    name: ClassVar[str] = "multires"
+    n_fft: int = 2048
+    hop_length: int = 512
+    win_lengths: tuple[int, ...] = (2048, 1024, 512)
+    top_db: float | None = 80.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "win_lengths", tuple(int(w) for w in self.win_lengths))
+        _check_positive(self, "n_fft", "hop_length")
+        if not self.win_lengths or any(w <= 0 or w > self.n_fft for w in self.win_lengths):
+            raise ConfigError(f"multires.win_lengths must be in 1..n_fft={self.n_fft}; "
+                              f"got {self.win_lengths}")
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.win_lengths)
+
+    def n_bins(self, sample_rate: int) -> int:
+        return 1 + self.n_fft // 2
+
+
+@dataclass(frozen=True)
+class Cqt:
+    """Constant-Q magnitude (``librosa.cqt``): S4's 252 bins are inferred as 7 octaves x 36 bins
+    from C1 (32.70 Hz) at 22,050 Hz, hop 256 (the paper gives only the 87 x 252 shape).
+    ``scale`` as for :class:`Stft`."""
+
+    name: ClassVar[str] = "cqt"
+    hop_length: int = 256
+    n_bins_total: int = 252
+    bins_per_octave: int = 36
+    fmin: float = 32.703195662574764  # C1
+    scale: str = "linear"
+
+    def __post_init__(self):
+        _check_choice("cqt", "scale", self.scale, ("linear", "db"))
+        _check_positive(self, "hop_length", "n_bins_total", "bins_per_octave")
+
+    @property
+    def n_channels(self) -> int:
+        return 1
+
+    def n_bins(self, sample_rate: int) -> int:
+        return self.n_bins_total
+
+
+@dataclass(frozen=True)
+class Melody:
+    """S1 melody input: a Viterbi-smoothed f0 contour (librosa.pyin, ``resolution`` semitones per
+    pitch state) mapped to a one-hot ``[1, n_bins, n_frames]`` matrix. Bin = the highest of
+    ``librosa.mel_frequencies(n_bins, fmin=0, fmax=bins_fmax)`` (librosa's defaults: 128 centres
+    from 0 Hz to 11,025 Hz, whatever the sample rate) that is <= f0.
+
+    ``unvoiced``: ``"zero"`` (default) treats unvoiced frames as f0 = 0 Hz, i.e. bin 0, the 0 Hz
+    centre that no voiced f0 >= ``fmin`` reaches; ``"estimate"`` keeps pyin's best f0 guess for
+    them (closer to CREPE, which always outputs a pitch). Either way every frame has exactly one 1.
+    """
+
+    name: ClassVar[str] = "melody"
+    hop_length: int = 512
+    frame_length: int = 2048
+    fmin: float = 65.40639132514966  # C2
+    fmax: float = 2093.004522404789  # C7
+    resolution: float = 0.25
+    n_bins_total: int = 128
+    bins_fmax: float = 11025.0
+    unvoiced: str = "zero"
+
+    def __post_init__(self):
+        _check_choice("melody", "unvoiced", self.unvoiced, ("zero", "estimate"))
+        _check_positive(self, "hop_length", "frame_length", "n_bins_total")
+        if not 0 < self.fmin < self.fmax:
+            raise ConfigError(f"melody needs 0 < fmin < fmax; got {self.fmin}, {self.fmax}")
+
+    @property
+    def n_channels(self) -> int:
+        return 1
+
+    def n_bins(self, sample_rate: int) -> int:
+        return self.n_bins_total
+
+
+FRONT_ENDS: dict[str, type] = {cls.name: cls for cls in (LogMel, Stft, MultiRes, Cqt, Melody)}
+
+
+def _check_positive(obj, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{obj.name}.{name} must be a positive integer; got {value!r}")
+
+
+def front_end_to_dict(front_end) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": front_end.name}
+    for f in dataclasses.fields(front_end):
+        value = getattr(front_end, f.name)
+        data[f.name] = list(value) if isinstance(value, tuple) else value
+    return data
+
+
+def front_end_from_dict(data: Mapping[str, Any]):
+    if not isinstance(data, Mapping) or "name" not in data:
+        raise ConfigError(f"a front end needs a 'name' ({', '.join(FRONT_ENDS)}); got {data!r}")
+    name = data["name"]
+    if name not in FRONT_ENDS:
+        raise ConfigError(f"unknown front end {name!r}; valid: {', '.join(FRONT_ENDS)}"
+                          f"{_closest(str(name), FRONT_ENDS)}")
+    cls = FRONT_ENDS[name]
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known - {"name"})
+    if unknown:
+        raise ConfigError(f"front end {name!r}: unknown settings {unknown}; valid: {sorted(known)}")
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k != "name"}
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """A sample rate and the front ends computed at it (all with the same hop length).
+
+    ``preset`` names the preset it came from (``"custom"`` otherwise); it is part of the data so a
+    store remembers which named setting produced it.
+    """
+
+    sample_rate: int
+    front_ends: tuple = field(default_factory=tuple)
+    preset: str = "custom"
+
+    def __post_init__(self):
+        object.__setattr__(self, "front_ends", tuple(self.front_ends))
+        if not isinstance(self.sample_rate, int) or self.sample_rate <= 0:
+            raise ConfigError(f"sample_rate must be a positive integer; got {self.sample_rate!r}")
+        if not self.front_ends:
+            raise ConfigError("a feature config needs at least one front end")
+        names = [fe.name for fe in self.front_ends]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"front ends must have distinct names; got {names}")
+        hops = {fe.hop_length for fe in self.front_ends}
+        if len(hops) != 1:
+            raise ConfigError(f"all front ends must share one hop_length; got "
+                              f"{ {fe.name: fe.hop_length for fe in self.front_ends} }")
+
+    @property
+    def hop_length(self) -> int:
+        return self.front_ends[0].hop_length
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(fe.name for fe in self.front_ends)
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames of a signal of ``n_samples`` (centred framing)."""
+        return 1 + int(n_samples) // self.hop_length
+
+    def shapes(self, n_frames: int) -> dict[str, tuple[int, int, int]]:
+        """``name -> (channels, n_bins, n_frames)``."""
+        return {fe.name: (fe.n_channels, fe.n_bins(self.sample_rate), n_frames)
+                for fe in self.front_ends}
+
+    def get(self, name: str):
+        for fe in self.front_ends:
+            if fe.name == name:
+                return fe
+        raise ConfigError(f"this feature config has no {name!r} front end; it has "
+                          f"{', '.join(self.names)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"preset": self.preset, "sample_rate": self.sample_rate,
+                "front_ends": [front_end_to_dict(fe) for fe in self.front_ends]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "FeatureConfig":
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a feature config must be a mapping; got {type(data).__name__}")
+        unknown = sorted(set(data) - {"preset", "sample_rate", "front_ends"})
+        if unknown:
+            raise ConfigError(f"feature config: unknown keys {unknown}")
+        try:
+            sample_rate, front_ends = data["sample_rate"], data["front_ends"]
+        except KeyError as error:
+            raise ConfigError(f"feature config: missing {error.args[0]!r}") from error
+        return cls(sample_rate=sample_rate,
+                   front_ends=tuple(front_end_from_dict(fe) for fe in front_ends),
+                   preset=str(data.get("preset", "custom")))
