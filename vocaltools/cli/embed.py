@@ -1,10 +1,72 @@
-"""`vocaltools embed`."""
+"""`vocaltools embed`: clip and item embeddings of feature stores or audio files."""
 
 from __future__ import annotations
 
-from vocaltools.cli.common import not_available
+import sys
+from typing import Annotated, Optional
+
+import typer
 
 
-def embed() -> None:
-    """Not available yet."""
-    not_available("embed")
+def embed(
+    inputs: Annotated[list[str], typer.Argument(
+        help="Feature stores (from 'vocaltools featurize') and/or audio files.")],
+    output: Annotated[str, typer.Option(
+        "-o", "--output", help="Embeddings NPZ to write ('-' = stdout).")],
+    model: Annotated[Optional[str], typer.Option(
+        "--model", "-m", help="Trained model: a registered name or a checkpoint path.")] = None,
+    baseline: Annotated[Optional[str], typer.Option(
+        "--baseline", help="Embed without a model: 'mfcc' (MFCC and delta statistics).")] = None,
+    layer: Annotated[str, typer.Option(
+        "--layer", help="auto (output of an embedding model, penultimate layer of a "
+                        "classifier), output or features.")] = "auto",
+    normalize: Annotated[bool, typer.Option(
+        "--normalize", help="L2-normalise the clip and item embeddings.")] = False,
+    label_field: Annotated[Optional[str], typer.Option(
+        "--label-field", help="Item field stored as the label (default: the model's target, "
+                              "or singer).")] = None,
+    clip_seconds: Annotated[float, typer.Option(
+        "--clip-seconds", help="Baseline only: clip length (models use their own).")] = 6.0,
+    hop_seconds: Annotated[float, typer.Option(
+        "--hop-seconds", help="Baseline only: clip hop.")] = 1.2,
+    input_name: Annotated[str, typer.Option(
+        "--input-name", help="Baseline only: the dB mel feature array to read.")] = "logmel",
+    preset: Annotated[str, typer.Option(
+        "--preset", help="Baseline only: feature preset for audio-file inputs.")] = "wang2018",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Clips per forward pass.")] = 64,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Embed items clip by clip with a trained model (or the MFCC baseline)."""
+    from vocaltools.errors import InputError
+    from vocaltools.index.embeddings import save_embeddings
+    from vocaltools.inference.embed import embed_inputs, mfcc_embedder, model_embedder
+
+    if (model is None) == (baseline is None):
+        raise InputError("give exactly one of --model M or --baseline mfcc")
+    if baseline is not None:
+        from vocaltools.baselines import BASELINES
+
+        if baseline not in BASELINES:
+            raise InputError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}")
+        embedder = mfcc_embedder(clip_config={"clip_seconds": clip_seconds,
+                                              "hop_seconds": hop_seconds},
+                                 input_name=input_name, label_field=label_field or "singer")
+    else:
+        embedder = model_embedder(model, layer=layer, label_field=label_field,
+                                  batch_size=batch_size)
+    show = not quiet and sys.stderr.isatty()
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="embed", unit="item", file=sys.stderr)
+    try:
+        result = embed_inputs(inputs, embedder=embedder, normalize=normalize,
+                              baseline_preset=preset,
+                              on_item=(lambda _: bar.update(1)) if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    save_embeddings(output, result)
+    print(f"embedded {result.n_items} items ({len(result.clip_embeddings)} clips, dim {result.dim})"
+          f" -> {output}", file=sys.stderr)

@@ -1,0 +1,247 @@
+"""FAISS index, open-set identification, leave-one-out kNN evaluation, t-SNE, and the knn CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli
+from vocaltools.errors import ConfigError, FormatError, InputError
+from vocaltools.index.embeddings import (filter_items, load_embeddings, make_embedding_set,
+                                         save_embeddings, select_vectors, standardize)
+from vocaltools.index.evaluate import loo_knn_accuracy, vote
+from vocaltools.index.faiss_index import IndexConfig, build_index, load_index
+from vocaltools.index.identify import UNKNOWN, calibrate_threshold, calibration_trials, identify
+
+
+def voices(n_singers: int, n_items: int, *, dim: int = 16, spread: float = 0.15, seed: int = 0,
+           offset: int = 0):
+    """Synthetic voices: one Gaussian cluster per singer on a sphere of radius 1."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_singers, dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    vectors = np.concatenate([c + spread * rng.normal(size=(n_items, dim)) / np.sqrt(dim)
+                              for c in centres]).astype(np.float32)
+    labels = [f"singer{offset + s}" for s in range(n_singers) for _ in range(n_items)]
+    return vectors, labels
+
+
+def embedding_set(vectors, labels, *, clips_per_item: int = 2, fields=None, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    clips = np.repeat(vectors, clips_per_item, axis=0)
+    clips = clips + 0.01 * rng.normal(size=clips.shape).astype(np.float32)
+    n = len(vectors)
+    return make_embedding_set(
+        clip_embeddings=clips, clip_item=np.repeat(np.arange(n), clips_per_item),
+        clip_start_s=np.tile(np.arange(clips_per_item) * 1.2, n),
+        item_ids=[f"item{i:03d}" for i in range(n)], labels=labels,
+        fields={"singer": labels, **(fields or {})}, meta={"baseline": "synthetic",
+                                                           "label_field": "singer"})
+
+
+@pytest.mark.parametrize("kind", ["exact", "ivf", "hnsw"])
+def test_every_kind_finds_each_vector_itself(kind):
+    vectors, labels = voices(8, 20)
+    index = build_index(vectors, item_ids=[f"i{j}" for j in range(len(vectors))], labels=labels,
+                        config=IndexConfig(kind=kind, nlist=8, nprobe=8))
+    results = index.search(vectors[:30], k=5)
+    assert [r[0].item_id for r in results] == [f"i{j}" for j in range(30)]
+    assert all(r[0].distance == pytest.approx(0.0, abs=1e-5) for r in results)
+    assert all(len(r) == 5 and r[0].distance <= r[-1].distance for r in results)
+
+
+def test_index_round_trip_and_add(tmp_path):
+    vectors, labels = voices(4, 5)
+    index = build_index(vectors, item_ids=[f"i{j}" for j in range(20)], labels=labels,
+                        fields={"song": [f"s{j % 3}" for j in range(20)]},
+                        meta={"calibration": None, "level": "item"})
+    index.save(tmp_path / "index.npz")
+    loaded = load_index(tmp_path / "index.npz")
+    assert loaded.item_ids == index.item_ids and loaded.labels == index.labels
+    assert loaded.fields == index.fields and loaded.meta["level"] == "item"
+    before = [[n.item_id for n in r] for r in index.search(vectors, k=3)]
+    assert [[n.item_id for n in r] for r in loaded.search(vectors, k=3)] == before
+    extra, extra_labels = voices(1, 3, seed=5, offset=9)
+    loaded.add(extra, item_ids=["new0", "new1", "new2"], labels=extra_labels)
+    assert len(loaded) == 23 and loaded.fields["song"][-1] == ""
+    assert loaded.search(extra[:1], k=1)[0][0].item_id == "new0"
+    with pytest.raises(InputError, match="dimension 3 does not match the index's 16"):
+        loaded.search(np.zeros((1, 3), np.float32), k=1)
+
+
+def test_index_config_and_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="Did you mean 'hnsw'"):
+        IndexConfig(kind="hsnw")
+    vectors, labels = voices(2, 3)
+    with pytest.raises(InputError, match="needs at least 50 training vectors"):
+        build_index(vectors, item_ids=list("abcdef"), labels=labels,
+                    config=IndexConfig(kind="ivf", nlist=50))
+    path = tmp_path / "emb.npz"
+    save_embeddings(path, embedding_set(vectors, labels))
+    with pytest.raises(FormatError, match="expected a index record, got 'embeddings'"):
+        load_index(path)
+
+
+def test_embeddings_file_round_trip_has_no_object_arrays(tmp_path):
+    vectors, labels = voices(3, 4)
+    original = embedding_set(vectors, labels, fields={"song": ["x"] * 12}).__class__
+    emb = embedding_set(vectors, labels, fields={"song": ["x"] * 12})
+    save_embeddings(tmp_path / "emb.npz", emb)
+    with np.load(tmp_path / "emb.npz", allow_pickle=False) as data:
+        assert all(data[name].dtype != object for name in data.files)
+        assert data["item_ids"].dtype.kind == "U" and data["field_values"].dtype.kind == "U"
+    loaded = load_embeddings(tmp_path / "emb.npz")
+    assert isinstance(loaded, original)
+    assert loaded.item_ids == emb.item_ids and loaded.labels == tuple(labels)
+    assert loaded.fields["song"] == ("x",) * 12
+    np.testing.assert_allclose(loaded.item_embeddings, emb.item_embeddings)
+    # item embeddings are the means of their clips
+    np.testing.assert_allclose(loaded.item_embeddings[0], loaded.clip_embeddings[:2].mean(0),
+                               rtol=1e-5)
+    clips = select_vectors(loaded, level="clip")
+    assert clips.ids[1] == "item000@1.20" and clips.labels[2] == labels[1]
+
+
+def test_normalize_and_filter():
+    vectors, labels = voices(3, 4)
+    emb = make_embedding_set(clip_embeddings=3 * vectors, clip_item=np.arange(12),
+                             clip_start_s=np.zeros(12), item_ids=[str(i) for i in range(12)],
+                             labels=labels, fields={"singer": labels}, meta={}, normalize=True)
+    np.testing.assert_allclose(np.linalg.norm(emb.item_embeddings, axis=1), 1.0, rtol=1e-5)
+    kept = filter_items(emb, where_not=["singer=singer1"])
+    assert kept.n_items == 8 and "singer1" not in kept.labels
+    assert kept.clip_item.max() == 7 and len(kept.clip_embeddings) == 8
+    both = filter_items(emb, where=["singer=singer0|singer2"])
+    assert set(both.labels) == {"singer0", "singer2"} and both.n_items == 8
+    with pytest.raises(InputError, match="expected FIELD=VALUE"):
+        filter_items(emb, where=["singer"])
+    with pytest.raises(InputError, match="unknown field 'song'"):
+        filter_items(emb, where=["song=a"])
+    z = standardize(np.array([[1.0, 5.0], [3.0, 5.0]]))
+    np.testing.assert_allclose(z, [[-1.0, 0.0], [1.0, 0.0]])
+
+
+def test_vote_majority_and_nearest_tie_break():
+    assert vote(["a", "b", "b"]) == ("b", 2)
+    assert vote(["a", "b", "b", "a"]) == ("a", 2)  # tie: the nearest wins
+    with pytest.raises(InputError):
+        vote([])
+
+
+def test_loo_knn_separates_singers_and_exposes_song_effect():
+    vectors, labels = voices(6, 8, spread=0.2)
+    results = loo_knn_accuracy(vectors, labels=labels, ks=[1, 3, 5], by="singer")
+    assert [r.k for r in results] == [1, 3, 5] and all(r.accuracy == 1.0 for r in results)
+    shuffled = list(np.random.default_rng(0).permutation(labels))
+    chance = loo_knn_accuracy(vectors, labels=shuffled, ks=[1])[0]
+    assert chance.accuracy < 0.5
+    # "song effect": vectors cluster by song; each singer sings every song once
+    # (equidistant songs, so that once a song is excluded only the singer part decides)
+    songs = 2.0 * np.eye(4)
+    singer_part, _ = voices(5, 1, spread=0.0, seed=4)
+    song_vectors = np.array([np.concatenate([songs[s], 0.3 * singer_part[g]])
+                             for g in range(5) for s in range(4)], dtype=np.float32)
+    singers = [f"g{g}" for g in range(5) for s in range(4)]
+    song_names = [f"s{s}" for g in range(5) for s in range(4)]
+    fields = {"singer": singers, "song": song_names}
+    by_song = loo_knn_accuracy(song_vectors, labels=song_names, ks=[1], fields=fields)[0]
+    by_singer = loo_knn_accuracy(song_vectors, labels=singers, ks=[1], fields=fields)[0]
+    assert by_song.accuracy == 1.0 and by_singer.accuracy == 0.0
+    # excluding same-song neighbours removes the song's pull: singers become identifiable
+    other_songs = loo_knn_accuracy(song_vectors, labels=singers, ks=[1], fields=fields,
+                                   exclude_same=["song"])[0]
+    assert other_songs.accuracy == 1.0 and other_songs.n_answerable == 20
+    with pytest.raises(InputError, match="unknown field"):
+        loo_knn_accuracy(song_vectors, labels=singers, ks=[1], exclude_same=["take"])
+
+
+def test_identify_answers_unknown_for_a_never_enrolled_voice():
+    enrolled, labels = voices(10, 6, spread=0.3, seed=1)
+    calibration = calibrate_threshold(enrolled, labels=labels)
+    assert calibration.known_accept_rate > 0.9 and calibration.unknown_reject_rate > 0.9
+    index = build_index(enrolled, item_ids=[f"e{i}" for i in range(60)], labels=labels)
+    # new recordings of enrolled singers (same centres, fresh noise) and two strangers
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(10, 16))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    known = (centres[:3] + 0.3 * rng.normal(size=(3, 16)) / 4).astype(np.float32)
+    strangers, _ = voices(2, 1, spread=0.0, seed=99)
+    queries = np.concatenate([known, strangers])
+    decisions = identify(index, queries, query_ids=["k0", "k1", "k2", "x0", "x1"], k=5,
+                         threshold=calibration.threshold)
+    assert [d.label for d in decisions[:3]] == ["singer0", "singer1", "singer2"]
+    assert [d.label for d in decisions[3:]] == [UNKNOWN, UNKNOWN]
+    assert all(0.0 <= d.confidence <= 1.0 for d in decisions)
+    assert decisions[3].candidate.startswith("singer")
+    closed = identify(index, strangers, query_ids=["x0", "x1"], threshold=None)
+    assert all(d.label != UNKNOWN for d in closed)
+    with pytest.raises(InputError, match="at least two labels"):
+        calibrate_threshold(enrolled[:3], labels=["a", "a", "a"])
+
+
+def test_knn_cli_build_query_identify_evaluate(tmp_path):
+    enrolled, labels = voices(5, 6, spread=0.3, seed=2)
+    strangers, stranger_labels = voices(2, 3, spread=0.3, seed=77, offset=50)
+    emb = tmp_path / "emb.npz"
+    save_embeddings(emb, embedding_set(np.concatenate([enrolled, strangers]),
+                                       labels + stranger_labels,
+                                       fields={"song": [f"s{i % 3}" for i in range(36)]}))
+    index = tmp_path / "index.npz"
+    held_out = ["--where-not", "singer=singer50", "--where-not", "singer=singer51"]
+    result = run_cli("knn", "build", str(emb), "-o", str(index), *held_out)
+    assert result.returncode == 0, result.stderr
+    assert "indexed 30 item vectors of dim 16" in result.stderr and "threshold" in result.stderr
+    result = run_cli("knn", "query", str(index), str(emb), "-k", "3", "--where", "singer=singer0")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 6 and records[0]["schema"] == "vocaltools.neighbors/1"
+    assert records[0]["neighbors"][0]["item_id"] == records[0]["query_id"]
+    assert len(records[0]["neighbors"]) == 3
+    result = run_cli("knn", "identify", str(index), str(emb), "--where", "singer=singer50")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["label"] for r in records] == ["unknown"] * 3
+    assert records[0]["schema"] == "vocaltools.identity/1" and records[0]["true_label"] == "singer50"
+    result = run_cli("knn", "evaluate", str(emb), "--by", "singer,song", "--k", "1,3")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["by"], r["k"]) for r in records] == [("singer", 1), ("singer", 3), ("song", 1),
+                                                    ("song", 3)]
+    assert records[0]["accuracy"] == 1.0 and records[0]["schema"] == "vocaltools.report/1"
+    result = run_cli("knn", "build", str(emb), "-o", str(index), "--kind", "ivff")
+    assert result.returncode == 1 and "Did you mean 'ivf'" in result.stderr
+
+
+@pytest.mark.slow
+def test_knn_cli_tsne_writes_png(tmp_path):
+    vectors, labels = voices(4, 5)
+    emb = tmp_path / "emb.npz"
+    save_embeddings(emb, embedding_set(vectors, labels, fields={"song": ["a", "b"] * 10}))
+    result = run_cli("knn", "tsne", str(emb), "--color", "singer", "--marker", "song",
+                     "-o", str(tmp_path / "map.png"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = run_cli("knn", "tsne", str(emb), "--color", "voice", "-o", str(tmp_path / "x.png"))
+    assert result.returncode == 1 and "unknown field 'voice'" in result.stderr
+
+
+def test_calibration_by_group_ignores_takes_of_the_same_song():
+    # every singer: two songs x two near-identical takes; songs of a singer differ more
+    rng = np.random.default_rng(4)
+    vectors, labels, songs = [], [], []
+    for singer in range(6):
+        centre = 3 * rng.normal(size=8)
+        for song in range(2):
+            song_centre = centre + rng.normal(size=8)
+            for _ in range(2):
+                vectors.append(song_centre + 0.01 * rng.normal(size=8))
+                labels.append(f"g{singer}")
+                songs.append(f"g{singer}/s{song}")
+    vectors = np.array(vectors, dtype=np.float32)
+    by_item = calibrate_threshold(vectors, labels=labels)
+    by_song = calibrate_threshold(vectors, labels=labels, groups=songs)
+    assert by_song.threshold > by_item.threshold and by_song.known_accept_rate == 1.0
+    takes, _ = calibration_trials(vectors, labels)
+    other_songs, _ = calibration_trials(vectors, labels, songs)
+    assert other_songs.min() > 10 * takes.max()

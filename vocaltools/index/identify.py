@@ -1,0 +1,145 @@
+"""Open-set identification: kNN vote over an index, "unknown" beyond a distance threshold.
+
+Rule (one query vector ``q``, its ``k`` nearest enrolled items, nearest first):
+
+1. ``d1`` = squared Euclidean distance from ``q`` to its nearest enrolled item.
+2. If a threshold ``t`` is set and ``d1 > t``: the label is ``"unknown"`` (the voice is farther from
+   every enrolled voice than enrolled voices are from their own kind). Its confidence is the
+   relative margin ``min(1, (d1 - t) / t)``.
+3. Otherwise the label is the majority label of the ``k`` neighbours (ties: the tied label met
+   first, i.e. nearest), and its confidence is its share of the ``k`` votes.
+
+The threshold lives on the scale of the embedding, so it has to be calibrated per embedding model:
+:func:`calibrate_threshold` does it from the enrolled items alone, by leave-one-out:
+
+- a *known* trial per item: the distance to its nearest other item of the same label (what an
+  enrolled singer's new recording looks like); with ``groups`` (``knn build --calibrate-by
+  song_key``) items of the query's own group (its other takes of the same song) are ignored,
+  which models a *new song* of an enrolled singer and gives a looser threshold;
+- an *unknown* trial per item: the distance to its nearest item of any other label (what a voice
+  looks like when its singer is not in the index: leave-one-label-out);
+- the threshold maximises the balanced accuracy ``(known accepted + unknown rejected) / 2``; it is
+  the midpoint between the two neighbouring trial distances.
+
+``vocaltools knn build`` runs it when the embeddings carry labels (at least two labels, one with
+two items) and stores the result in the index; ``knn identify --threshold T`` overrides it. For a
+siamese embedding trained with margin ``m = 1`` on L2-normalised vectors, thresholds fall below 1
+(different singers are pushed to ``D >= m``); 0.5 is the natural a-priori value there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from vocaltools.errors import InputError
+from vocaltools.index.evaluate import squared_distances, vote
+from vocaltools.index.faiss_index import EmbeddingIndex, Neighbor
+
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ThresholdCalibration:
+    """An open-set threshold and how it did on the leave-one-out trials it was chosen on."""
+
+    threshold: float
+    known_accept_rate: float
+    unknown_reject_rate: float
+    n_known: int
+    n_unknown: int
+    method: str = "loo-balanced-accuracy"
+    groups: str | None = None  # the field whose groups known trials ignored
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The decision for one query."""
+
+    query_id: str
+    label: str  # an enrolled label or "unknown"
+    confidence: float
+    candidate: str  # the best enrolled label (even when the decision is "unknown")
+    nearest_distance: float
+    threshold: float | None
+    neighbors: tuple[Neighbor, ...]
+
+
+def calibration_trials(vectors: np.ndarray, labels: Sequence[str],
+                       groups: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Leave-one-out trial distances ``(known, unknown)`` of the module docstring; with
+    ``groups`` (e.g. the song of every item), a known trial ignores items of the query's group."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    labels_array = np.asarray([str(label) for label in labels])
+    group_array = None if groups is None else np.asarray([str(g) for g in groups])
+    known, unknown = [], []
+    for start in range(0, len(vectors), 1024):
+        block = slice(start, min(len(vectors), start + 1024))
+        d = squared_distances(vectors[block], vectors)
+        same = labels_array[block, None] == labels_array[None, :]
+        d_self = d.copy()
+        d_self[np.arange(d.shape[0]), np.arange(start, start + d.shape[0])] = np.inf
+        if group_array is not None:
+            d_self[group_array[block, None] == group_array[None, :]] = np.inf
+        genuine = np.where(same, d_self, np.inf).min(axis=1)
+        other = np.where(same, np.inf, d).min(axis=1)
+        known.extend(genuine[np.isfinite(genuine)])
+        unknown.extend(other[np.isfinite(other)])
+    return np.asarray(known), np.asarray(unknown)
+
+
+def calibrate_threshold(vectors: np.ndarray, *, labels: Sequence[str],
+                        groups: Sequence[str] | None = None) -> ThresholdCalibration:
+    """Choose the open-set threshold on the enrolled items (see the module docstring).
+
+    ``groups``: a known trial ignores the query's own group (e.g. ``song_key``: a new recording of
+    an enrolled singer is a new *song*, not another take of the same song, which would make the
+    threshold too tight). Raises :class:`InputError` when there are no known or no unknown trials
+    (fewer than two labels, or no label with two items / groups)."""
+    known, unknown = calibration_trials(vectors, labels, groups)
+    if len(known) == 0 or len(unknown) == 0:
+        raise InputError("calibrating an open-set threshold needs at least two labels and a label "
+                         "with two or more items; give --threshold explicitly instead")
+    values = np.unique(np.concatenate([known, unknown]))
+    # candidate thresholds: midpoints between consecutive trial distances, plus both ends
+    candidates = np.concatenate([[values[0] / 2], (values[:-1] + values[1:]) / 2,
+                                 [values[-1] * 1.5 + 1e-6]])
+    accept = (known[None, :] <= candidates[:, None]).mean(axis=1)
+    reject = (unknown[None, :] > candidates[:, None]).mean(axis=1)
+    best = int(np.argmax(accept + reject))
+    return ThresholdCalibration(threshold=float(candidates[best]),
+                                known_accept_rate=float(accept[best]),
+                                unknown_reject_rate=float(reject[best]),
+                                n_known=int(len(known)), n_unknown=int(len(unknown)))
+
+
+def decide(neighbors: Sequence[Neighbor], *, threshold: float | None, query_id: str) -> Identity:
+    """Apply the open-set rule to one query's neighbours (nearest first)."""
+    if not neighbors:
+        raise InputError(f"{query_id}: no neighbours; is the index empty?")
+    candidate, votes = vote([n.label for n in neighbors])
+    nearest = neighbors[0].distance
+    if threshold is not None and nearest > threshold:
+        margin = (nearest - threshold) / threshold if threshold > 0 else 1.0
+        return Identity(query_id, UNKNOWN, float(min(1.0, margin)), candidate, nearest, threshold,
+                        tuple(neighbors))
+    return Identity(query_id, candidate, votes / len(neighbors), candidate, nearest, threshold,
+                    tuple(neighbors))
+
+
+def identify(index: EmbeddingIndex, queries: np.ndarray, *, query_ids: Sequence[str], k: int = 5,
+             threshold: float | None = None) -> list[Identity]:
+    """Identify every query vector (``float32 [n, dim]``) against ``index``.
+
+    ``threshold=None`` is closed-set identification (never "unknown")."""
+    if len(query_ids) != len(queries):
+        raise InputError(f"{len(queries)} queries but {len(query_ids)} ids")
+    if threshold is not None and threshold < 0:
+        raise InputError(f"the threshold is a squared distance and must be >= 0, got {threshold}")
+    return [decide(neighbors, threshold=threshold, query_id=str(query_id))
+            for query_id, neighbors in zip(query_ids, index.search(queries, k=k))]

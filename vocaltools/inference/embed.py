@@ -1,0 +1,256 @@
+"""Embed items clip by clip with a trained model (or the MFCC-statistics baseline).
+
+An item's features (``float32 [channels, n_bins, n_frames]``) are cut into the clip windows the
+model was trained with; every clip is embedded, and the item embedding is the mean of its clip
+embeddings (S2's "performance embedding"), optionally L2-normalised.
+
+Which vector is the embedding:
+
+- a model trained as an embedding (checkpoint task ``embed``, e.g. a siamese ``cnn_shallow`` with
+  ``head="embed"``): its output, ``forward(x)``;
+- any classifier: its penultimate layer, ``forward_features(x)`` (``layer="features"``).
+
+Inputs are feature stores (``vocaltools featurize``) or audio files, which are featurized with the
+model's own feature configuration so that the two can never mismatch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from vocaltools.errors import InputError, ModelError
+from vocaltools.index.embeddings import EmbeddingSet, make_embedding_set
+
+LAYERS = ("auto", "output", "features")
+
+
+@dataclass(frozen=True)
+class ItemFeatures:
+    """One item to embed: its stacked model input and its fields."""
+
+    item_id: str
+    features: np.ndarray  # float32 [channels, n_bins, n_frames]
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Embedder:
+    """A clip embedder: ``embed(float32 [n, channels, n_bins, clip_frames]) -> [n, dim]``, the
+    feature arrays it reads, how items are cut into clips, and what to write into the meta."""
+
+    embed: Callable[[np.ndarray], np.ndarray]
+    inputs: tuple[str, ...]
+    clip_config: Mapping[str, Any]
+    feature_config: Mapping[str, Any] | None  # None: any (the baseline reads whatever it gets)
+    label_field: str
+    meta: Mapping[str, Any]
+
+
+def embed_batch(model, clips: np.ndarray, *, layer: str = "output", batch_size: int = 64) -> np.ndarray:
+    """Embed clips with a torch model in eval mode.
+
+    ``float32 [n, channels, n_bins, n_frames] -> [n, dim]``; ``layer="output"`` uses
+    ``model(x)``, ``layer="features"`` ``model.forward_features(x)``."""
+    import torch
+
+    if layer not in ("output", "features"):
+        raise InputError(f"unknown layer {layer!r}; expected 'output' or 'features'")
+    if layer == "features" and not hasattr(model, "forward_features"):
+        raise ModelError(f"{type(model).__name__} has no forward_features; use layer='output'")
+    model.eval()
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(clips), batch_size):
+            x = torch.as_tensor(np.ascontiguousarray(clips[start:start + batch_size], dtype=np.float32))
+            y = model.forward_features(x) if layer == "features" else model(x)
+            outputs.append(y.reshape(len(x), -1).float().numpy())
+    if not outputs:
+        raise InputError("no clips to embed")
+    return np.concatenate(outputs).astype(np.float32)
+
+
+def embed_items(items: Iterable[ItemFeatures], *, embedder: Embedder, frames_per_second: float,
+                normalize: bool = False, on_item: Callable[[str], None] | None = None) -> EmbeddingSet:
+    """Embed every item clip by clip (see the module docstring) into an :class:`EmbeddingSet`.
+
+    Items too short for a clip are padded by repetition (the train helper's ``pad_short``); an
+    item that still yields no clip raises :class:`InputError` naming it."""
+    # call site: clip windows of the train helper's vocaltools.segments
+    from vocaltools.segments import ClipConfig, clip_windows, cut_clip
+
+    clip_config = ClipConfig.from_dict(dict(embedder.clip_config))
+    clip_vectors, clip_item, clip_start = [], [], []
+    item_ids: list[str] = []
+    item_fields: list[Mapping[str, Any]] = []
+    for item in items:
+        windows = clip_windows(n_frames=int(item.features.shape[-1]),
+                               frames_per_second=frames_per_second, config=clip_config)
+        if not windows:
+            raise InputError(f"item {item.item_id!r}: {item.features.shape[-1]} frames give no clip "
+                             f"of {clip_config.clip_seconds} s")
+        clips = np.stack([cut_clip(item.features, w) for w in windows])
+        clip_vectors.append(embedder.embed(clips))
+        clip_item.extend([len(item_ids)] * len(windows))
+        clip_start.extend(w.start_frame / frames_per_second for w in windows)
+        item_ids.append(item.item_id)
+        item_fields.append(dict(item.fields))
+        if on_item is not None:
+            on_item(item.item_id)
+    if not item_ids:
+        raise InputError("no items to embed")
+    if len(set(item_ids)) != len(item_ids):
+        from collections import Counter
+
+        duplicate = next(i for i, count in Counter(item_ids).items() if count > 1)
+        raise InputError(f"item id {duplicate!r} occurs twice among the inputs; item ids must be "
+                         "unique (give each store or file once)")
+    names = sorted({name for fields in item_fields for name in fields})
+    fields = {name: [str(f.get(name, "")) if f.get(name) is not None else "" for f in item_fields]
+              for name in names}
+    labels = [str(f.get(embedder.label_field, "") or "") for f in item_fields]
+    return make_embedding_set(
+        clip_embeddings=np.concatenate(clip_vectors), clip_item=np.array(clip_item),
+        clip_start_s=np.array(clip_start), item_ids=item_ids, labels=labels, fields=fields,
+        meta={**dict(embedder.meta), "label_field": embedder.label_field,
+              "clip_config": dict(embedder.clip_config),
+              "feature_config": dict(embedder.feature_config or {})},
+        normalize=normalize)
+
+
+# ---------------------------------------------------------------------------------------------
+# Embedders. Call sites into the train helper's checkpoint API are marked "call site".
+
+def model_embedder(name_or_path: str, *, layer: str = "auto", label_field: str | None = None,
+                   batch_size: int = 64) -> Embedder:
+    """An :class:`Embedder` from a trained model (a registered name or a checkpoint path).
+
+    ``layer="auto"`` is ``output`` for an embedding model (task ``embed``) and ``features`` (the
+    penultimate layer) for a classifier."""
+    if layer not in LAYERS:
+        raise InputError(f"unknown layer {layer!r}; expected one of {', '.join(LAYERS)}")
+    # call site: the train helper's model registry and plain-dict checkpoints
+    from vocaltools.checkpoint import build_from_checkpoint, load_checkpoint
+    from vocaltools.trained import resolve_model
+
+    checkpoint = load_checkpoint(resolve_model(name_or_path))
+    model = build_from_checkpoint(checkpoint)
+    if layer == "auto":
+        layer = "output" if checkpoint.task == "embed" else "features"
+    return Embedder(
+        embed=lambda clips: embed_batch(model, clips, layer=layer, batch_size=batch_size),
+        inputs=tuple(checkpoint.inputs), clip_config=dict(checkpoint.clip_config),
+        feature_config=dict(checkpoint.feature_config),
+        label_field=label_field or checkpoint.target or "singer",
+        meta={"embedder": "model", "model": checkpoint.model, "model_path": str(name_or_path),
+              "task": checkpoint.task, "layer": layer,
+              "model_options": dict(checkpoint.model_options)})
+
+
+def mfcc_embedder(*, clip_config: Mapping[str, Any], input_name: str = "logmel",
+                  label_field: str = "singer", n_mfcc: int = 20) -> Embedder:
+    """The MFCC-statistics baseline (:mod:`vocaltools.baselines`) as an :class:`Embedder`."""
+    from vocaltools.baselines import MfccStatsConfig, embed_clips_mfcc
+
+    config = MfccStatsConfig(n_mfcc=n_mfcc)
+    return Embedder(embed=lambda clips: embed_clips_mfcc(clips, config=config),
+                    inputs=(input_name,), clip_config=dict(clip_config), feature_config=None,
+                    label_field=label_field,
+                    meta={"embedder": "baseline", "baseline": "mfcc", "input": input_name,
+                          "baseline_config": config.to_dict()})
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources: feature stores and audio files.
+
+def _frames_per_second(feature_config: Mapping[str, Any]) -> float:
+    # call site: the foundation's feature configs (via the train helper's data module)
+    from vocaltools.training.data import frames_per_second_of
+
+    return frames_per_second_of(feature_config)
+
+
+def _stack(arrays: Mapping[str, np.ndarray], embedder: Embedder, where: str) -> np.ndarray:
+    # call site: the train helper's input stacking
+    from vocaltools.training.data import stack_inputs
+
+    return stack_inputs(arrays, inputs=embedder.inputs, where=where,
+                        model=str(embedder.meta.get("model", "")))
+
+
+def iter_store_items(path: str | os.PathLike, *, embedder: Embedder) -> tuple[float, Iterator[ItemFeatures]]:
+    """``(frames_per_second, items)`` of a feature store, checking that its feature settings are
+    the model's."""
+    from vocaltools.formats.store import FeatureStore
+
+    store = FeatureStore(path)
+    feature_config = store.feature_config()
+    if embedder.feature_config is not None and dict(feature_config) != dict(embedder.feature_config):
+        wanted = embedder.feature_config.get("preset") or embedder.feature_config
+        got = feature_config.get("preset") or feature_config
+        raise InputError(f"{path}: this store's features ({got}) are not the ones the model was "
+                         f"trained on ({wanted}); featurize the audio again with the model's "
+                         "preset, or give the audio files directly")
+
+    def items() -> Iterator[ItemFeatures]:
+        for item in store.items():
+            arrays = store.load_arrays(item)
+            yield ItemFeatures(item.item_id, _stack(arrays, embedder, f"{path}: item {item.item_id!r}"),
+                               dict(item.fields))
+
+    return _frames_per_second(feature_config), items()
+
+
+def iter_audio_items(paths: Sequence[str | os.PathLike], *, embedder: Embedder,
+                     feature_config: Mapping[str, Any]) -> tuple[float, Iterator[ItemFeatures]]:
+    """``(frames_per_second, items)`` of audio files featurized with ``feature_config``; item ids
+    are the file stems (the parent folder's name is kept as the field ``folder``)."""
+    # call site: the foundation's featurize_file and FeatureConfig
+    from vocaltools.features import FeatureConfig, featurize_file
+
+    config = FeatureConfig.from_dict(dict(feature_config))
+
+    def items() -> Iterator[ItemFeatures]:
+        for path in paths:
+            p = Path(path)
+            arrays = featurize_file(p, config=config).arrays
+            yield ItemFeatures(p.stem, _stack(arrays, embedder, str(p)), {"folder": p.parent.name})
+
+    return _frames_per_second(feature_config), items()
+
+
+def embed_inputs(inputs: Sequence[str | os.PathLike], *, embedder: Embedder,
+                 normalize: bool = False, baseline_preset: str = "wang2018",
+                 on_item: Callable[[str], None] | None = None) -> EmbeddingSet:
+    """Embed feature stores and/or audio files (all with one frame rate) into one set."""
+    if not inputs:
+        raise InputError("no inputs: give feature stores or audio files")
+    stores = [p for p in inputs if Path(p).is_dir() and (Path(p) / "store.json").is_file()]
+    audio = [p for p in inputs if p not in stores]
+    missing = [str(p) for p in audio if not Path(p).is_file()]
+    if missing:
+        raise InputError(f"{missing[0]}: neither an audio file nor a feature store (no store.json)")
+    sources: list[tuple[float, Iterator[ItemFeatures]]] = [
+        iter_store_items(p, embedder=embedder) for p in stores]
+    if audio:
+        feature_config = embedder.feature_config
+        if feature_config is None:
+            from vocaltools.features import get_preset  # call site: foundation presets
+
+            feature_config = get_preset(baseline_preset).to_dict()
+        sources.append(iter_audio_items(audio, embedder=embedder, feature_config=feature_config))
+    rates = {round(rate, 6) for rate, _ in sources}
+    if len(rates) > 1:
+        raise InputError(f"the inputs have different frame rates {sorted(rates)} frames/s; embed "
+                         "stores made with one feature preset together")
+
+    def chained() -> Iterator[ItemFeatures]:
+        for _, items in sources:
+            yield from items
+
+    return embed_items(chained(), embedder=embedder, frames_per_second=sources[0][0],
+                       normalize=normalize, on_item=on_item)
