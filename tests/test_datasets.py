@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import run_cli, shared_data
+from conftest import run_cli, shared_data
 from vocaltools.datasets.itemlist import read_items, write_items
 from vocaltools.datasets.layouts import LAYOUTS, get_layout
 from vocaltools.datasets.layouts.instruments import S4_CLASSES, instrument_class

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import run_cli
+from conftest import run_cli
 from vocaltools.baselines import MfccStatsConfig, delta, mfcc_from_mel_db, mfcc_statistics
 from vocaltools.errors import InputError
 from vocaltools.index.embeddings import load_embeddings

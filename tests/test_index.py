@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli
+from conftest import run_cli
 from vocaltools.errors import ConfigError, FormatError, InputError
 from vocaltools.index.embeddings import (filter_items, load_embeddings, make_embedding_set,
                                          save_embeddings, select_vectors, standardize)

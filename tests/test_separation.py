@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import run_cli
+from conftest import run_cli
 from vocaltools.errors import ConfigError, InputError, ModelError
 from vocaltools.separation import (Separator, StemArrays, cached_vocals, get_separator,
                                    output_paths, parse_options, separate_chunked, separate_file,
@@ -364,3 +364,32 @@ def test_cli_errors_exit_1_and_usage_errors_exit_2(tmp_path):
     assert result.returncode == 1 and "no such file" in result.stderr
     assert run_cli("separate").returncode == 2
     assert run_cli("separate", str(song), "--jobs", "0").returncode == 2
+
+
+def test_featurize_separate_stores_vocal_features_and_predict_follows(tmp_path):
+    """--separate puts the vocal stem's features in the store, records the method in the store's
+    config, caches the stem, and a second run reuses the cache."""
+    import json
+
+    from conftest import run_cli
+    from vocaltools.formats.store import FeatureStore
+    from vocaltools.synth import make_singer_dataset
+
+    make_singer_dataset(tmp_path / "audio", n_singers=1, n_songs=1, seconds=3.0)
+    result = run_cli("featurize", str(tmp_path / "audio"), "--separate", "repet", "-o",
+                     str(tmp_path / "vocal"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    plain = run_cli("featurize", str(tmp_path / "audio"), "-o", str(tmp_path / "mix"), "--quiet")
+    assert plain.returncode == 0, plain.stderr
+    vocal_store, mix_store = FeatureStore(tmp_path / "vocal"), FeatureStore(tmp_path / "mix")
+    assert vocal_store.feature_config()["separation"] == "repet"
+    assert "separation" not in mix_store.feature_config()
+    item = vocal_store.items()[0]
+    mix_item = {i.item_id: i for i in mix_store.items()}[item.item_id]
+    assert not np.allclose(vocal_store.load_arrays(item)["logmel"],
+                           mix_store.load_arrays(mix_item)["logmel"])
+    cache = Path(os.environ["VOCALTOOLS_HOME"]) / "cache"
+    assert len(list(cache.rglob("*.vocals.flac"))) == 2
+    bad = run_cli("featurize", str(tmp_path / "audio"), "--separate", "repit", "-o",
+                  str(tmp_path / "x"))
+    assert bad.returncode == 1 and "did you mean 'repet'" in bad.stderr

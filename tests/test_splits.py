@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from conftest import run_cli
 from vocaltools.datasets.items import AudioItem
 from vocaltools.datasets.itemlist import write_items
 from vocaltools.datasets.layouts import LAYOUTS

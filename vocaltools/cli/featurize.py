@@ -45,6 +45,11 @@ def featurize(
         "--block-seconds", min=1.0, help="Decode long files in blocks of this many seconds.")] = 60.0,
     min_seconds: Annotated[float, typer.Option(
         "--min-seconds", min=0.0, help="Reject files shorter than this.")] = 0.1,
+    separate: Annotated[Optional[str], typer.Option(
+        "--separate", help="Featurize the vocal stem of a separation method (repet, hpss, umx, "
+        "demucs; see 'vocaltools separate --help') instead of the mixture; stems are cached under "
+        "$VOCALTOOLS_HOME/cache. Models trained on the store separate their inputs the same way.",
+        show_default=False)] = None,
     device: Annotated[Optional[str], typer.Option(
         "--device", help="Compute the front ends in torch on cpu, cuda or auto (files batched; "
         "--jobs does not apply) [default: the NumPy engine].", show_default=False)] = None,
@@ -79,6 +84,13 @@ def featurize(
             raise ConfigError(f"{config}: cannot read a JSON feature config ({error})") from error
     else:
         feature_config = get_preset(preset or "fgnl")
+    if separate is not None:
+        import dataclasses
+
+        from vocaltools.separation.registry import get_method
+
+        get_method(separate)  # an unknown method fails before any work
+        feature_config = dataclasses.replace(feature_config, separation=separate)
 
     bar = None
     show_bar = not quiet and stderr_is_terminal()

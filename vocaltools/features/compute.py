@@ -257,8 +257,19 @@ def featurize_file(path: str | os.PathLike, *, config: FeatureConfig, block_seco
     """
     from vocaltools.audio import iter_audio_blocks
 
+    path = source_audio(path, config=config)
     frames_per_segment = max(1, int(round(block_seconds * config.frames_per_second)))
     blocks = iter_audio_blocks(path, sample_rate=config.sample_rate, block_seconds=block_seconds,
                                mono=True, min_seconds=min_seconds)
     return _run(blocks, sample_rate=config.sample_rate, config=config,
                 frames_per_segment=frames_per_segment)
+
+
+def source_audio(path: str | os.PathLike, *, config: FeatureConfig) -> str | os.PathLike:
+    """The file to featurize for ``path``: the path itself, or its cached vocal stem when the
+    config has a separation step."""
+    if config.separation is None:
+        return path
+    from vocaltools.separation.cache import cached_vocals
+
+    return cached_vocals(path, method=config.separation)

@@ -212,12 +212,16 @@ class FeatureConfig:
     """A sample rate and the front ends computed at it (all with the same hop length).
 
     ``preset`` names the preset it came from (``"custom"`` otherwise); it is part of the data so a
-    store remembers which named setting produced it.
+    store remembers which named setting produced it. ``separation`` names a separation method
+    (:mod:`vocaltools.separation`) whose vocal stem is featurized instead of the mixture (S1's
+    vocal-only setting); stems are cached, and a model trained on such a store separates the audio
+    it predicts in the same way.
     """
 
     sample_rate: int
     front_ends: tuple = field(default_factory=tuple)
     preset: str = "custom"
+    separation: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "front_ends", tuple(self.front_ends))
@@ -262,14 +266,17 @@ class FeatureConfig:
                           f"{', '.join(self.names)}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"preset": self.preset, "sample_rate": self.sample_rate,
+        data = {"preset": self.preset, "sample_rate": self.sample_rate,
                 "front_ends": [front_end_to_dict(fe) for fe in self.front_ends]}
+        if self.separation is not None:
+            data["separation"] = self.separation
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "FeatureConfig":
         if not isinstance(data, Mapping):
             raise ConfigError(f"a feature config must be a mapping; got {type(data).__name__}")
-        unknown = sorted(set(data) - {"preset", "sample_rate", "front_ends"})
+        unknown = sorted(set(data) - {"preset", "sample_rate", "front_ends", "separation"})
         if unknown:
             raise ConfigError(f"feature config: unknown keys {unknown}")
         try:
@@ -278,4 +285,5 @@ class FeatureConfig:
             raise ConfigError(f"feature config: missing {error.args[0]!r}") from error
         return cls(sample_rate=sample_rate,
                    front_ends=tuple(front_end_from_dict(fe) for fe in front_ends),
-                   preset=str(data.get("preset", "custom")))
+                   preset=str(data.get("preset", "custom")),
+                   separation=data.get("separation"))

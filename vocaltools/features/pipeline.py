@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, Callable, Iterator, Sequence, TextIO
 
 from vocaltools.datasets.items import AudioItem
 from vocaltools.errors import ConfigError, VocaltoolsError
@@ -165,9 +165,22 @@ def featurize_items(items: Sequence[AudioItem], *, store: FeatureStore, config: 
     if device is not None:
         from vocaltools.features.torch_frontends import iter_featurize_torch
 
-        results = iter_featurize_torch([str(item.audio_path) for item in todo], config=config,
-                                       device=device, min_seconds=min_seconds)
-        for done, (item, (_, result)) in enumerate(zip(todo, results), start=1):
+        from vocaltools.features.compute import source_audio
+
+        def sources() -> Iterator[str | VocaltoolsError]:
+            for item in todo:  # separated lazily, one file at a time, errors kept per file
+                try:
+                    yield str(source_audio(item.audio_path, config=config))
+                except VocaltoolsError as error:
+                    yield error
+
+        paths = list(sources()) if config.separation is not None else [
+            str(item.audio_path) for item in todo]
+        results = iter(iter_featurize_torch([p for p in paths if isinstance(p, str)],
+                                            config=config, device=device,
+                                            min_seconds=min_seconds))
+        for done, (item, path) in enumerate(zip(todo, paths), start=1):
+            result = path if isinstance(path, VocaltoolsError) else next(results)[1]
             if isinstance(result, VocaltoolsError):
                 handle((item.item_id, 0.0, 0, str(result)), done)
             else:
