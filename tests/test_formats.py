@@ -103,3 +103,14 @@ def test_store_drops_a_torn_manifest_line(tmp_path):
                      arrays={"logmel": np.zeros((1, 2, 3), np.float32)}, duration_s=0.1,
                      fields={}, meta={})
     assert store.finished_ids() == {"a", "b"}
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    write_jsonl(tmp_path / "x.jsonl", [make_record("split", item_id="a", split="train")])
+    mode = stat.S_IMODE(os.stat(tmp_path / "x.jsonl").st_mode)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert mode == 0o666 & ~mask
