@@ -86,3 +86,29 @@ def test_training_rejects_mismatched_inputs():
     model = build_model("tiny_cnn", n_classes=16, width=4)
     with pytest.raises(InputError, match="one label each"):
         train_siamese(model, clips=np.zeros((4, 1, 8, 8), np.float32), label_index=np.zeros(3))
+
+
+def test_train_objective_contrastive_through_the_cli(tmp_path):
+    """train --objective contrastive writes an embedding model that embed reads."""
+    import json
+
+    from _train_helpers import make_store
+    from conftest import run_cli
+    from vocaltools.formats.npz import load_npz
+
+    make_store(tmp_path / "store", n_classes=3, songs_per_class=3)
+    result = run_cli("train", str(tmp_path / "store"), "--model", "tiny_cnn", "--target", "singer",
+                     "--objective", "contrastive", "--clip-seconds", "1", "--epochs", "2",
+                     "--split-by", "song_id", "-o", str(tmp_path / "emb-model"), "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    assert "contrastive loss" in result.stderr and "registered as 'emb-model'" in result.stderr
+    summary = json.loads((tmp_path / "emb-model" / "summary.json").read_text())
+    assert summary
+    embedded = run_cli("embed", str(tmp_path / "store"), "--model", "emb-model", "-o",
+                       str(tmp_path / "e.npz"))
+    assert embedded.returncode == 0, embedded.stderr
+    arrays = load_npz(tmp_path / "e.npz", kind="embeddings").arrays
+    assert max(a.shape[-1] for a in arrays.values() if a.dtype.kind == "f" and a.ndim == 2) == 16
+    bad = run_cli("train", str(tmp_path / "store"), "--model", "tiny_cnn", "--target", "singer",
+                  "--objective", "triplet", "-o", str(tmp_path / "x"))
+    assert bad.returncode == 1 and "unknown objective 'triplet'" in bad.stderr

@@ -78,6 +78,10 @@ def train(
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch [default: torch's].")] = None,
     max_epochs: Annotated[Optional[int], typer.Option(
         help="Stop after this many epochs in this call; run again to resume.")] = None,
+    objective: Annotated[str, typer.Option(
+        help="classify (cross-entropy on --target) or contrastive (S2's siamese embedding: "
+             "contrastive loss, margin 1, same/different --target pairs 1:1, a 16-d linear "
+             "output; use the model with 'vocaltools embed').")] = "classify",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Train a classifier on a feature store; select on validation, report test metrics.
@@ -113,6 +117,14 @@ def train(
         fields = tuple(f.strip() for f in split_by.split(",") if f.strip())
         item_split = make_split(feature_store.items(), target=target, group_by=fields, seed=split_seed,
                                 validation_fraction=validation_fraction, test_fraction=test_fraction)
+    if objective == "contrastive":
+        _train_contrastive(feature_store, config=config, split=item_split, output=output,
+                           seed=seed, quiet=quiet, register=register, name=name)
+        return
+    if objective != "classify":
+        from vocaltools.errors import ConfigError
+
+        raise ConfigError(f"unknown objective {objective!r}; valid: classify, contrastive")
     seeds = run_seeds(seed=seed, runs=max(1, runs))
     reporter = _Reporter(quiet=quiet, n_runs=len(seeds))
     try:
@@ -144,6 +156,36 @@ def train(
             line += (f"; {len(seeds)} runs: accuracy {acc['mean']:.3f} +- {acc['std']:.3f} (best "
                      f"{acc['best']:.3f}), weighted F1 {f1['mean']:.3f} +- {f1['std']:.3f} (best {f1['best']:.3f})")
     print(f"{line}; wrote {output}{registered}", file=sys.stderr)
+
+
+def _train_contrastive(feature_store, *, config, split, output: Path, seed: int, quiet: bool,
+                       register: bool, name: str | None) -> None:
+    """The siamese branch of ``train`` (vocaltools.training.siamese)."""
+    import sys
+
+    from vocaltools.training.siamese import SiameseConfig, train_siamese_store
+
+    def on_epoch(stats) -> None:
+        if not quiet:
+            valid = "" if stats.valid_loss is None else f", validation loss {stats.valid_loss:.4f}"
+            print(f"epoch {stats.epoch}: contrastive loss {stats.train_loss:.4f}{valid}",
+                  file=sys.stderr)
+
+    siamese = SiameseConfig(learning_rate=config.lr, weight_decay=config.weight_decay,
+                            batch_size=config.batch_size, epochs=config.epochs,
+                            patience=config.patience or None, seed=seed)
+    run = train_siamese_store(store=feature_store, model=config.model, target=config.target,
+                              clip=config.clip, split=split, model_dir=output, config=siamese,
+                              model_options=config.model_options, threads=config.threads or 0,
+                              on_epoch=on_epoch)
+    registered = ""
+    if register:
+        from vocaltools.trained import register as register_model
+
+        entry = register_model(name=name or output.resolve().name, model_dir=output)
+        registered = f"; registered as {entry.name!r}"
+    print(f"{config.model} siamese embedding of {config.target}: wrote {run.model_dir}{registered}",
+          file=sys.stderr)
 
 
 class _Reporter:
