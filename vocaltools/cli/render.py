@@ -13,7 +13,9 @@ def print_report(reports: Sequence[Any], summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=sys.stdout if sys.stdout.isatty() else sys.stderr)
+    stream = sys.stdout if sys.stdout.isatty() else sys.stderr
+    # a pipe or log file gets the whole table rather than 80 truncated columns
+    console = Console(file=stream, width=None if stream.isatty() else 120)
     metrics = ["n", "accuracy", "f1_weighted", "f1_macro", "balanced_accuracy", "precision_macro",
                "recall_macro", "top2", "top3"]
     headers = ["n", "acc", "F1w", "F1m", "bacc", "Pm", "Rm", "top2", "top3"]

@@ -51,6 +51,9 @@ def score(*, true_labels: Sequence[str], predicted_labels: Sequence[str], labels
     from sklearn.metrics import (balanced_accuracy_score, confusion_matrix,
                                  precision_recall_fscore_support)
 
+    import warnings
+
+    warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
     true = [str(t) for t in true_labels]
     pred = [str(p) for p in predicted_labels]
     all_labels = list(labels) + sorted({t for t in true if t not in set(labels)})
