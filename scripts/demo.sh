@@ -17,4 +17,4 @@ vocaltools vote "$out/predictions.jsonl" -o "$out/votes.jsonl"
 vocaltools evaluate "$out/predictions.jsonl" --confusion "$out/confusion.png" -o "$out/report.json"
 vocaltools models --set-default demo
 first=$(find "$out/audio" -name '*.flac' | sort | head -n 1)
-vocaltools predict "$first" | vocaltools vote | head -c 300; echo
+vocaltools predict "$first"   # the default model: one line per file on a terminal, JSONL in a pipe
