@@ -99,3 +99,24 @@ def test_undecodable_container_names_what_is_missing(tmp_path):
     path.write_bytes(b"\x00\x00\x00\x18ftypM4A " + b"\x00" * 100)
     with pytest.raises(InputError, match=r"clip\.m4a: (cannot decode|not a readable)"):
         load_audio(path, sample_rate=16000)
+
+
+def test_multichannel_resampling_and_blocks(tmp_path):
+    import soxr
+
+    stereo = np.random.default_rng(0).standard_normal((44100, 2)).astype(np.float32) * 0.1
+    path = tmp_path / "stereo.wav"
+    soundfile.write(path, stereo, 44100, subtype="FLOAT")
+    both = load_audio(path, sample_rate=16000, mono=False)
+    assert both.shape == (2, 16000)
+    np.testing.assert_array_equal(both, soxr.resample(stereo, 44100, 16000, quality="HQ").T)
+    blocks = list(iter_audio_blocks(path, sample_rate=16000, mono=False, block_seconds=0.1))
+    np.testing.assert_array_equal(np.concatenate(blocks, axis=-1), both)
+
+
+def test_audio_info_rejects_bad_files(tmp_path):
+    (tmp_path / "text.flac").write_text("hello\n" * 40)
+    with pytest.raises(InputError, match=r"text\.flac: not a readable FLAC audio file"):
+        audio_info(tmp_path / "text.flac")
+    with pytest.raises(InputError, match="no such file"):
+        audio_info(tmp_path / "absent.wav")

@@ -82,6 +82,12 @@ def test_preset_shapes_and_ranges():
     multires = compute_features(y44, sample_rate=44100, config=get_preset("yamamoto2022"))["multires"]
     assert multires.shape == (3, 1025, 259)
     assert not np.allclose(multires[0], multires[2])  # different windows
+    import librosa
+
+    for channel, win_length in enumerate((2048, 1024, 512)):
+        magnitude = np.abs(librosa.stft(y44, n_fft=2048, hop_length=512, win_length=win_length))
+        expected = librosa.amplitude_to_db(magnitude, top_db=80)
+        np.testing.assert_allclose(multires[channel], expected, atol=1e-2)  # float32 FFTs differ
     y22 = _noisy_chord(6.0, 22050)
     wang = compute_features(y22, sample_rate=22050, config=get_preset("wang2018"))["logmel"]
     assert wang.shape == (1, 96, 259)
@@ -131,3 +137,36 @@ def test_blockwise_equals_whole_file(tmp_path, name, rate, seconds):
     for key, expected in whole.items():
         assert blocks.arrays[key].shape == expected.shape
         np.testing.assert_allclose(blocks.arrays[key], expected, atol=1e-3 * max(1.0, np.abs(expected).max()))
+
+
+def test_mel_filters_equal_librosa():
+    import librosa
+
+    from vocaltools.features.mel import mel_filters, mel_frequencies
+
+    for rate, n_fft, n_mels, fmax in [(16000, 2048, 128, None), (22050, 2048, 96, None),
+                                      (44100, 1024, 40, 8000.0)]:
+        ours = mel_filters(sample_rate=rate, n_fft=n_fft, n_mels=n_mels, fmax=fmax)
+        ref = librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=n_mels, fmax=fmax)
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(mel_frequencies(128, fmin=0, fmax=11025),
+                               librosa.mel_frequencies(n_mels=128, fmin=0, fmax=11025), rtol=1e-12)
+
+
+def test_featurize_file_memory_is_bounded_by_the_block(tmp_path):
+    import tracemalloc
+
+    rate, seconds = 44100, 60
+    path = tmp_path / "long.flac"
+    noise = np.random.default_rng(0).standard_normal(rate * seconds).astype(np.float32)
+    soundfile.write(path, 0.1 * noise, rate, subtype="PCM_16")
+    del noise
+    config = get_preset("fgnl")
+    featurize_file(path, config=config, block_seconds=2.0)  # caches, imports
+    tracemalloc.start()
+    result = featurize_file(path, config=config, block_seconds=2.0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    decoded_bytes = rate * seconds * 4  # the whole file as float32 at its own rate
+    assert result.n_frames == 1 + 16000 * seconds // 512
+    assert peak < 0.5 * decoded_bytes, f"peak {peak / 1e6:.1f} MB"

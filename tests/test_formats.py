@@ -87,3 +87,19 @@ def test_store_write_resume_and_config_guard(tmp_path):
     store.create(feature_config={"preset": "fgnl", "sample_rate": 16000})  # same config: fine
     with pytest.raises(InputError, match="other feature settings"):
         store.create(feature_config={"preset": "nasrullah", "sample_rate": 16000})
+
+
+def test_store_drops_a_torn_manifest_line(tmp_path):
+    store = FeatureStore(tmp_path / "store")
+    store.create(feature_config={"preset": "fgnl"})
+    for item_id in ("a", "b"):
+        store.write_item(item_id=item_id, audio_path=f"/x/{item_id}.flac",
+                         arrays={"logmel": np.zeros((1, 2, 3), np.float32)}, duration_s=0.1,
+                         fields={}, meta={})
+    text = store.manifest_path.read_text()
+    store.manifest_path.write_text(text[: len(text) - 20])  # crash in the middle of line 2
+    assert store.finished_ids() == {"a"}
+    store.write_item(item_id="b", audio_path="/x/b.flac",
+                     arrays={"logmel": np.zeros((1, 2, 3), np.float32)}, duration_s=0.1,
+                     fields={}, meta={})
+    assert store.finished_ids() == {"a", "b"}

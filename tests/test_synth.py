@@ -79,3 +79,26 @@ def test_render_notes(tmp_path):
                                   soundfile.read(tmp_path / "violin/C4_90.flac")[0])
     with pytest.raises(ConfigError, match="no General-MIDI program for \\['mandolin'\\]"):
         render_notes(tmp_path, instruments=["mandolin"])
+
+
+def test_techniques_are_learnable(tmp_path):
+    """Vibrato takes move in pitch all the time (control takes only between notes); breathy takes
+    have a far flatter spectrum than control takes."""
+    items = make_singer_dataset(tmp_path, n_singers=3, n_songs=2, techniques=("Vibrato", "Breathy"),
+                                seconds=1.5, seed=2)
+    for item in items:
+        audio, rate = soundfile.read(tmp_path / item.path, dtype="float32")
+        frames = np.lib.stride_tricks.sliding_window_view(audio, 4096)[::256] * np.hanning(4096)
+        power = np.abs(np.fft.rfft(frames, axis=1)) ** 2 + 1e-12
+        flatness = np.mean(np.exp(np.log(power).mean(axis=1)) / power.mean(axis=1))
+        assert (flatness > 0.001) == (item.take == "Breathy"), (item, flatness)
+        # frequency of the strongest partial in 80-2000 Hz, refined by parabolic interpolation
+        log_power = np.log(power)
+        low, high = int(80 * 4096 / rate), int(2000 * 4096 / rate)
+        peak = low + np.argmax(log_power[:, low:high], axis=1)
+        rows = np.arange(peak.size)
+        a, b, c = log_power[rows, peak - 1], log_power[rows, peak], log_power[rows, peak + 1]
+        semitones = 12 * np.log2((peak + 0.5 * (a - c) / (a - 2 * b + c)) * rate / 4096)
+        moving = np.mean(np.abs(np.diff(semitones)) > 0.05)
+        if item.take != "Breathy":
+            assert (moving > 0.1) == (item.take == "Vibrato"), (item, moving)

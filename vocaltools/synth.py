@@ -135,9 +135,13 @@ def synth_voice(*, singer: Singer, technique: Technique | str, degrees: Sequence
     top = min(0.45 * sample_rate, 6000.0)
     n_harmonics = max(1, int(top // f0.max()))
     voice = np.zeros(n)
+    f0_control = f0[::64]  # harmonic amplitudes at a control rate of sample_rate / 64
+    fundamental = np.exp(1j * phase)
+    partial = np.ones(n, dtype=np.complex128)
     for harmonic in range(1, n_harmonics + 1):
-        amplitude = harmonic ** -singer.tilt * _envelope(harmonic * f0, singer)
-        voice += amplitude * np.sin(harmonic * phase)
+        partial *= fundamental  # exp(1j * harmonic * phase)
+        amplitude = harmonic ** -singer.tilt * _envelope(harmonic * f0_control, singer)
+        voice += np.repeat(amplitude, 64)[:n] * partial.imag
     # note envelope: 30 ms attack and release in each note
     position = (np.arange(n) % note_len) / sample_rate
     remaining = note_len / sample_rate - position

@@ -1,10 +1,105 @@
-"""`vocaltools featurize`."""
+"""`vocaltools featurize`: audio files -> a feature store (thin client of
+:func:`vocaltools.features.pipeline.featurize_inputs`)."""
 
 from __future__ import annotations
 
-from vocaltools.cli.common import not_available
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
 
 
-def featurize() -> None:
-    """Not available yet."""
-    not_available("featurize")
+def _complete_preset(incomplete: str) -> list[str]:
+    from vocaltools.features.presets import PRESETS
+
+    return [name for name in PRESETS if name.startswith(incomplete)]
+
+
+def _complete_labels(incomplete: str) -> list[str]:
+    from vocaltools.datasets.inputs import label_choices
+
+    return [name for name in label_choices() if name.startswith(incomplete)]
+
+
+def featurize(
+    inputs: Annotated[list[str], typer.Argument(
+        help="Audio files, folders (searched recursively), glob patterns (quoted), or '-' to read "
+             "newline-separated inputs from stdin.", show_default=False)],
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Feature store folder to create or resume.", show_default=False)],
+    preset: Annotated[Optional[str], typer.Option(
+        "--preset", "-p", help="Feature preset: fgnl (default), fgnl-melody, nasrullah, wang2018, "
+        "yamamoto2022, wise-stft, wise-cqt.", autocompletion=_complete_preset,
+        show_default=False)] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", help="JSON feature config (FeatureConfig.to_dict) instead of --preset.",
+        show_default=False)] = None,
+    labels: Annotated[str, typer.Option(
+        "--labels", "-l", help="Where labels come from: 'dirname' (the file's folder), "
+        "'csv:FILE' (CSV with a 'path' column relative to the CSV; other columns become fields), "
+        "a dataset layout name (options as NAME:KEY=VALUE,...), or 'none'.", autocompletion=_complete_labels)] = "dirname",
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", min=1, help="Worker processes (files are featurized in parallel).")] = 1,
+    block_seconds: Annotated[float, typer.Option(
+        "--block-seconds", min=1.0, help="Decode long files in blocks of this many seconds.")] = 60.0,
+    min_seconds: Annotated[float, typer.Option(
+        "--min-seconds", min=0.0, help="Reject files shorter than this.")] = 0.1,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar and no summary line.")] = False,
+) -> None:
+    """Compute features of audio files into a resumable feature store.
+
+    Finished items of an existing store are skipped. A bad file does not stop the batch: every
+    failure is listed at the end, one 'error: FILE: reason' line each, followed by a one-line
+    summary, and the exit status is 1.
+    """
+    import json
+
+    from vocaltools.cli.common import stderr_is_terminal
+    from vocaltools.errors import ConfigError
+    from vocaltools.features.config import FeatureConfig
+    from vocaltools.features.pipeline import featurize_inputs
+    from vocaltools.features.presets import get_preset
+    from vocaltools.formats.store import FeatureStore
+
+    if config is not None and preset is not None:
+        raise ConfigError("give either --preset or --config, not both")
+    if config is not None:
+        try:
+            feature_config = FeatureConfig.from_dict(json.loads(config.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as error:
+            raise ConfigError(f"{config}: cannot read a JSON feature config ({error})") from error
+    else:
+        feature_config = get_preset(preset or "fgnl")
+
+    bar = None
+    show_bar = not quiet and stderr_is_terminal()
+
+    def on_progress(event) -> None:
+        nonlocal bar
+        if not show_bar:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=event.total, unit="file", file=sys.stderr, desc="featurize")
+        bar.update(1)
+
+    store = FeatureStore(output)
+    try:
+        summary = featurize_inputs(inputs, store=store, config=feature_config, labels=labels,
+                                   jobs=jobs, stdin=sys.stdin, on_progress=on_progress,
+                                   block_seconds=block_seconds, min_seconds=min_seconds)
+    finally:
+        if bar is not None:
+            bar.close()
+    for failure in summary.failures:  # one 'error:' line per failure, the file named first
+        print(f"error: {failure.message}", file=sys.stderr)
+    if not quiet:
+        speed = (f"; {summary.audio_seconds:.1f} s of audio in {summary.wall_seconds:.1f} s "
+                 f"({summary.real_time_factor:.0f}x real time)" if summary.written else "")
+        print(f"featurize: {summary.written} written, {summary.skipped} skipped (already in "
+              f"{output}), {summary.failed} failed{speed}", file=sys.stderr)
+    if summary.failures:
+        raise typer.Exit(code=1)

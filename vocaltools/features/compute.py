@@ -42,22 +42,13 @@ class FeatureResult:
 
 @lru_cache(maxsize=32)
 def _window(n_fft: int, win_length: int) -> np.ndarray:
-    """librosa's window: periodic Hann of ``win_length`` centred in ``n_fft`` (float32)."""
-    import scipy.signal
-
-    window = scipy.signal.get_window("hann", win_length, fftbins=True)
+    """librosa's window: periodic Hann of ``win_length`` (``scipy.signal.get_window("hann",
+    win_length, fftbins=True)``) centred in ``n_fft`` (float32)."""
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(win_length) / win_length)
     left = (n_fft - win_length) // 2
     padded = np.zeros(n_fft, dtype=np.float64)
     padded[left:left + win_length] = window
     return padded.astype(np.float32)
-
-
-@lru_cache(maxsize=32)
-def _mel_basis(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax,
-                               dtype=np.float32)
 
 
 def _frames(chunk: np.ndarray, *, offset: int, n_fft: int, hop: int, n_frames: int) -> np.ndarray:
@@ -69,15 +60,16 @@ def _frames(chunk: np.ndarray, *, offset: int, n_fft: int, hop: int, n_frames: i
 
 
 def _stft_power(chunk, *, context, n_fft, win_length, hop, n_frames, magnitude=False):
-    """float32 [n_fft//2 + 1, n_frames]: |X|^2 (or |X|) of frames centred at ``context + j*hop``."""
+    """float32 [n_frames, n_fft//2 + 1]: |X|^2 (or |X|) of frames centred at ``context + j*hop``."""
     import scipy.fft
 
     frames = _frames(chunk, offset=context - n_fft // 2, n_fft=n_fft, hop=hop, n_frames=n_frames)
-    spectrum = scipy.fft.rfft(frames * _window(n_fft, win_length), axis=-1)
-    power = spectrum.real ** 2 + spectrum.imag ** 2
+    spectrum = scipy.fft.rfft(frames * _window(n_fft, win_length), axis=-1, overwrite_x=True)
+    power = spectrum.real ** 2
+    power += spectrum.imag ** 2
     if magnitude:
         np.sqrt(power, out=power)
-    return power.T
+    return power
 
 
 # -- front ends: linear part (per segment) ----------------------------------------------------
@@ -86,18 +78,20 @@ def _linear(front_end, chunk: np.ndarray, *, sample_rate: int, context: int, n_f
     """float32 [channels, n_bins, n_frames] before any dB conversion."""
     hop = front_end.hop_length
     if isinstance(front_end, LogMel):
+        from vocaltools.features.mel import apply_mel
+
         power = _stft_power(chunk, context=context, n_fft=front_end.n_fft, win_length=front_end.n_fft,
                             hop=hop, n_frames=n_frames)
-        basis = _mel_basis(sample_rate, front_end.n_fft, front_end.n_mels, float(front_end.fmin),
-                           None if front_end.fmax is None else float(front_end.fmax))
-        return (basis @ power)[None]
+        return apply_mel(power, sample_rate=sample_rate, n_fft=front_end.n_fft, n_mels=front_end.n_mels,
+                         fmin=float(front_end.fmin),
+                         fmax=None if front_end.fmax is None else float(front_end.fmax))[None]
     if isinstance(front_end, Stft):
         return _stft_power(chunk, context=context, n_fft=front_end.n_fft,
                            win_length=front_end.win_length or front_end.n_fft, hop=hop,
-                           n_frames=n_frames, magnitude=True)[None]
+                           n_frames=n_frames, magnitude=True).T[None]
     if isinstance(front_end, MultiRes):
         return np.stack([_stft_power(chunk, context=context, n_fft=front_end.n_fft, win_length=w,
-                                     hop=hop, n_frames=n_frames, magnitude=True)
+                                     hop=hop, n_frames=n_frames, magnitude=True).T
                          for w in front_end.win_lengths])
     if isinstance(front_end, Cqt):
         return _cqt(front_end, chunk, sample_rate=sample_rate, context=context, n_frames=n_frames)

@@ -17,9 +17,9 @@ from vocaltools.features.config import Melody
 @lru_cache(maxsize=8)
 def bin_frequencies(n_bins: int = 128, fmax: float = 11025.0) -> np.ndarray:
     """float64 [n_bins]: ``librosa.mel_frequencies(n_bins, fmin=0, fmax=fmax)`` (0 Hz first)."""
-    import librosa
+    from vocaltools.features.mel import mel_frequencies
 
-    return librosa.mel_frequencies(n_mels=n_bins, fmin=0.0, fmax=fmax)
+    return mel_frequencies(n_bins, fmin=0.0, fmax=fmax)
 
 
 def f0_to_onehot(f0: np.ndarray, *, n_bins: int = 128, fmax: float = 11025.0) -> np.ndarray:

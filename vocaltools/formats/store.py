@@ -108,10 +108,21 @@ class FeatureStore:
             tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
     # -- items ------------------------------------------------------------------------------
+    def _drop_torn_tail(self) -> None:
+        """Cut an incomplete last manifest line (a crash mid-write) so the item is redone."""
+        path = self.manifest_path
+        if not path.is_file() or path.stat().st_size == 0:
+            return
+        data = path.read_bytes()
+        if not data.endswith(b"\n"):
+            with open(path, "r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
+
     def items(self) -> list[ItemRecord]:
         """Every finished item, in manifest order (a later record of the same id wins)."""
         if not self.manifest_path.is_file():
             return []
+        self._drop_torn_tail()
         by_id: dict[str, ItemRecord] = {}
         for number, record in enumerate(iter_jsonl(self.manifest_path, kind="item"), start=1):
             item = ItemRecord.from_record(record, where=f"{self.manifest_path}:{number}")
@@ -136,6 +147,7 @@ class FeatureStore:
 
     def append_records(self, records: Iterable[ItemRecord]) -> None:
         lines = "".join(dumps_record(r.to_record()) + "\n" for r in records)
+        self._drop_torn_tail()
         with open(self.manifest_path, "a", encoding="utf-8") as handle:
             handle.write(lines)  # one write per batch of whole lines
             handle.flush()

@@ -1,0 +1,191 @@
+"""Featurizing a batch of items into a feature store: resumable, parallel, going on past bad files.
+
+A worker decodes one file block by block (:func:`~vocaltools.features.compute.featurize_file`),
+writes its NPZ atomically, and hands back the numbers for its manifest record; only the parent
+process appends to ``manifest.jsonl``, one line per finished item, so an interrupted run keeps every
+item finished so far and a rerun skips them.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence, TextIO
+
+from vocaltools.datasets.items import AudioItem
+from vocaltools.errors import ConfigError, VocaltoolsError
+from vocaltools.features.config import FeatureConfig
+from vocaltools.formats.store import FeatureStore, ItemRecord, item_features_path
+
+#: files shorter than this are rejected (no usable frame of audio)
+DEFAULT_MIN_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    """An item (or input) that could not be featurized; ``message`` names the file and the reason."""
+
+    item_id: str
+    audio_path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FeaturizeProgress:
+    """Reported after each item: ``done`` of ``total`` items handled in this run."""
+
+    done: int
+    total: int
+    item_id: str
+    ok: bool
+
+
+@dataclass(frozen=True)
+class FeaturizeSummary:
+    written: int
+    skipped: int
+    failures: tuple[ItemFailure, ...]
+    audio_seconds: float  # audio featurized in this run
+    wall_seconds: float
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    @property
+    def real_time_factor(self) -> float:
+        """Seconds of audio per second of wall time."""
+        return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+
+def _featurize_one(item_id: str, audio_path: str, config_dict: dict[str, Any], store_root: str,
+                   block_seconds: float, min_seconds: float) -> tuple[str, float, int, str | None]:
+    """Worker: ``(item_id, duration_s, n_frames, error message or None)``."""
+    from vocaltools.features.compute import featurize_file
+    from vocaltools.formats.npz import save_npz
+
+    config = FeatureConfig.from_dict(config_dict)
+    try:
+        result = featurize_file(audio_path, config=config, block_seconds=block_seconds,
+                                min_seconds=min_seconds)
+    except VocaltoolsError as error:
+        return item_id, 0.0, 0, str(error)
+    save_npz(Path(store_root) / item_features_path(item_id), result.arrays, kind="features",
+             meta={"item_id": item_id, "audio_path": audio_path, "duration_s": result.duration_s,
+                   "sample_rate": config.sample_rate, "feature_config": config_dict})
+    return item_id, result.duration_s, result.n_frames, None
+
+
+def item_id_problem(item_id: str) -> str:
+    """Why ``item_id`` cannot name a file inside a store ("" when it can): ids are relative
+    ``/``-separated paths without empty, ``.`` or ``..`` parts."""
+    if not item_id:
+        return "empty"
+    if item_id.startswith("/") or "\\" in item_id:
+        return "must be a relative path with '/' separators"
+    if any(part in ("", ".", "..") for part in item_id.split("/")):
+        return "no empty, '.' or '..' path parts"
+    return ""
+
+
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the pool (no traceback per worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def featurize_items(items: Sequence[AudioItem], *, store: FeatureStore, config: FeatureConfig,
+                    jobs: int = 1, on_progress: Callable[[FeaturizeProgress], None] | None = None,
+                    block_seconds: float = 60.0, min_seconds: float = DEFAULT_MIN_SECONDS
+                    ) -> FeaturizeSummary:
+    """Featurize ``items`` into ``store`` (created if needed; an existing store must have the same
+    feature config). Finished items are skipped; a failing item is recorded and the batch goes on.
+
+    ``jobs`` worker processes (1 = in this process). ``on_progress`` is called after every item.
+    """
+    if jobs < 1:
+        raise ConfigError(f"jobs must be >= 1; got {jobs}")
+    started = time.perf_counter()
+    config_dict = config.to_dict()
+    store.create(feature_config=config_dict)
+    finished = store.finished_ids()
+    failures: list[ItemFailure] = []
+    todo = []
+    for item in items:
+        if item.item_id in finished:
+            continue
+        problem = item_id_problem(item.item_id)
+        if problem:
+            failures.append(ItemFailure(item.item_id, str(item.audio_path),
+                                        f"{item.audio_path}: invalid item id {item.item_id!r} "
+                                        f"({problem})"))
+        else:
+            todo.append(item)
+    skipped = sum(1 for item in items if item.item_id in finished)
+    by_id = {item.item_id: item for item in todo}
+    written = 0
+    audio_seconds = 0.0
+
+    def handle(result: tuple[str, float, int, str | None], done: int) -> None:
+        nonlocal written, audio_seconds
+        item_id, duration_s, n_frames, error = result
+        item = by_id[item_id]
+        if error is None:
+            store.append_records([ItemRecord(item_id=item_id, audio_path=str(item.audio_path),
+                                             features=item_features_path(item_id),
+                                             duration_s=duration_s, n_frames=n_frames,
+                                             fields=dict(item.fields))])
+            written += 1
+            audio_seconds += duration_s
+        else:
+            failures.append(ItemFailure(item_id, str(item.audio_path), error))
+        if on_progress is not None:
+            on_progress(FeaturizeProgress(done=done, total=len(todo), item_id=item_id,
+                                          ok=error is None))
+
+    arguments = [(item.item_id, str(item.audio_path), config_dict, str(store.root), block_seconds,
+                  min_seconds) for item in todo]
+    if jobs == 1 or len(todo) <= 1:
+        for done, args in enumerate(arguments, start=1):
+            handle(_featurize_one(*args), done)
+    else:
+        import multiprocessing
+
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_ignore_interrupts,
+                                 mp_context=multiprocessing.get_context(method)) as pool:
+            futures = [pool.submit(_featurize_one, *args) for args in arguments]
+            try:
+                for done, future in enumerate(as_completed(futures), start=1):
+                    handle(future.result(), done)
+            except BaseException:  # Ctrl-C or a bug: drop queued files, keep what is finished
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+    failures.sort(key=lambda failure: failure.audio_path)  # stable order whatever the jobs
+    return FeaturizeSummary(written=written, skipped=skipped, failures=tuple(failures),
+                            audio_seconds=audio_seconds,
+                            wall_seconds=time.perf_counter() - started)
+
+
+def featurize_inputs(inputs: Sequence[str], *, store: FeatureStore, config: FeatureConfig,
+                     labels: str = "dirname", jobs: int = 1, stdin: TextIO | None = None,
+                     on_progress: Callable[[FeaturizeProgress], None] | None = None,
+                     block_seconds: float = 60.0, min_seconds: float = DEFAULT_MIN_SECONDS
+                     ) -> FeaturizeSummary:
+    """Resolve command-line ``inputs`` and ``labels`` (:mod:`vocaltools.datasets.inputs`) and
+    featurize the items; input failures (missing paths, files the label CSV lacks) come first in
+    the summary's failures."""
+    from vocaltools.datasets.inputs import resolve_inputs
+
+    resolved = resolve_inputs(inputs, labels=labels, stdin=stdin)
+    summary = featurize_items(resolved.items, store=store, config=config, jobs=jobs,
+                              on_progress=on_progress, block_seconds=block_seconds,
+                              min_seconds=min_seconds)
+    input_failures = tuple(ItemFailure("", f.path, f.message) for f in resolved.failures)
+    return FeaturizeSummary(written=summary.written, skipped=summary.skipped,
+                            failures=input_failures + summary.failures,
+                            audio_seconds=summary.audio_seconds,
+                            wall_seconds=summary.wall_seconds)
