@@ -7,6 +7,7 @@
 #
 # Usage: benchmarks/experiments/instruments.sh [WORK_DIR]
 # Environment:
+#   PY          python with vocaltools installed   [python]
 #   VT        command that runs vocaltools   [python -m vocaltools]
 #   DATA      shared data folder             [<repo>/../shared/data]
 #   MODEL     aacnn_cqt (CQT 252 x 87) or aacnn (STFT 1025 x 87)  [aacnn_cqt]
@@ -18,7 +19,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 WORK="${1:-/tmp/vt-instruments}"
-VT="${VT:-python -m vocaltools}"
+PY="${PY:-python}"
+VT="${VT:-$PY -m vocaltools}"
 DATA="${DATA:-$ROOT/../shared/data}"
 MODEL="${MODEL:-aacnn_cqt}"; WIDTH="${WIDTH:-0.125}"; EPOCHS="${EPOCHS:-10}"; LR="${LR:-1e-2}"
 THREADS="${THREADS:-1}"; JOBS="${JOBS:-2}"
@@ -68,7 +70,7 @@ for ratio in 0 0.25; do
 done
 
 # 5. summary table and the real-recording votes
-python - "$WORK" "$MODEL" <<'PY'
+"$PY" - "$WORK" "$MODEL" <<'PY'
 import json, sys
 work, model = sys.argv[1:]
 print("| model | ratio | set | clips | clip acc | clip macro F1 | items | item acc | item macro F1 |")

@@ -6,6 +6,7 @@
 #
 # Usage: benchmarks/experiments/techniques.sh [WORK_DIR]
 # Environment:
+#   PY          python with vocaltools installed   [python]
 #   VT          command that runs vocaltools   [python -m vocaltools]
 #   DATA        shared data folder             [<repo>/../shared/data]
 #   EPOCHS      joint epochs                   [10]
@@ -21,7 +22,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 WORK="${1:-/tmp/vt-techniques}"
-VT="${VT:-python -m vocaltools}"
+PY="${PY:-python}"
+VT="${VT:-$PY -m vocaltools}"
 DATA="${DATA:-$ROOT/../shared/data}"
 EPOCHS="${EPOCHS:-10}"; STAGE1="${STAGE1:-6}"; CRT="${CRT:-4}"; LR="${LR:-1e-3}"
 THREADS="${THREADS:-1}"; PARALLEL="${PARALLEL:-1}"; FULL="${FULL:-0}"
@@ -72,7 +74,7 @@ for r in "${RUNS[@]}"; do
 done
 
 # 5. chance levels of the test side (majority class and 1/n_classes), clip and item level
-python - "$WORK" <<'PY'
+"$PY" - "$WORK" <<'PY'
 import collections, json, sys
 work = sys.argv[1]
 recs = [json.loads(l) for l in open(f"{work}/models/oblong-joint/test-predictions.jsonl")]
@@ -84,7 +86,7 @@ for level, c in (("clip", clips), ("item", items)):
     print(f"chance {level}: n={total} counts={dict(c)} majority={max(c.values()) / total:.3f} "
           f"uniform=1/{n_classes}={1 / n_classes:.3f}")
 PY
-python - "$WORK" "${RUNS[@]}" <<'PY'
+"$PY" - "$WORK" "${RUNS[@]}" <<'PY'
 import json, sys
 work, runs = sys.argv[1], sys.argv[2:]
 print("| model | strategy | clip acc | clip macro F1 | clip B-acc | top-2 | top-3 | item acc | item macro F1 | item B-acc |")
