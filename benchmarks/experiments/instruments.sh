@@ -16,14 +16,17 @@
 #   LR        Adagrad learning rate           [1e-2]  (project default 1e-3)
 #   THREADS   torch CPU threads per run       [1]
 #   JOBS      featurize worker processes      [2]
+#   NOTES     MIDI notes FIRST:LAST:STEP      [40:84:2]
+#   VELOCITIES                                [60,100]
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 WORK="${1:-/tmp/vt-instruments}"
 PY="${PY:-python}"
 VT="${VT:-$PY -m vocaltools}"
 DATA="${DATA:-$ROOT/../shared/data}"
+[ -d "$DATA" ] || [ ! -d "$ROOT/../../shared/data" ] || DATA="$ROOT/../../shared/data"  # a worktree under /work/wt
 MODEL="${MODEL:-aacnn_cqt}"; WIDTH="${WIDTH:-0.125}"; EPOCHS="${EPOCHS:-10}"; LR="${LR:-1e-2}"
-THREADS="${THREADS:-1}"; JOBS="${JOBS:-2}"
+THREADS="${THREADS:-1}"; JOBS="${JOBS:-2}"; NOTES="${NOTES:-40:84:2}"; VELOCITIES="${VELOCITIES:-60,100}"
 SMS="$DATA/sms-tools-sounds"
 [ -d "$SMS" ] || { echo "error: $SMS not found (set DATA)" >&2; exit 2; }
 if [ "$MODEL" = aacnn ]; then PRESET=wise-stft; else PRESET=wise-cqt; fi
@@ -33,7 +36,7 @@ cd "$ROOT"
 start=$(date +%s)
 
 # 1. training notes: 14 instruments x 23 notes (E2..C6, every 2nd semitone) x velocities 60, 100
-$VT synth notes "$WORK/notes" --instruments "$INSTRUMENTS" --note-range 40:84:2 --velocities 60,100
+$VT synth notes "$WORK/notes" --instruments "$INSTRUMENTS" --note-range "$NOTES" --velocities "$VELOCITIES"
 $VT featurize "$WORK/notes" --labels dirname --preset "$PRESET" -o "$WORK/store-$PRESET" -q -j "$JOBS"
 $VT dataset split "$WORK/store-$PRESET" --scheme stratified --by label --test-fraction 0.1 \
   --validation-fraction 0.1 --seed 0 -o "$WORK/split.jsonl"

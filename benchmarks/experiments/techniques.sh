@@ -25,6 +25,7 @@ WORK="${1:-/tmp/vt-techniques}"
 PY="${PY:-python}"
 VT="${VT:-$PY -m vocaltools}"
 DATA="${DATA:-$ROOT/../shared/data}"
+[ -d "$DATA" ] || [ ! -d "$ROOT/../../shared/data" ] || DATA="$ROOT/../../shared/data"  # a worktree under /work/wt
 EPOCHS="${EPOCHS:-10}"; STAGE1="${STAGE1:-6}"; CRT="${CRT:-4}"; LR="${LR:-1e-3}"
 THREADS="${THREADS:-1}"; PARALLEL="${PARALLEL:-1}"; FULL="${FULL:-0}"
 SRC="$DATA/gtsinger-demo"
