@@ -131,3 +131,22 @@ def test_subset_predicts_the_test_items_of_the_model_split(trained, tmp_path):
     ids = {json.loads(line)["item_id"] for line in result.stdout.splitlines()}
     split = read_jsonl(model_dir / "split.jsonl")
     assert ids == {r["item_id"] for r in split if r["split"] == "test"}
+
+
+def test_sharded_predictions_concatenate_to_the_whole_run(trained, tmp_path):
+    import json
+
+    from conftest import run_cli
+
+    store, model_dir = trained
+    outputs = []
+    for shard in ("all", "1/2", "2/2"):
+        extra = [] if shard == "all" else ["--shard", shard]
+        result = run_cli("predict", str(store.root), "--model", str(model_dir), "-o", "-",
+                         "--threads", "1", *extra)
+        assert result.returncode == 0, result.stderr
+        outputs.append([json.loads(line) for line in result.stdout.splitlines()])
+    whole, first, second = outputs
+    key = lambda r: (r["item_id"], r["clip_index"])  # noqa: E731
+    assert first and second
+    assert sorted(map(key, first + second)) == sorted(map(key, whole))

@@ -20,6 +20,9 @@ def predict(
     subset: Annotated[Optional[str], typer.Option(
         help="With a feature store: only its items on this side (train, validation, test) of the "
              "model's split (split.jsonl beside its checkpoint), e.g. to evaluate on test.")] = None,
+    shard: Annotated[Optional[str], typer.Option(
+        help="Only shard K of N of the inputs (K/N, 1-based; by a stable hash of the item id, as "
+             "featurize --shard); join the outputs with cat.", show_default=False)] = None,
     top_k: Annotated[int, typer.Option(help="Labels listed in each record's 'top'.")] = 3,
     batch_size: Annotated[int, typer.Option(help="Clips per batch (across files).")] = 32,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -52,6 +55,10 @@ def predict(
     items = collect_inputs(inputs)
     if subset is not None:
         items = _subset(items, loaded, subset)
+    if shard is not None:
+        from vocaltools.sharding import select_shard
+
+        items = select_shard(items, shard=shard, key=lambda item: item.item_id)
     failures: list[Failure] = []
     bar = None
     if stderr_is_terminal() and not quiet and len(items) > 1:
