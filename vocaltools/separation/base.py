@@ -7,7 +7,7 @@ see :mod:`vocaltools.separation.chunked`), so ``separate_array`` never sees more
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -51,3 +51,19 @@ class Separator(abc.ABC):
     @abc.abstractmethod
     def describe(self) -> dict[str, Any]:
         """The resolved configuration as plain data (written into outputs and cache keys)."""
+
+
+class ConfiguredSeparator(Separator):
+    """A weight-free separator described entirely by its config dataclass (which has
+    ``sample_rate``, ``chunk_seconds`` and ``overlap_seconds``)."""
+
+    config_class: ClassVar[type]
+
+    def __init__(self, config: Any = None) -> None:
+        self.config = config or self.config_class()
+        self.sample_rate = self.config.sample_rate
+        self.chunk_seconds = self.config.chunk_seconds
+        self.overlap_seconds = self.config.overlap_seconds
+
+    def describe(self) -> dict[str, Any]:
+        return {"method": self.method, **asdict(self.config)}

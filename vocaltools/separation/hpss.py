@@ -7,13 +7,13 @@ percussive. Vocals = harmonic part of stage 2; accompaniment = mixture minus voc
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from vocaltools.errors import ConfigError
-from vocaltools.separation.base import Separator, StemArrays
+from vocaltools.separation.base import ConfiguredSeparator, StemArrays
 
 
 @dataclass(frozen=True)
@@ -37,19 +37,11 @@ class HpssConfig:
                               f"{self.chunk_seconds} and {self.overlap_seconds}")
 
 
-class HpssSeparator(Separator):
+class HpssSeparator(ConfiguredSeparator):
     """Two-stage HPSS; see :class:`HpssConfig`."""
 
     method = "hpss"
-
-    def __init__(self, config: HpssConfig | None = None) -> None:
-        self.config = config or HpssConfig()
-        self.sample_rate = self.config.sample_rate
-        self.chunk_seconds = self.config.chunk_seconds
-        self.overlap_seconds = self.config.overlap_seconds
-
-    def describe(self) -> dict[str, Any]:
-        return {"method": self.method, **asdict(self.config)}
+    config_class = HpssConfig
 
     def separate_array(self, mixture: np.ndarray, *, sample_rate: int) -> StemArrays:
         import librosa

@@ -12,13 +12,13 @@ rest) pushes percussive energy (HPSS) to the accompaniment. Defaults were tuned 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from vocaltools.errors import ConfigError
-from vocaltools.separation.base import Separator, StemArrays
+from vocaltools.separation.base import ConfiguredSeparator, StemArrays
 
 
 @dataclass(frozen=True)
@@ -142,19 +142,11 @@ def similarity_median(magnitude: np.ndarray, *, n_neighbors: int, min_distance: 
     return out
 
 
-class RepetSeparator(Separator):
+class RepetSeparator(ConfiguredSeparator):
     """REPET-SIM soft-mask separation; see :class:`RepetConfig` for the knobs."""
 
     method = "repet"
-
-    def __init__(self, config: RepetConfig | None = None) -> None:
-        self.config = config or RepetConfig()
-        self.sample_rate = self.config.sample_rate
-        self.chunk_seconds = self.config.chunk_seconds
-        self.overlap_seconds = self.config.overlap_seconds
-
-    def describe(self) -> dict[str, Any]:
-        return {"method": self.method, **asdict(self.config)}
+    config_class = RepetConfig
 
     def masks(self, magnitude: np.ndarray, *, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
         """Soft ``(vocal, accompaniment)`` masks, each ``float32 [n_bins, n_frames]`` in [0, 1],
