@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import soundfile
 
 from conftest import run_cli, shared_data
 from vocaltools.datasets.inputs import resolve_inputs

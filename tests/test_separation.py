@@ -366,11 +366,10 @@ def test_cli_errors_exit_1_and_usage_errors_exit_2(tmp_path):
     assert run_cli("separate", str(song), "--jobs", "0").returncode == 2
 
 
-def test_featurize_separate_stores_vocal_features_and_predict_follows(tmp_path):
+def test_featurize_separate_stores_vocal_features(tmp_path):
     """--separate puts the vocal stem's features in the store, records the method in the store's
-    config, caches the stem, and a second run reuses the cache."""
-    import json
-
+    config (which train copies into the model, so predict separates alike) and caches one stem per
+    file."""
     from conftest import run_cli
     from vocaltools.formats.store import FeatureStore
     from vocaltools.synth import make_singer_dataset

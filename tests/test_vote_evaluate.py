@@ -10,7 +10,7 @@ import pytest
 from conftest import run_cli
 from vocaltools.errors import InputError
 from vocaltools.evaluation.metrics import aggregate, score
-from vocaltools.formats.jsonl import make_record, read_jsonl, write_jsonl
+from vocaltools.formats.jsonl import make_record, write_jsonl
 from vocaltools.inference.vote import vote_items, vote_probabilities
 
 LABELS = ["a", "b", "c"]

@@ -50,6 +50,8 @@ from vocaltools.features.config import Cqt, FeatureConfig, LogMel, Melody, Multi
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from vocaltools.features.compute import FeatureResult
+
 #: the 2:1 resampler of the CQT: flat below PASS x the new Nyquist (every CQT filter of the next
 #: octave lies below 0.45 x), a raised-cosine taper to zero at STOP x (no aliasing)
 RESAMPLE_PASS = 0.5

@@ -135,7 +135,7 @@ def _item_arrays(model: LoadedModel, item: InputItem, stores: dict[str, FeatureS
                  ) -> tuple[dict[str, np.ndarray], float]:
     """The item's feature arrays and duration in seconds."""
     if item.store is not None:
-        store = stores.setdefault(item.store, FeatureStore(item.store))
+        stores.setdefault(item.store, FeatureStore(item.store))
         from vocaltools.formats.npz import load_npz
 
         arrays = load_npz(item.source, kind="features").arrays

@@ -8,7 +8,6 @@ percussive. Vocals = harmonic part of stage 2; accompaniment = mixture minus voc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 

@@ -13,7 +13,6 @@ rest) pushes percussive energy (HPSS) to the accompaniment. Defaults were tuned 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 

@@ -200,3 +200,27 @@ def pick_column(columns: Iterable[str], *, wanted: str, candidates: Iterable[str
             return lowered[candidate.lower()]
     raise InputError(f"{where}: cannot tell which column holds the {what} (columns: "
                      f"{', '.join(columns)}); set the option {option}=COLUMN")
+
+
+@dataclass(frozen=True)
+class FileFieldsLayout(Layout):
+    """A layout that reads every audio file under ROOT whose suffix is in ``extensions`` and takes
+    its fields from the file's own name and folders: subclasses give :meth:`file_fields`."""
+
+    extensions: tuple[str, ...] = ()
+
+    @abc.abstractmethod
+    def file_fields(self, path: Path, root: Path) -> Mapping[str, Any] | str:
+        """The fields of ``path``, or the reason it is skipped."""
+
+    def _scan(self, root: Path) -> tuple[list[AudioItem], list[Skipped]]:
+        items: list[AudioItem] = []
+        skipped: list[Skipped] = []
+        for path in iter_files(root, extensions=self.extensions):
+            fields = self.file_fields(path, root)
+            if isinstance(fields, str):
+                skipped.append(Skipped(path.relative_to(root).as_posix(), fields))
+                continue
+            items.append(AudioItem(item_id=item_id_of(path, root), audio_path=path,
+                                   fields=dict(fields)))
+        return items, skipped

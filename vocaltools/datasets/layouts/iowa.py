@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from vocaltools.datasets.items import AudioItem
-from vocaltools.datasets.layouts.base import Layout, Skipped, item_id_of, iter_files
+from vocaltools.datasets.layouts.base import FileFieldsLayout
 from vocaltools.datasets.layouts.instruments import instrument_class
 
 _NOTE = re.compile(r"^[A-G][b#]?\d(?:[A-G][b#]?\d)?$")
@@ -70,7 +69,7 @@ def iowa_fields(path: Path, *, include_other: bool, flute_family: bool) -> dict[
 
 
 @dataclass(frozen=True)
-class IowaLayout(Layout):
+class IowaLayout(FileFieldsLayout):
     """University of Iowa MIS: ``<Instrument>.<tokens>.<note>[.stereo].aif`` anywhere under ROOT."""
 
     name: ClassVar[str] = "iowa"
@@ -89,15 +88,6 @@ class IowaLayout(Layout):
     include_other: bool = False
     flute_family: bool = True
 
-    def _scan(self, root: Path) -> tuple[list[AudioItem], list[Skipped]]:
-        items: list[AudioItem] = []
-        skipped: list[Skipped] = []
-        for path in iter_files(root, extensions=self.extensions):
-            fields = iowa_fields(path, include_other=self.include_other,
-                                 flute_family=self.flute_family)
-            if isinstance(fields, str):
-                skipped.append(Skipped(path.relative_to(root).as_posix(), fields))
-                continue
-            items.append(AudioItem(item_id=item_id_of(path, root), audio_path=path,
-                                   fields=fields))
-        return items, skipped
+    def file_fields(self, path: Path, root: Path) -> dict[str, Any] | str:
+        return iowa_fields(path, include_other=self.include_other,
+                           flute_family=self.flute_family)

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from vocaltools.datasets.items import AudioItem
-from vocaltools.datasets.layouts.base import Layout, Skipped, item_id_of, iter_files
+from vocaltools.datasets.layouts.base import FileFieldsLayout
 from vocaltools.datasets.layouts.instruments import instrument_class
 
 
@@ -53,7 +52,7 @@ def lpo_fields(path: Path, root: Path, *, include_other: bool, flute_family: boo
 
 
 @dataclass(frozen=True)
-class LPOLayout(Layout):
+class LPOLayout(FileFieldsLayout):
     """London Philharmonic (Philharmonia) samples: ``<instrument>/<instr>_<note>_<len>_<dyn>_<art>.mp3``."""
 
     name: ClassVar[str] = "lpo"
@@ -72,15 +71,6 @@ class LPOLayout(Layout):
     include_other: bool = False
     flute_family: bool = True
 
-    def _scan(self, root: Path) -> tuple[list[AudioItem], list[Skipped]]:
-        items: list[AudioItem] = []
-        skipped: list[Skipped] = []
-        for path in iter_files(root, extensions=self.extensions):
-            fields = lpo_fields(path, root, include_other=self.include_other,
-                                flute_family=self.flute_family)
-            if isinstance(fields, str):
-                skipped.append(Skipped(path.relative_to(root).as_posix(), fields))
-                continue
-            items.append(AudioItem(item_id=item_id_of(path, root), audio_path=path,
-                                   fields=fields))
-        return items, skipped
+    def file_fields(self, path: Path, root: Path) -> dict[str, Any] | str:
+        return lpo_fields(path, root, include_other=self.include_other,
+                          flute_family=self.flute_family)

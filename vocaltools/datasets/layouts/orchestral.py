@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from vocaltools.datasets.items import AudioItem
-from vocaltools.datasets.layouts.base import Layout, Skipped, item_id_of, iter_files
+from vocaltools.datasets.layouts.base import FileFieldsLayout
 from vocaltools.datasets.layouts.iowa import IowaLayout, iowa_fields
 from vocaltools.datasets.layouts.lpo import LPOLayout, lpo_fields
 
@@ -23,7 +22,7 @@ _FIELDS = tuple(dict.fromkeys(LPOLayout.field_names + IowaLayout.field_names))
 
 
 @dataclass(frozen=True)
-class OrchestralLayout(Layout):
+class OrchestralLayout(FileFieldsLayout):
     """Philharmonia + Iowa MIS samples under one root (S4's 19 classes)."""
 
     name: ClassVar[str] = "s4-instruments"
@@ -40,19 +39,13 @@ class OrchestralLayout(Layout):
     include_other: bool = False
     flute_family: bool = True
 
-    def _scan(self, root: Path) -> tuple[list[AudioItem], list[Skipped]]:
-        items: list[AudioItem] = []
-        skipped: list[Skipped] = []
-        for path in iter_files(root, extensions=self.extensions):
-            if path.stem.count(".") >= 2:
-                fields = iowa_fields(path, include_other=self.include_other,
-                                     flute_family=self.flute_family)
-            else:
-                fields = lpo_fields(path, root, include_other=self.include_other,
-                                    flute_family=self.flute_family)
-            if isinstance(fields, str):
-                skipped.append(Skipped(path.relative_to(root).as_posix(), fields))
-                continue
-            full = {name: fields.get(name, "") for name in _FIELDS}
-            items.append(AudioItem(item_id=item_id_of(path, root), audio_path=path, fields=full))
-        return items, skipped
+    def file_fields(self, path: Path, root: Path) -> dict[str, Any] | str:
+        if path.stem.count(".") >= 2:
+            fields = iowa_fields(path, include_other=self.include_other,
+                                 flute_family=self.flute_family)
+        else:
+            fields = lpo_fields(path, root, include_other=self.include_other,
+                                flute_family=self.flute_family)
+        if isinstance(fields, str):
+            return fields
+        return {name: fields.get(name, "") for name in _FIELDS}
