@@ -11,7 +11,8 @@ import pytest
 
 from vocaltools.errors import InputError
 from vocaltools.formats.store import FeatureStore
-from vocaltools.sharding import Shard, merge_stores, parse_shard, select_shard, shard_of
+from vocaltools.merging import merge_stores
+from vocaltools.sharding import Shard, parse_shard, select_shard, shard_of
 
 IDS = [f"singer{i % 7}/song_{i:03d}" for i in range(200)]
 
