@@ -34,13 +34,20 @@ def embed(
     preset: Annotated[str, typer.Option(
         "--preset", help="Baseline only: feature preset for audio-file inputs.")] = "wang2018",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Clips per forward pass.")] = 64,
+    shard: Annotated[Optional[str], typer.Option(
+        "--shard", help="Only shard K of N of the items (K/N, 1-based; by a stable hash of the "
+        "item id, as featurize --shard); the meta records it. Join the files with 'vocaltools "
+        "merge'.", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Embed items clip by clip with a trained model (or the MFCC baseline)."""
     from vocaltools.errors import InputError
     from vocaltools.index.embeddings import save_embeddings
     from vocaltools.inference.embed import embed_inputs, mfcc_embedder, model_embedder
+    from vocaltools.sharding import parse_shard
 
+    if shard is not None:
+        shard = parse_shard(shard)  # a bad K/N fails before the model is loaded
     if (model is None) == (baseline is None):
         raise InputError("give exactly one of --model M or --baseline mfcc")
     if baseline is not None:
@@ -62,11 +69,11 @@ def embed(
         bar = tqdm(desc="embed", unit="item", file=sys.stderr)
     try:
         result = embed_inputs(inputs, embedder=embedder, normalize=normalize,
-                              baseline_preset=preset,
+                              baseline_preset=preset, shard=shard,
                               on_item=(lambda _: bar.update(1)) if bar is not None else None)
     finally:
         if bar is not None:
             bar.close()
     save_embeddings(output, result)
     print(f"embedded {result.n_items} items ({len(result.clip_embeddings)} clips, dim {result.dim})"
-          f" -> {output}", file=sys.stderr)
+          + (f" of shard {shard}" if shard is not None else "") + f" -> {output}", file=sys.stderr)

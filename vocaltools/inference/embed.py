@@ -11,13 +11,15 @@ Which vector is the embedding:
 - any classifier: its penultimate layer, ``forward_features(x)`` (``layer="features"``).
 
 Inputs are feature stores (``vocaltools featurize``) or audio files, which are featurized with the
-model's own feature configuration so that the two can never mismatch.
+model's own feature configuration so that the two can never mismatch. With a shard ``K/N``
+(:mod:`vocaltools.sharding`, ``"hash"`` rule on the item id) only that shard's items are read,
+and the meta records ``"shard": "K/N"``; :mod:`vocaltools.merging` joins the shards' files.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -25,6 +27,7 @@ import numpy as np
 
 from vocaltools.errors import InputError, ModelError
 from vocaltools.index.embeddings import EmbeddingSet, make_embedding_set
+from vocaltools.sharding import Shard, parse_shard, select_shard
 
 LAYERS = ("auto", "output", "features")
 
@@ -182,9 +185,10 @@ def _stack(arrays: Mapping[str, np.ndarray], embedder: Embedder, where: str) -> 
                         model=str(embedder.meta.get("model", "")))
 
 
-def iter_store_items(path: str | os.PathLike, *, embedder: Embedder) -> tuple[float, Iterator[ItemFeatures]]:
+def iter_store_items(path: str | os.PathLike, *, embedder: Embedder,
+                     shard: Shard | None = None) -> tuple[float, Iterator[ItemFeatures]]:
     """``(frames_per_second, items)`` of a feature store, checking that its feature settings are
-    the model's."""
+    the model's; with ``shard``, only its items (chosen before their arrays are read)."""
     from vocaltools.formats.store import FeatureStore
 
     store = FeatureStore(path)
@@ -196,8 +200,12 @@ def iter_store_items(path: str | os.PathLike, *, embedder: Embedder) -> tuple[fl
                          f"trained on ({wanted}); featurize the audio again with the model's "
                          "preset, or give the audio files directly")
 
+    records = store.items()
+    if shard is not None:
+        records = select_shard(records, shard=shard, key=lambda item: item.item_id)
+
     def items() -> Iterator[ItemFeatures]:
-        for item in store.items():
+        for item in records:
             arrays = store.load_arrays(item)
             yield ItemFeatures(item.item_id, _stack(arrays, embedder, f"{path}: item {item.item_id!r}"),
                                dict(item.fields))
@@ -206,13 +214,17 @@ def iter_store_items(path: str | os.PathLike, *, embedder: Embedder) -> tuple[fl
 
 
 def iter_audio_items(paths: Sequence[str | os.PathLike], *, embedder: Embedder,
-                     feature_config: Mapping[str, Any]) -> tuple[float, Iterator[ItemFeatures]]:
+                     feature_config: Mapping[str, Any],
+                     shard: Shard | None = None) -> tuple[float, Iterator[ItemFeatures]]:
     """``(frames_per_second, items)`` of audio files featurized with ``feature_config``; item ids
-    are the file stems (the parent folder's name is kept as the field ``folder``)."""
+    are the file stems (the parent folder's name is kept as the field ``folder``). With ``shard``,
+    only its files are featurized."""
     # call site: the foundation's featurize_file and FeatureConfig
     from vocaltools.features import FeatureConfig, featurize_file
 
     config = FeatureConfig.from_dict(dict(feature_config))
+    if shard is not None:
+        paths = select_shard(paths, shard=shard, key=lambda path: Path(path).stem)
 
     def items() -> Iterator[ItemFeatures]:
         for path in paths:
@@ -225,32 +237,52 @@ def iter_audio_items(paths: Sequence[str | os.PathLike], *, embedder: Embedder,
 
 def embed_inputs(inputs: Sequence[str | os.PathLike], *, embedder: Embedder,
                  normalize: bool = False, baseline_preset: str = "wang2018",
+                 shard: Shard | str | None = None,
                  on_item: Callable[[str], None] | None = None) -> EmbeddingSet:
-    """Embed feature stores and/or audio files (all with one frame rate) into one set."""
+    """Embed feature stores and/or audio files (all with one frame rate) into one set.
+
+    ``shard`` ``"K/N"``: only the items of shard K of N (recorded in the meta as ``shard``); a
+    shard that holds no item raises :class:`InputError`."""
     if not inputs:
         raise InputError("no inputs: give feature stores or audio files")
+    if isinstance(shard, str):
+        shard = parse_shard(shard)
+    if shard is not None:
+        embedder = replace(embedder, meta={**dict(embedder.meta), "shard": str(shard)})
     stores = [p for p in inputs if Path(p).is_dir() and (Path(p) / "store.json").is_file()]
     audio = [p for p in inputs if p not in stores]
     missing = [str(p) for p in audio if not Path(p).is_file()]
     if missing:
         raise InputError(f"{missing[0]}: neither an audio file nor a feature store (no store.json)")
     sources: list[tuple[float, Iterator[ItemFeatures]]] = [
-        iter_store_items(p, embedder=embedder) for p in stores]
+        iter_store_items(p, embedder=embedder, shard=shard) for p in stores]
     if audio:
         feature_config = embedder.feature_config
         if feature_config is None:
             from vocaltools.features import get_preset  # call site: foundation presets
 
             feature_config = get_preset(baseline_preset).to_dict()
-        sources.append(iter_audio_items(audio, embedder=embedder, feature_config=feature_config))
+        sources.append(iter_audio_items(audio, embedder=embedder, feature_config=feature_config,
+                                        shard=shard))
     rates = {round(rate, 6) for rate, _ in sources}
     if len(rates) > 1:
         raise InputError(f"the inputs have different frame rates {sorted(rates)} frames/s; embed "
                          "stores made with one feature preset together")
 
-    def chained() -> Iterator[ItemFeatures]:
-        for _, items in sources:
-            yield from items
+    n_read = 0
 
-    return embed_items(chained(), embedder=embedder, frames_per_second=sources[0][0],
-                       normalize=normalize, on_item=on_item)
+    def chained() -> Iterator[ItemFeatures]:
+        nonlocal n_read
+        for _, items in sources:
+            for item in items:
+                n_read += 1
+                yield item
+
+    try:
+        return embed_items(chained(), embedder=embedder, frames_per_second=sources[0][0],
+                           normalize=normalize, on_item=on_item)
+    except InputError:
+        if shard is None or n_read:
+            raise
+        raise InputError(f"shard {shard} holds none of the inputs' items; split them into fewer "
+                         "shards (N at most the number of items), or skip this shard") from None
