@@ -82,6 +82,10 @@ def separate(
         "--device", help="Torch device for umx/demucs (cpu, cuda).")] = "cpu",
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Redo files whose stems exist already (default: skip them).")] = False,
+    shard: Annotated[Optional[str], typer.Option(
+        "--shard", help="Only shard K of N of the files (K/N, 1-based; by a stable hash of the "
+        "path under the input folder, the {relpath} field). Shards may share one --out-dir: "
+        "their stem files never collide.", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="No progress bar and no summary on stderr.")] = False,
 ) -> None:
@@ -99,16 +103,23 @@ def separate(
     from vocaltools.cli.common import stderr_is_terminal
     from vocaltools.errors import InputError, VocaltoolsError
     from vocaltools.separation import get_separator, parse_options, separate_file
-    from vocaltools.separation.files import check_template, read_info
+    from vocaltools.separation.files import check_distinct_outputs, check_template, read_info
+    from vocaltools.sharding import parse_shard, select_shard
 
     wanted = tuple(s.strip() for s in sources.split(",") if s.strip())
     options = parse_options(option or [], method=method)
     check_template(template)
+    selected = parse_shard(shard) if shard is not None else None
     separator = get_separator(method, weights=weights, device=device, **options)
     items = _expand(inputs)
     if not items:
         raise InputError(f"no audio files found in {', '.join(map(str, inputs))} (looked for "
                          f"{', '.join(AUDIO_EXTENSIONS)})")
+    # over the whole collection, so that every shard refuses a template whose files would collide
+    check_distinct_outputs(items, out_dir=out_dir, template=template, method=separator.method,
+                           sources=wanted)
+    if selected is not None:
+        items = select_shard(items, shard=selected, key=lambda item: item[1])
 
     failures: list[tuple[Path, str]] = []
     durations: dict[Path, float] = {}
@@ -154,6 +165,7 @@ def separate(
     n_done = len(items) - len(failures) - n_skipped
     if not quiet:
         print(f"separated {n_done} file(s) with {method} into {out_dir}"
+              + (f" (shard {selected})" if selected is not None else "")
               + (f", skipped {n_skipped} already done" if n_skipped else ""), file=sys.stderr)
     if failures:
         for path, message in failures:

@@ -8,7 +8,7 @@ import os
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -81,6 +81,25 @@ def output_paths(path: str | os.PathLike, *, out_dir: str | os.PathLike, templat
         raise ConfigError(f"output template {template!r} gives the same file for several sources")
     return out
 
+
+
+def check_distinct_outputs(inputs: Sequence[tuple[str | os.PathLike, str]], *,
+                           out_dir: str | os.PathLike, template: str = DEFAULT_TEMPLATE,
+                           method: str = "repet", sources: tuple[str, ...] = SOURCES) -> None:
+    """:class:`ConfigError` when two of ``inputs`` (``(path, relpath)`` pairs, see
+    :func:`output_paths`) would write the same stem file.
+
+    Checked over a whole collection before it is split with ``--shard``, this makes sure that the
+    shards, which share one output folder, never write the same file."""
+    owner: dict[Path, Path] = {}
+    for path, relpath in inputs:
+        for target in output_paths(path, out_dir=out_dir, template=template, method=method,
+                                   relpath=relpath, sources=sources).values():
+            other = owner.setdefault(target, Path(path))
+            if other != Path(path):
+                raise ConfigError(f"{other} and {path} would both be written to {target}; use a "
+                                  "template that tells them apart, e.g. --template "
+                                  "'{relpath}.{source}.flac' or '{parent}/{name}.{source}.flac'")
 
 def read_info(path: str | os.PathLike):
     """Header of an audio file (:class:`vocaltools.audio.AudioInfo`); :class:`InputError` if it is
