@@ -52,6 +52,7 @@ class TrainConfig:
     target : the item field to predict (e.g. ``singer``).
     clip : how items are cut into clips.
     optimizer, lr, batch_size, weight_decay : the optimiser (weight decay = L2 on all weights).
+        Under torchrun ``batch_size`` is the global batch, divided evenly among the processes.
     epochs : maximum epochs of the (first) stage; ``patience``: early stopping after this many
         epochs without improvement of the selection metric (``None`` = off).
     select : checkpoint selection on the validation split (``val_loss``, ``val_f1``,

@@ -223,7 +223,11 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
     from vocaltools.training.split import write_split
 
     model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
+    context = distributed.current()
+    if context.is_main:
+        model_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        progress = None  # one progress output: rank 0's
     spec = get_spec(config.model)
     if spec.task != "classify":
         raise ModelError(f"{config.model} is an {spec.task} model; 'train' fits classifiers")
@@ -245,9 +249,6 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
                           "all shorter than one clip; use a shorter --clip-seconds")
     cache = ItemCache(store, inputs=spec.inputs, model=config.model, preset=spec.preset)
     cache.get(sets["train"].items[0])  # fail early when the store lacks the model's inputs
-    context = distributed.current()
-    if not context.is_main:
-        progress = None  # one progress output: rank 0's
     distributed.per_rank_batch_size(config.batch_size, context)  # refuses a batch that does not divide
     if context.is_main:
         write_split(model_dir / "split.jsonl", split)
