@@ -66,11 +66,12 @@ def test_outside_torchrun_everything_is_one_process(monkeypatch):
     assert distributed.default_backend("cuda") == "nccl" and distributed.default_backend("cpu") == "gloo"
 
 
-# 15 epochs bring tiny_cnn on this store to 0.67-1.0 validation accuracy, depending on the seed
-# (5 one-process seeds: 1.0, 0.67, 0.93, 0.87, 1.0; std 0.12): the two-process run must land
-# within that noise of the one-process run of the same seed.
-EPOCHS = 15
-ACCURACY_TOLERANCE = 0.2
+# 25 epochs bring tiny_cnn on this store close to convergence. Noise, the one-process validation
+# metrics of seeds 0-4: accuracy 1.0, 1.0, 0.93, 1.0, 1.0; loss 0.004, 0.004, 0.31, 0.001, 0.009.
+# Two processes (seeds 0-2): accuracy 1.0, 1.0, 1.0; loss 0.003, 0.021, 0.069. The two-process run
+# must land within that noise of the one-process run of the same seed.
+EPOCHS = 25
+ACCURACY_TOLERANCE = 0.1
 LOSS_TOLERANCE = 0.3
 
 
