@@ -68,7 +68,19 @@ def train(
     runs: Annotated[int, typer.Option(help="Number of runs (seeds SEED, SEED+21, ...); reports mean, "
                                            "std and best.")] = 1,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.")] = True,
+    precision: Annotated[str, typer.Option(
+        help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 (autocast, CPU or CUDA) or fp16 "
+             "(autocast with gradient scaling, CUDA only).")] = "auto",
+    workers: Annotated[Optional[int], typer.Option(
+        help="DataLoader worker processes cutting training clips [default: 0 on CPU, up to 4 on "
+             "CUDA, where batches are also pinned and prefetched].")] = None,
+    compile_model: Annotated[bool, typer.Option(
+        "--compile/--no-compile", help="Run training steps through torch.compile (slow to start; "
+                                       "needs a C++ compiler on CPU).")] = False,
+    dist_backend: Annotated[Optional[str], typer.Option(
+        help="Process-group backend under torchrun: gloo or nccl [default: nccl on CUDA, gloo on "
+             "CPU]. Under torchrun --batch-size is the global batch, split among the processes; "
+             "see docs/distributed.md.")] = None,
     option: Annotated[Optional[list[str]], typer.Option(
         "--option", help="Model option KEY=VALUE (JSON value); repeatable.")] = None,
     name: Annotated[Optional[str], typer.Option(
@@ -88,13 +100,11 @@ def train(
 
     Writes checkpoint.pt, labels.txt, split.jsonl, history.jsonl, training-curve.png and
     summary.json into the output folder; an interrupted run resumes when started again with the
-    same settings.
+    same settings. Started by torchrun (e.g. 'torchrun --standalone --nproc_per_node 2 -m
+    vocaltools train ...') it trains with DistributedDataParallel and rank 0 writes the output.
     """
-    import sys
-
     from vocaltools.formats.store import FeatureStore
     from vocaltools.training.config import make_train_config
-    from vocaltools.training.runs import run_seeds, train_runs
     from vocaltools.training.split import make_split, read_split
 
     feature_store = FeatureStore(store)
@@ -108,22 +118,43 @@ def train(
         drop_last=drop_last_clip, pad_short=pad_short, epochs=epochs,
         patience=patience,
         batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay, select=select,
-        alpha=alpha, strategy=strategy, crt_epochs=crt_epochs, device=device, amp=amp,
+        alpha=alpha, strategy=strategy, crt_epochs=crt_epochs, device=device, precision=precision,
         model_options=_parse_options(option or []), max_epochs_this_call=max_epochs,
-        threads=threads)
+        threads=threads, workers=workers, compile=compile_model)
     if split is not None:
         item_split = read_split(split, fold=fold)
     else:
         fields = tuple(f.strip() for f in split_by.split(",") if f.strip())
         item_split = make_split(feature_store.items(), target=target, group_by=fields, seed=split_seed,
                                 validation_fraction=validation_fraction, test_fraction=test_fraction)
+    from vocaltools.training import distributed
+
+    context = distributed.init_from_environment(device=device, backend=dist_backend)
+    try:
+        _train_classifier_or_embedding(
+            feature_store, config=config, item_split=item_split, output=output, objective=objective,
+            seed=seed, runs=runs, quiet=quiet or not context.is_main, register=register, name=name,
+            main=context.is_main, distributed_run=context.is_distributed)
+    finally:
+        distributed.shutdown()
+
+
+def _train_classifier_or_embedding(feature_store, *, config, item_split, output: Path, objective: str,
+                                   seed: int, runs: int, quiet: bool, register: bool,
+                                   name: str | None, main: bool, distributed_run: bool) -> None:
+    """Train and report; only the main process (rank 0 under torchrun) registers and prints."""
+    import sys
+
+    from vocaltools.errors import ConfigError
+    from vocaltools.training.runs import run_seeds, train_runs
+
     if objective == "contrastive":
+        if distributed_run:
+            raise ConfigError("--objective contrastive runs in one process; start it without torchrun")
         _train_contrastive(feature_store, config=config, split=item_split, output=output,
                            seed=seed, quiet=quiet, register=register, name=name)
         return
     if objective != "classify":
-        from vocaltools.errors import ConfigError
-
         raise ConfigError(f"unknown objective {objective!r}; valid: classify, contrastive")
     seeds = run_seeds(seed=seed, runs=max(1, runs))
     reporter = _Reporter(quiet=quiet, n_runs=len(seeds))
@@ -132,6 +163,8 @@ def train(
                             seeds=seeds, progress=reporter, name=name or output.resolve().name)
     finally:
         reporter.close()
+    if not main:
+        return
     if not result.finished:
         print(f"stopped after epoch {result.summary.get('epochs_done')}; run the same command again "
               "to resume", file=sys.stderr)

@@ -1,3 +1,4 @@
 """Training classifiers on a feature store: settings (:mod:`.config`), splits (:mod:`.split`), clip
-loading (:mod:`.data`), losses (:mod:`.losses`), the loop (:mod:`.loop`) and seeded runs
-(:mod:`.runs`)."""
+loading (:mod:`.data`, batches through a DataLoader in :mod:`.loader`), losses (:mod:`.losses`), the
+loop (:mod:`.loop`), seeded runs (:mod:`.runs`) and the torchrun process group
+(:mod:`.distributed`)."""

@@ -15,6 +15,7 @@ from vocaltools.segments import SEED_CLIPS, ClipConfig
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 SELECT = ("val_loss", "val_f1", "val_accuracy", "last")
 STRATEGIES = ("joint", "crt_wc", "crt_wfc")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class TrainConfig:
     target : the item field to predict (e.g. ``singer``).
     clip : how items are cut into clips.
     optimizer, lr, batch_size, weight_decay : the optimiser (weight decay = L2 on all weights).
+        Under torchrun ``batch_size`` is the global batch, divided evenly among the processes.
     epochs : maximum epochs of the (first) stage; ``patience``: early stopping after this many
         epochs without improvement of the selection metric (``None`` = off).
     select : checkpoint selection on the validation split (``val_loss``, ``val_f1``,
@@ -60,11 +62,16 @@ class TrainConfig:
         re-training weighted), ``crt_wc`` (unweighted, then classifier re-training weighted).
     crt_epochs : epochs of the classifier re-training stage.
     seed : seeds data order, initialisation and dropout; a run is deterministic on CPU.
-    device : ``auto``, ``cpu`` or ``cuda``; ``amp``: mixed precision on CUDA.
+    device : ``auto``, ``cpu`` or ``cuda``.
+    precision : ``fp32``; ``bf16`` (autocast to bfloat16, CPU and CUDA); ``fp16`` (autocast to
+        float16 with a gradient scaler, CUDA only); ``auto``: bf16 on CUDA, fp32 on CPU.
     max_epochs_this_call : stop after this many epochs in this call, keeping a resumable state
         (used to split a run into several calls, and by tests to simulate an interruption).
     threads : CPU threads for torch (``None``: torch's default). One thread is much faster than
         several on a machine whose cores are busy with other work.
+    workers : DataLoader worker processes cutting training clips (``None``: 0 on CPU, up to 4 on
+        CUDA); the batches and results do not depend on it.
+    compile : run the training forward and backward through ``torch.compile``.
     """
 
     model: str
@@ -82,10 +89,12 @@ class TrainConfig:
     crt_epochs: int = 0
     seed: int = 0
     device: str = "auto"
-    amp: bool = True
+    precision: str = "auto"
     model_options: Mapping[str, Any] = field(default_factory=dict)
     max_epochs_this_call: int | None = None
     threads: int | None = None
+    workers: int | None = None
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -96,6 +105,10 @@ class TrainConfig:
             raise ConfigError(f"unknown strategy {self.strategy!r}; choose one of {STRATEGIES}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"unknown device {self.device!r}; choose auto, cpu or cuda")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
+        if self.workers is not None and self.workers < 0:
+            raise ConfigError(f"workers must be >= 0, got {self.workers}")
         if self.batch_size < 1 or self.epochs < 1 or self.lr <= 0:
             raise ConfigError("batch_size and epochs must be >= 1 and lr > 0")
         if self.strategy != "joint" and self.crt_epochs < 1:
@@ -112,7 +125,8 @@ class TrainConfig:
         data["clip"] = self.clip.to_dict()
         data["model_options"] = dict(self.model_options)
         data.pop("max_epochs_this_call")
-        data.pop("threads")
+        for logistics in ("threads", "workers", "compile"):  # how, not what, is trained
+            data.pop(logistics)
         return data
 
     def with_seed(self, seed: int) -> "TrainConfig":

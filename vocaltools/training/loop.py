@@ -5,6 +5,10 @@ Determinism: the clip order and the dropout stream of epoch ``e`` are seeded fro
 alone, and the whole loop state (weights, optimiser, selection, history) is saved atomically after
 every epoch in ``MODEL_DIR/train_state.pt``. A run stopped after any epoch and started again with the
 same settings therefore ends with the same weights as an uninterrupted run (on CPU).
+
+Under torchrun (:mod:`vocaltools.training.distributed`) every rank trains the model wrapped in
+DistributedDataParallel on its share of each global batch; rank 0 evaluates, decides, and alone
+writes the model folder and the state, which it hands to the other ranks when a run resumes.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from vocaltools.formats.io import atomic_path
 from vocaltools.formats.jsonl import make_record, write_jsonl
 from vocaltools.formats.store import FeatureStore
 from vocaltools.models.registry import build_model, count_params, get_spec
+from vocaltools.training import distributed
 from vocaltools.training.config import TrainConfig
 from vocaltools.training.data import (ClipSet, ItemCache, frames_per_second_of, make_clip_set,
                                       training_labels)
+from vocaltools.training.loader import EpochBatches, make_train_loader, resolve_workers
 from vocaltools.training.losses import class_weights, classification_loss
 from vocaltools.training.metrics import clip_metrics
 
@@ -87,6 +93,16 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> ``bf16`` on CUDA, ``fp32`` elsewhere; ``fp16`` off CUDA is a :class:`ConfigError`."""
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("--precision fp16 needs a CUDA GPU (float16 autocast with a gradient "
+                          "scaler); use --precision bf16 or fp32 on the CPU")
+    return precision
+
+
 def _optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
     parameters = [p for p in parameters if p.requires_grad]
     if config.optimizer == "adam":
@@ -129,12 +145,13 @@ def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
 
 @torch.no_grad()
 def predict_clip_set(model: nn.Module, clip_set: ClipSet, cache: ItemCache, *, batch_size: int,
-                     device: torch.device, amp: bool = False) -> np.ndarray:
-    """Softmax probabilities ``float32 [n_clips, n_classes]`` of every clip, in clip order."""
+                     device: torch.device, precision: str = "fp32") -> np.ndarray:
+    """Softmax probabilities ``float32 [n_clips, n_classes]`` of every clip, in clip order
+    (``precision``: ``fp32``, ``bf16`` or ``fp16`` autocast)."""
     model.eval()
     outputs = []
     for x, _ in clip_set.batches(cache, batch_size=batch_size):
-        with _autocast(device, amp):
+        with _autocast(device, precision):
             logits = model(torch.from_numpy(x).to(device))
         outputs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
     if not outputs:
@@ -142,18 +159,19 @@ def predict_clip_set(model: nn.Module, clip_set: ClipSet, cache: ItemCache, *, b
     return np.concatenate(outputs)
 
 
-def _autocast(device: torch.device, amp: bool):
+def _autocast(device: torch.device, precision: str):
     import contextlib
 
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
-def _evaluate(model, clip_set, cache, *, batch_size, device, amp) -> dict[str, Any]:
+def _evaluate(model, clip_set, cache, *, batch_size, device, precision) -> dict[str, Any]:
     if len(clip_set) == 0:
         return {"n_clips": 0}
-    probabilities = predict_clip_set(model, clip_set, cache, batch_size=batch_size, device=device, amp=amp)
+    probabilities = predict_clip_set(model, clip_set, cache, batch_size=batch_size, device=device,
+                                     precision=precision)
     true = clip_set.label_indices()
     metrics = clip_metrics(true_indices=true, probabilities=probabilities)
     picked = probabilities[np.arange(len(true)), true]
@@ -174,7 +192,7 @@ def _state_identity(config: TrainConfig, split: Mapping[str, str], labels) -> di
     """What must match for a saved state to be resumed."""
     identity = config.to_dict()
     identity.pop("device")
-    identity.pop("amp")
+    identity.pop("precision")
     return {"config": json.dumps(identity, sort_keys=True),
             "split": json.dumps(sorted(split.items())), "labels": list(labels)}
 
@@ -205,7 +223,11 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
     from vocaltools.training.split import write_split
 
     model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
+    context = distributed.current()
+    if context.is_main:
+        model_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        progress = None  # one progress output: rank 0's
     spec = get_spec(config.model)
     if spec.task != "classify":
         raise ModelError(f"{config.model} is an {spec.task} model; 'train' fits classifiers")
@@ -227,12 +249,14 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
                           "all shorter than one clip; use a shorter --clip-seconds")
     cache = ItemCache(store, inputs=spec.inputs, model=config.model, preset=spec.preset)
     cache.get(sets["train"].items[0])  # fail early when the store lacks the model's inputs
-    write_split(model_dir / "split.jsonl", split)
+    distributed.per_rank_batch_size(config.batch_size, context)  # refuses a batch that does not divide
+    if context.is_main:
+        write_split(model_dir / "split.jsonl", split)
 
     device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
-    amp = config.amp and device.type == "cuda"
+    precision = resolve_precision(config.precision, device)
     torch.manual_seed(config.seed)
     model_options = {**dict(spec.options), **dict(config.model_options)}
     model = build_model(config.model, n_classes=len(labels), **dict(config.model_options)).to(device)
@@ -245,23 +269,34 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
     identity = _state_identity(config, split, labels)
     state_path = model_dir / STATE_NAME
     optimizer = _optimizer(config, model.parameters())
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     start = {"next_epoch": 0, "stage": "joint", "best_value": -math.inf, "best_state": None,
              "best_epoch": -1, "bad_epochs": 0, "history": []}
-    if state_path.is_file():
+    saved = None
+    if context.is_main and state_path.is_file():
         saved = torch.load(state_path, map_location="cpu", weights_only=True)
-        if saved.get("format") == STATE_FORMAT and saved.get("identity") == identity:
-            if saved["loop"]["stage"] == "crt":
-                _enter_crt(model, reinitialise=False)
-                optimizer = _optimizer(config, _classifier(model).parameters())
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            start = saved["loop"]
-        # a state of other settings is ignored and overwritten: this is a new run
+        if saved.get("format") != STATE_FORMAT or saved.get("identity") != identity:
+            saved = None  # a state of other settings is ignored and overwritten: this is a new run
+    saved = distributed.broadcast_object(saved, context=context)  # rank 0's disk decides
+    if saved is not None:
+        if saved["loop"]["stage"] == "crt":
+            _enter_crt(model, reinitialise=False)
+            optimizer = _optimizer(config, _classifier(model).parameters())
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        if scaler is not None and saved.get("scaler"):
+            scaler.load_state_dict(saved["scaler"])
+        start = saved["loop"]
     loop = dict(start)
     history = [EpochRecord(**r) for r in loop["history"]]
     total_epochs = config.total_epochs
     epochs_this_call = 0
-    n_batches = math.ceil(len(sets["train"]) / config.batch_size)
+
+    workers = resolve_workers(config.workers, device=device)
+    batches = EpochBatches(len(sets["train"]), batch_size=config.batch_size, context=context)
+    loader = make_train_loader(sets["train"], cache, batches=batches, workers=workers, device=device)
+    n_batches = len(batches)
+    runner = _runner(model, config=config, device=device, context=context)
 
     while loop["next_epoch"] < total_epochs:
         epoch = loop["next_epoch"]
@@ -274,6 +309,7 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
             torch.manual_seed(_epoch_seed(config.seed, epoch, 3))  # the same whether resumed or not
             _enter_crt(model, reinitialise=True)
             optimizer = _optimizer(config, _classifier(model).parameters())
+            runner = _runner(model, config=config, device=device, context=context)
             loop.update(stage="crt", best_value=-math.inf, best_state=None, best_epoch=-1, bad_epochs=0)
         stage = loop["stage"]
         use_weights = (config.strategy == "joint" and config.alpha > 0) or \
@@ -283,31 +319,43 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
         started = time.perf_counter()
         order = torch.randperm(len(sets["train"]),
                                generator=torch.Generator().manual_seed(_epoch_seed(config.seed, epoch, 1)))
-        torch.manual_seed(_epoch_seed(config.seed, epoch, 2))
+        batches.set_order(order.tolist())
+        # dropout: the one-process stream on rank 0, other streams on the other ranks
+        torch.manual_seed(_epoch_seed(config.seed, epoch, 2) + context.rank)
         if device.type == "cuda":
-            torch.cuda.manual_seed_all(_epoch_seed(config.seed, epoch, 2))
+            torch.cuda.manual_seed_all(_epoch_seed(config.seed, epoch, 2) + context.rank)
         _train_mode(model, stage)
         total_loss, seen = 0.0, 0
-        for batch_index, (x, y) in enumerate(sets["train"].batches(cache, batch_size=config.batch_size,
-                                                                    order=order.tolist())):
-            xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        for batch_index, (x, y) in enumerate(loader):
+            xt = x.to(device, non_blocking=True)
+            yt = y.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
-            with _autocast(device, amp):
-                logits = model(xt)
+            with _autocast(device, precision):
+                logits = _forward(runner, xt, compiled=config.compile and batch_index == 0)
             loss = classification_loss(model, logits, yt, weights=weights)
             if not torch.isfinite(loss):
                 raise ModelError(f"epoch {epoch + 1}: the training loss became {loss.item()}; "
                                  "lower --lr")
-            loss.backward()
-            optimizer.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
             total_loss += loss.item() * len(y)
             seen += len(y)
             if progress:
                 progress(Progress(epoch, total_epochs, stage, batch_index, n_batches, total_loss / seen))
+        total_loss, seen = distributed.sum_over_ranks([total_loss, seen], context=context, device=device)
         train_loss = total_loss / max(seen, 1)
+        distributed.broadcast_buffers(model, context=context)  # every rank: rank 0's model
 
-        val = _evaluate(model, sets["validation"], cache, batch_size=config.batch_size,
-                        device=device, amp=amp) if has_validation else {}
+        val = {}
+        if has_validation and context.is_main:
+            val = _evaluate(model, sets["validation"], cache, batch_size=config.batch_size,
+                            device=device, precision=precision)
+        val = distributed.broadcast_object(val, context=context)
         value = _selection_value(select, val) if select != "last" else float(epoch)
         improved = value > loop["best_value"]
         if improved:
@@ -328,52 +376,81 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
             loop["next_epoch"] = config.epochs if stage == "joint" and config.total_epochs > config.epochs \
                 else total_epochs
         epochs_this_call += 1
-        _save_state(state_path, identity=identity, model=model, optimizer=optimizer, loop=loop)
-        write_jsonl(model_dir / "history.jsonl", (r.to_record() for r in history))
+        if context.is_main:
+            _save_state(state_path, identity=identity, model=model, optimizer=optimizer, loop=loop,
+                        scaler=scaler)
+            write_jsonl(model_dir / "history.jsonl", (r.to_record() for r in history))
         if progress:
             progress(Progress(epoch, total_epochs, stage, None, n_batches, train_loss, record))
 
     if loop["next_epoch"] < total_epochs:
         return TrainResult(model_dir, False, {"epochs_done": loop["next_epoch"]})
-
-    # the selected weights (or the last ones when nothing was selected)
-    if loop["best_state"] is not None:
-        model.load_state_dict(loop["best_state"])
-    metrics = {split_name: _evaluate(model, sets[split_name], cache, batch_size=config.batch_size,
-                                     device=device, amp=amp)
-               for split_name in ("validation", "test")}
-    summary = {
-        "name": name or model_dir.name, "model": config.model, "target": config.target,
-        "n_classes": len(labels), "params": count_params(model),
-        "config": config.to_dict(), "selection": select, "best_epoch": loop["best_epoch"] + 1,
-        "epochs_run": len(history), "device": str(device), "amp": amp,
-        "frames_per_second": fps, "clip_frames": config.clip.frames(frames_per_second=fps)[0],
-        "n_items": {k: len(v) for k, v in by_split.items()},
-        "n_clips": {k: len(v) for k, v in sets.items()},
-        "items_left_out": left_out, "split_items_not_in_store": len(unknown),
-        "train_class_counts": {labels[i]: int(c) for i, c in enumerate(counts)},
-        "validation": metrics["validation"], "test": metrics["test"],
-        "seconds": round(sum(r.seconds for r in history), 3),
-    }
-    checkpoint = Checkpoint(
-        model=config.model, model_options=model_options, n_classes=len(labels), task=spec.task,
-        inputs=spec.inputs, labels=labels, target=config.target, feature_config=feature_config,
-        clip_config=config.clip.to_dict(), state_dict=model.state_dict(), summary=summary)
-    save_checkpoint(model_dir, checkpoint)
-    with atomic_path(model_dir / "labels.txt") as tmp:
-        tmp.write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
-    with atomic_path(model_dir / "summary.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
-    plot_history(history, model_dir / "training-curve.png", title=f"{config.model} -> {config.target}",
-                 selected_epoch=loop["best_epoch"] + 1 if loop["best_state"] is not None else None)
-    state_path.unlink(missing_ok=True)
+    summary = None
+    if context.is_main:  # rank 0 evaluates the selection and writes the folder
+        # the selected weights (or the last ones when nothing was selected)
+        if loop["best_state"] is not None:
+            model.load_state_dict(loop["best_state"])
+        metrics = {split_name: _evaluate(model, sets[split_name], cache, batch_size=config.batch_size,
+                                         device=device, precision=precision)
+                   for split_name in ("validation", "test")}
+        summary = {
+            "name": name or model_dir.name, "model": config.model, "target": config.target,
+            "n_classes": len(labels), "params": count_params(model),
+            "config": config.to_dict(), "selection": select, "best_epoch": loop["best_epoch"] + 1,
+            "epochs_run": len(history), "device": str(device), "precision": precision,
+            "world_size": context.world_size, "workers": workers, "compiled": config.compile,
+            "frames_per_second": fps, "clip_frames": config.clip.frames(frames_per_second=fps)[0],
+            "n_items": {k: len(v) for k, v in by_split.items()},
+            "n_clips": {k: len(v) for k, v in sets.items()},
+            "items_left_out": left_out, "split_items_not_in_store": len(unknown),
+            "train_class_counts": {labels[i]: int(c) for i, c in enumerate(counts)},
+            "validation": metrics["validation"], "test": metrics["test"],
+            "seconds": round(sum(r.seconds for r in history), 3),
+        }
+        checkpoint = Checkpoint(
+            model=config.model, model_options=model_options, n_classes=len(labels), task=spec.task,
+            inputs=spec.inputs, labels=labels, target=config.target, feature_config=feature_config,
+            clip_config=config.clip.to_dict(), state_dict=model.state_dict(), summary=summary)
+        save_checkpoint(model_dir, checkpoint)
+        with atomic_path(model_dir / "labels.txt") as tmp:
+            tmp.write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
+        with atomic_path(model_dir / "summary.json") as tmp:
+            tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+        plot_history(history, model_dir / "training-curve.png", title=f"{config.model} -> {config.target}",
+                     selected_epoch=loop["best_epoch"] + 1 if loop["best_state"] is not None else None)
+        (model_dir / STATE_NAME).unlink(missing_ok=True)
+    summary = distributed.broadcast_object(summary, context=context)
     return TrainResult(model_dir, True, summary)
 
 
-def _save_state(path: Path, *, identity, model: nn.Module, optimizer, loop: Mapping[str, Any]) -> None:
+def _runner(model: nn.Module, *, config: TrainConfig, device: torch.device,
+            context: distributed.DistributedContext) -> nn.Module:
+    """What the training steps call: ``model``, in DistributedDataParallel under torchrun, through
+    ``torch.compile`` with ``config.compile``. Weights are saved from ``model`` itself."""
+    runner = distributed.wrap_model(model, device=device, context=context)
+    if config.compile:
+        runner = torch.compile(runner)
+    return runner
+
+
+def _forward(runner: nn.Module, x: torch.Tensor, *, compiled: bool) -> torch.Tensor:
+    """``runner(x)``; a failure of the first compiled step is a :class:`ModelError` naming --compile."""
+    if not compiled:
+        return runner(x)
+    try:
+        return runner(x)
+    except Exception as error:  # torch.compile fails in many ways (no compiler, unsupported op)
+        raise ModelError(f"torch.compile failed on the first training step ({type(error).__name__}: "
+                         f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}); "
+                         "train without --compile") from error
+
+
+def _save_state(path: Path, *, identity, model: nn.Module, optimizer, loop: Mapping[str, Any],
+                scaler=None) -> None:
     data = {"format": STATE_FORMAT, "identity": identity,
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(), "loop": copy.copy(dict(loop))}
+            "optimizer": optimizer.state_dict(), "loop": copy.copy(dict(loop)),
+            "scaler": scaler.state_dict() if scaler is not None else {}}
     with atomic_path(path) as tmp:
         torch.save(data, tmp)
 

@@ -3,6 +3,7 @@
 With one seed the run writes MODEL_DIR directly. With several, run ``s`` writes
 ``MODEL_DIR/runs/seed-<s>/`` and MODEL_DIR receives the files of the run selected on validation
 (never on test) plus a ``summary.json`` with every run's metrics and their mean / std / best.
+Under torchrun only rank 0 reads and writes MODEL_DIR; the other ranks follow its decisions.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from vocaltools.formats.io import atomic_path
 from vocaltools.formats.store import FeatureStore
+from vocaltools.training import distributed
 from vocaltools.training.config import TrainConfig
 from vocaltools.training.loop import Progress, TrainResult, train_model
 
@@ -79,10 +81,12 @@ def train_runs(*, store: FeatureStore, config: TrainConfig, split: Mapping[str, 
         report = (lambda event: progress(seeds[0], event)) if progress else None
         return train_model(store=store, config=replace(config, seed=seeds[0]), split=split,
                            model_dir=model_dir, progress=report, name=name)
+    context = distributed.current()
     summaries: list[dict[str, Any]] = []
     for seed in seeds:
         run_dir = model_dir / "runs" / f"seed-{seed}"
-        finished = _finished_summary(run_dir, replace(config, seed=seed))
+        finished = _finished_summary(run_dir, replace(config, seed=seed)) if context.is_main else None
+        finished = distributed.broadcast_object(finished, context=context)
         if finished is not None:  # a resumed multi-run call keeps the runs already done
             summaries.append({"seed": seed, **finished})
             continue
@@ -96,7 +100,7 @@ def train_runs(*, store: FeatureStore, config: TrainConfig, split: Mapping[str, 
     chosen_dir = model_dir / "runs" / f"seed-{chosen['seed']}"
     for file_name in RUN_FILES + ("split.jsonl",):
         source = chosen_dir / file_name
-        if source.is_file():
+        if context.is_main and source.is_file():
             with atomic_path(model_dir / file_name) as tmp:
                 shutil.copyfile(source, tmp)
     summary = {
@@ -109,6 +113,7 @@ def train_runs(*, store: FeatureStore, config: TrainConfig, split: Mapping[str, 
         "aggregate": {"validation": aggregate_metrics([s["validation"] for s in summaries]),
                       "test": aggregate_metrics([s["test"] for s in summaries])},
     }
-    with atomic_path(model_dir / "summary.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    if context.is_main:
+        with atomic_path(model_dir / "summary.json") as tmp:
+            tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     return TrainResult(model_dir, True, summary)
