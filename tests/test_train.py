@@ -245,7 +245,7 @@ def test_store_without_the_model_inputs_names_the_preset(tmp_path):
         train_model(store=store, config=_config(), split=split, model_dir=tmp_path / "m")
 
 
-def test_amp_and_device_choice_on_cpu(store, tmp_path):
+def test_cuda_device_refused_without_a_gpu(store, tmp_path):
     with pytest.raises(ConfigError, match="no CUDA"):
         if torch.cuda.is_available():
             raise ConfigError("no CUDA (skipped: a GPU is present)")

@@ -6,6 +6,7 @@ library call; heavy libraries are imported inside the command functions only.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Optional
 
@@ -62,7 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="vocaltools")
     except VocaltoolsError as error:
-        print(f"error: {error}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank fails alike: say it once
+            print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -94,6 +94,10 @@ def train(
         help="classify (cross-entropy on --target) or contrastive (S2's siamese embedding: "
              "contrastive loss, margin 1, same/different --target pairs 1:1, a 16-d linear "
              "output; use the model with 'vocaltools embed').")] = "classify",
+    pairs_per_epoch: Annotated[int, typer.Option(
+        help="Contrastive objective: same/different pairs drawn per epoch (1:1).")] = 1024,
+    embedding_dim: Annotated[int, typer.Option(
+        help="Contrastive objective: width of the linear embedding output.")] = 16,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Train a classifier on a feature store; select on validation, report test metrics.
@@ -134,14 +138,16 @@ def train(
         _train_classifier_or_embedding(
             feature_store, config=config, item_split=item_split, output=output, objective=objective,
             seed=seed, runs=runs, quiet=quiet or not context.is_main, register=register, name=name,
-            main=context.is_main, distributed_run=context.is_distributed)
+            main=context.is_main, distributed_run=context.is_distributed,
+            pairs_per_epoch=pairs_per_epoch, embedding_dim=embedding_dim)
     finally:
         distributed.shutdown()
 
 
 def _train_classifier_or_embedding(feature_store, *, config, item_split, output: Path, objective: str,
                                    seed: int, runs: int, quiet: bool, register: bool,
-                                   name: str | None, main: bool, distributed_run: bool) -> None:
+                                   name: str | None, main: bool, distributed_run: bool,
+                                   pairs_per_epoch: int, embedding_dim: int) -> None:
     """Train and report; only the main process (rank 0 under torchrun) registers and prints."""
     import sys
 
@@ -152,7 +158,8 @@ def _train_classifier_or_embedding(feature_store, *, config, item_split, output:
         if distributed_run:
             raise ConfigError("--objective contrastive runs in one process; start it without torchrun")
         _train_contrastive(feature_store, config=config, split=item_split, output=output,
-                           seed=seed, quiet=quiet, register=register, name=name)
+                           seed=seed, quiet=quiet, register=register, name=name,
+                           pairs_per_epoch=pairs_per_epoch, embedding_dim=embedding_dim)
         return
     if objective != "classify":
         raise ConfigError(f"unknown objective {objective!r}; valid: classify, contrastive")
@@ -192,7 +199,8 @@ def _train_classifier_or_embedding(feature_store, *, config, item_split, output:
 
 
 def _train_contrastive(feature_store, *, config, split, output: Path, seed: int, quiet: bool,
-                       register: bool, name: str | None) -> None:
+                       register: bool, name: str | None, pairs_per_epoch: int,
+                       embedding_dim: int) -> None:
     """The siamese branch of ``train`` (vocaltools.training.siamese)."""
     import sys
 
@@ -206,10 +214,11 @@ def _train_contrastive(feature_store, *, config, split, output: Path, seed: int,
 
     siamese = SiameseConfig(learning_rate=config.lr, weight_decay=config.weight_decay,
                             batch_size=config.batch_size, epochs=config.epochs,
-                            patience=config.patience or None, seed=seed)
+                            pairs_per_epoch=pairs_per_epoch, patience=config.patience or None,
+                            seed=seed)
     run = train_siamese_store(store=feature_store, model=config.model, target=config.target,
                               clip=config.clip, split=split, model_dir=output, config=siamese,
-                              model_options=config.model_options, threads=config.threads or 0,
+                              embedding_dim=embedding_dim, model_options=config.model_options, threads=config.threads or 0,
                               on_epoch=on_epoch)
     registered = ""
     if register:

@@ -80,6 +80,10 @@ SPECS: tuple[ModelSpec, ...] = (
               "Attention-augmented CNN on CQT magnitude", ("cqt",), "wise-cqt", (1, 252, 87), 19,
               {"ratio": 0.25, "input_shape": (1, 252, 87)}),
     # project model: trains in seconds on CPU, for tests and the README demo
+    ModelSpec("clip_stats", "classify", "stats", "vocaltools.models.stats:build", "",
+              "Linear head on clip statistics of mel bands and MFCCs (not from a paper; a small "
+              "siamese embedding: train --objective contrastive)", ("logmel",), "wang2018",
+              (1, 96, 256), 16, {}),
     ModelSpec("tiny_cnn", "classify", "tiny", "vocaltools.models.tiny:build", "",
               "Small CNN for tests and demos (not from a paper)", ("logmel",), "fgnl", (1, 128, 157), 4,
               {}),
