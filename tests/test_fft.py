@@ -68,3 +68,16 @@ def test_frame_view_rejects_frames_past_the_signal():
     assert frame_view(y, offset=0, n_fft=2048, hop=512, n_frames=5).shape == (5, 2048)
     with pytest.raises(ValueError, match="do not fit"):
         frame_view(y, offset=0, n_fft=2048, hop=512, n_frames=6)
+
+
+def test_mel_power_is_a_drop_in_for_the_engines_logmel():
+    """The proposed call in compute._linear (LogMel): mel_power at offset context - n_fft // 2."""
+    from vocaltools.features import compute_features, get_preset
+
+    y = _signal(5 * 16000 + 77, seed=3)
+    expected = compute_features(y, sample_rate=16000, config=get_preset("fgnl"))["logmel"][0]
+    power = mel_power(np.pad(y, 1024), offset=0, n_fft=2048, hop=512, n_frames=1 + y.size // 512,
+                      sample_rate=16000)
+    ours = 20.0 * np.log10(np.maximum(power, np.float32(1e-5)))
+    ours = np.maximum(ours, ours.max() - 80.0)  # the preset's top_db
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-4)
