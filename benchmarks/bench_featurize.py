@@ -1,7 +1,7 @@
 """Benchmark: `featurize` (fgnl preset, into a feature store) against a plain librosa loop.
 
 Generates >= --minutes of 44.1 kHz mono FLAC singing with vocaltools.synth (cached in --workdir),
-then times, in one run and on the same files, round robin (each repetition runs every row once, so a
+or takes the FLAC files under --audio, then times, in one run and on the same files, round robin (each repetition runs every row once, so a
 change in the load of this shared machine hits all rows alike; the best of --repeats is kept):
 
 - ``librosa``: for each file ``librosa.load(path, sr=16000)`` + ``librosa.feature.melspectrogram``
@@ -26,6 +26,7 @@ the load average seen before timing and the measured parallel capacity (the spee
 processes get on a pure CPU loop: the ceiling for --jobs N on this machine at this moment).
 
     python benchmarks/bench_featurize.py --minutes 10 --jobs 1 2 --torch --json bench_featurize.json
+    python benchmarks/bench_featurize.py --audio ../shared/data/gtsinger-demo/audio --jobs 1
 """
 
 from __future__ import annotations
@@ -209,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="--jobs values to time")
     parser.add_argument("--repeats", type=int, default=3, help="repetitions; the best is kept")
     parser.add_argument("--torch", action="store_true", help="also time featurize --device cpu")
+    parser.add_argument("--audio", type=Path, default=None,
+                        help="time these FLAC files (a folder, searched recursively) instead of "
+                             "generated ones, e.g. ../shared/data/gtsinger-demo/audio")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="folder for the generated audio and stores (default: a temp folder)")
     parser.add_argument("--json", type=Path, default=Path("bench_featurize.json"),
@@ -222,12 +226,18 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     try:
         started = time.perf_counter()
-        files = make_audio(args.workdir, args.minutes)
+        files = (sorted(args.audio.rglob("*.flac")) if args.audio is not None
+                 else make_audio(args.workdir, args.minutes))
+        if not files:
+            parser.error(f"no FLAC files under {args.audio}")
         import soundfile
 
-        audio_seconds = sum(soundfile.info(p).duration for p in files)
-        print(f"audio: {len(files)} FLAC files, {audio_seconds / 60:.1f} min at 44.1 kHz "
-              f"(generated/cached in {time.perf_counter() - started:.1f} s)", file=sys.stderr)
+        infos = [soundfile.info(p) for p in files]
+        audio_seconds = sum(info.duration for info in infos)
+        rates = sorted({int(info.samplerate) for info in infos})
+        print(f"audio: {len(files)} FLAC files, {audio_seconds / 60:.1f} min at "
+              f"{'/'.join(str(r) for r in rates)} Hz ({args.audio or 'generated/cached'}; "
+              f"{time.perf_counter() - started:.1f} s)", file=sys.stderr)
         work = args.workdir
         rows: dict[str, Callable[[], None]] = {
             "librosa.load + melspectrogram": lambda: run_baseline(files),
@@ -248,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             run_torch(files[:1], work / "store-warmup-torch")
 
         results = {"audio_seconds": audio_seconds, "n_files": len(files), "repeats": args.repeats,
+                   "audio": str(args.audio) if args.audio is not None else "generated",
                    "python": platform.python_version(), "machine": platform.machine(),
                    "preset": "fgnl", "rows": []}
         try:
