@@ -10,6 +10,8 @@ change in the load of this shared machine hits all rows alike; the best of --rep
 - ``decode``: ``soundfile.read`` of every file (float32): the floor of any pipeline that decodes;
 - ``decode+resample``: :func:`vocaltools.audio.iter_audio_blocks` to 16 kHz (libsndfile + soxr HQ):
   the floor of the featurize pipeline (its ``x real time`` is the ceiling on one core);
+- ``featurize --jobs 1, before #8``: the same engine with the code replaced by issue #8's changes
+  patched back in (``np.dot`` mel bands, the NaN/inf scan of integer-coded files): the reference;
 - ``featurize --jobs N``: ``featurize_items`` with the fgnl preset, writing the NPZ files and the
   manifest of a fresh feature store (the code path of ``vocaltools featurize``);
 - ``featurize --jobs 1, fused stft+mel``: the same with the log-mel front end computed by
@@ -140,6 +142,38 @@ def fused_logmel():
         compute._linear = original
 
 
+@contextmanager
+def engine_before_issue_8():
+    """Within the block, the engine runs as before issue #8's changes: ``apply_mel`` with
+    ``np.dot`` per band and the NaN/inf scan of every decoded block (a reference row)."""
+    import numpy as np
+
+    from vocaltools import audio
+    from vocaltools.features import mel
+
+    original_apply, original_subtypes = mel.apply_mel, audio._INTEGER_SUBTYPES
+
+    def apply_mel_dot(power, *, sample_rate, n_fft, n_mels=128, fmin=0.0, fmax=None, out=None):
+        bands = mel.mel_bands(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin,
+                              fmax=fmax)
+        out = np.zeros((n_mels, power.shape[0]), dtype=np.float32)
+        for index, (start, stop, weights) in enumerate(bands):
+            if stop > start:
+                np.dot(power[:, start:stop], weights, out=out[index])
+        return out
+
+    mel.apply_mel, audio._INTEGER_SUBTYPES = apply_mel_dot, frozenset()
+    try:
+        yield
+    finally:
+        mel.apply_mel, audio._INTEGER_SUBTYPES = original_apply, original_subtypes
+
+
+def run_before(files: list[Path], store_dir: Path) -> None:
+    with engine_before_issue_8():
+        run_vocaltools(files, store_dir, 1)
+
+
 def run_fused(files: list[Path], store_dir: Path) -> None:
     with fused_logmel():
         run_vocaltools(files, store_dir, 1)
@@ -244,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             "decode (soundfile.read)": lambda: run_decode(files),
             "decode+resample (iter_audio_blocks)": lambda: run_decode_resample(files),
         }
+        rows["featurize --jobs 1, before #8"] = lambda: run_before(files, work / "store-before")
         for jobs in args.jobs:
             rows[f"featurize --jobs {jobs}"] = (
                 lambda jobs=jobs: run_vocaltools(files, work / f"store-j{jobs}", jobs))
@@ -254,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         run_baseline(files[:1])
         run_vocaltools(files[:1], work / "store-warmup", 1)
         run_fused(files[:1], work / "store-warmup-fused")
+        run_before(files[:1], work / "store-warmup-before")
         if args.torch:
             run_torch(files[:1], work / "store-warmup-torch")
 
@@ -287,10 +323,11 @@ def main(argv: list[str] | None = None) -> int:
             results["rows"].append({"name": name, "wall_seconds": wall, "times_real_time": rt,
                                     "ratio_to_librosa": rt / base_rt, "cpu_seconds": cpu,
                                     "times_real_time_per_cpu_second": rt_cpu})
-        difference = max_store_difference(work / "store-j1", work / "store-fused")
-        results["fused_max_abs_difference_db"] = difference
-        print(f"fused stft+mel vs featurize --jobs 1: largest feature difference {difference:.2e} dB",
-              file=sys.stderr)
+        for label, other in (("fused stft+mel", "store-fused"), ("before #8", "store-before")):
+            difference = max_store_difference(work / "store-j1", work / other)
+            results[f"max_abs_difference_db_{other}"] = difference
+            print(f"{label} vs featurize --jobs 1: largest feature difference {difference:.2e} dB",
+                  file=sys.stderr)
         ceiling = audio_seconds / timed["decode+resample (iter_audio_blocks)"][0]
         print(f"ceiling on one core: decode+resample alone runs {ceiling:.0f}x real time; decode "
               f"alone {audio_seconds / timed['decode (soundfile.read)'][0]:.0f}x", file=sys.stderr)

@@ -33,9 +33,10 @@ _SOUNDFILE_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aif
 #: frames read from the decoder at once when streaming
 _READ_FRAMES = 1 << 18
 #: libsndfile subtypes that store integers: their decoded samples are always finite
-_INTEGER_SUBTYPES = {"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "ULAW", "ALAW", "IMA_ADPCM",
-                     "MS_ADPCM", "GSM610", "G721_32", "G723_24", "G723_40", "DWVW_12", "DWVW_16",
-                     "DWVW_24", "DPCM_8", "DPCM_16", "ALAC_16", "ALAC_20", "ALAC_24", "ALAC_32"}
+_INTEGER_SUBTYPES = frozenset({
+    "PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "ULAW", "ALAW", "IMA_ADPCM", "MS_ADPCM",
+    "GSM610", "G721_32", "G723_24", "G723_40", "DWVW_12", "DWVW_16", "DWVW_24", "DPCM_8", "DPCM_16",
+    "ALAC_16", "ALAC_20", "ALAC_24", "ALAC_32"})
 
 
 @dataclass(frozen=True)
