@@ -1,8 +1,9 @@
 """Benchmark: `featurize` (fgnl preset, into a feature store) against a plain librosa loop.
 
 Generates >= --minutes of 44.1 kHz mono FLAC singing with vocaltools.synth (cached in --workdir),
-or takes the FLAC files under --audio, then times, in one run and on the same files, round robin (each repetition runs every row once, so a
-change in the load of this shared machine hits all rows alike; the best of --repeats is kept):
+or takes the FLAC files under --audio, then times, in one run and on the same files, round robin
+(each repetition runs every row once, so a change in the load of this shared machine hits all rows
+alike; the best of --repeats is kept):
 
 - ``librosa``: for each file ``librosa.load(path, sr=16000)`` + ``librosa.feature.melspectrogram``
   (n_fft 2048, hop 512, 128 mels) + ``librosa.amplitude_to_db`` (a plain serial loop; the ratios
@@ -10,7 +11,7 @@ change in the load of this shared machine hits all rows alike; the best of --rep
 - ``decode``: ``soundfile.read`` of every file (float32): the floor of any pipeline that decodes;
 - ``decode+resample``: :func:`vocaltools.audio.iter_audio_blocks` to 16 kHz (libsndfile + soxr HQ):
   the floor of the featurize pipeline (its ``x real time`` is the ceiling on one core);
-- ``featurize --jobs 1, before #8``: the same engine with the code replaced by issue #8's changes
+- ``featurize --jobs 1, before #8``: the same engine with the code that issue #8's changes replaced
   patched back in (``np.dot`` mel bands, the NaN/inf scan of integer-coded files): the reference;
 - ``featurize --jobs N``: ``featurize_items`` with the fgnl preset, writing the NPZ files and the
   manifest of a fresh feature store (the code path of ``vocaltools featurize``);
@@ -23,9 +24,9 @@ change in the load of this shared machine hits all rows alike; the best of --rep
 Imports and first-call costs are paid before timing (every row warms up on one file). Prints times
 real time (seconds of audio per second of wall time), the ratio to the librosa loop, the CPU
 seconds used (this process plus pool workers) and the audio seconds per CPU second (what one
-dedicated core would do: comparable even on a loaded machine, where wall times are not); writes JSON with
-the load average seen before timing and the measured parallel capacity (the speed-up that N
-processes get on a pure CPU loop: the ceiling for --jobs N on this machine at this moment).
+dedicated core would do: comparable even on a loaded machine, where wall times are not); writes
+JSON with the load average seen before timing and the measured parallel capacity (the speed-up
+that N processes get on a pure CPU loop: the ceiling for --jobs N on this machine at this moment).
 
     python benchmarks/bench_featurize.py --minutes 10 --jobs 1 2 --torch --json bench_featurize.json
     python benchmarks/bench_featurize.py --audio ../shared/data/gtsinger-demo/audio --jobs 1
@@ -224,7 +225,8 @@ def parallel_capacity(jobs: int) -> float:
     return times[0] / times[1]
 
 
-def time_round_robin(rows: dict[str, Callable[[], None]], repeats: int) -> dict[str, tuple[float, float]]:
+def time_round_robin(rows: dict[str, Callable[[], None]], repeats: int
+                     ) -> dict[str, tuple[float, float]]:
     """``{name: (best wall seconds, CPU seconds of that call)}``; every repetition runs each row
     once, in order, so that load changes on the machine spread over all rows."""
     best = {name: (float("inf"), 0.0) for name in rows}

@@ -2,12 +2,12 @@
 
 The same numbers as windowing a whole ``[n_frames, n_fft]`` frame view, one ``scipy.fft.rfft`` and
 ``|X|^2`` (each frame's FFT does not depend on the others; at most 1 ulp apart where pocketfft
-groups the rows differently for SIMD), but the frames are
-windowed into one reused buffer of ``block_frames`` rows and the power spectrum is reduced to mel
-bands before the next block, so the working set (about 2 MB at 128 frames of 2048) stays in the CPU
-cache instead of streaming three frame-sized arrays (60 s at 16 kHz: 15 MB each) through memory.
-On the fgnl preset (CPU time, STFT + mel): 1.6-2x faster than the whole-array form on segments of
-30 s to 5 min, the same below about 10 s.
+groups the rows differently for SIMD), but the frames are windowed into one reused buffer of
+``block_frames`` rows and the power spectrum is reduced to mel bands before the next block, so the
+working set (about 2 MB at 128 frames of 2048) stays in the CPU cache instead of streaming three
+frame-sized arrays (60 s at 16 kHz: 15 MB each) through memory. On the fgnl preset (CPU time,
+STFT + mel): 1.6-2x faster than the whole-array form on segments of 30 s to 5 min, the same below
+about 10 s.
 
 Functions take the signal ``chunk`` and the sample ``offset`` of the first frame: frame ``j`` is
 ``chunk[offset + j*hop : offset + j*hop + n_fft]``.
@@ -41,12 +41,13 @@ def hann_window(n_fft: int, win_length: int) -> np.ndarray:
 def frame_view(chunk: np.ndarray, *, offset: int, n_fft: int, hop: int, n_frames: int) -> np.ndarray:
     """float32 [n_frames, n_fft] read-only view (no copy) of ``chunk``'s frames."""
     chunk = np.asarray(chunk, dtype=np.float32)
-    if offset < 0 or n_frames < 0 or (n_frames and offset + (n_frames - 1) * hop + n_fft > chunk.shape[0]):
+    end = offset + (n_frames - 1) * hop + n_fft
+    if offset < 0 or n_frames < 0 or (n_frames and end > chunk.shape[0]):
         raise ValueError(f"{n_frames} frames of {n_fft} (hop {hop}) from sample {offset} do not fit "
                          f"in a signal of {chunk.shape[0]} samples")
-    return np.lib.stride_tricks.as_strided(
-        chunk[offset:], shape=(n_frames, n_fft), strides=(chunk.strides[0] * hop, chunk.strides[0]),
-        writeable=False)
+    step = chunk.strides[0]
+    return np.lib.stride_tricks.as_strided(chunk[offset:], shape=(n_frames, n_fft),
+                                           strides=(step * hop, step), writeable=False)
 
 
 def iter_power_blocks(chunk: np.ndarray, *, offset: int, n_fft: int, win_length: int, hop: int,
@@ -83,7 +84,7 @@ def iter_power_blocks(chunk: np.ndarray, *, offset: int, n_fft: int, win_length:
 
 def stft_power(chunk: np.ndarray, *, offset: int, n_fft: int, win_length: int, hop: int,
                n_frames: int, magnitude: bool = False) -> np.ndarray:
-    """float32 [n_frames, n_fft//2 + 1]: ``|X|^2`` (or ``|X|``) of every frame, computed block-wise."""
+    """float32 [n_frames, n_fft//2 + 1]: ``|X|^2`` (or ``|X|``) of every frame, block-wise."""
     out = np.empty((n_frames, n_fft // 2 + 1), dtype=np.float32)
     for start, stop, block in iter_power_blocks(chunk, offset=offset, n_fft=n_fft,
                                                 win_length=win_length, hop=hop, n_frames=n_frames,
