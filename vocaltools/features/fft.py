@@ -6,8 +6,8 @@ groups the rows differently for SIMD), but the frames are windowed into one reus
 ``block_frames`` rows and the power spectrum is reduced to mel bands before the next block, so the
 working set (about 2 MB at 128 frames of 2048) stays in the CPU cache instead of streaming three
 frame-sized arrays (60 s at 16 kHz: 15 MB each) through memory. On the fgnl preset (CPU time,
-STFT + mel): 1.6-2x faster than the whole-array form on segments of 30 s to 5 min, the same below
-about 10 s.
+STFT + mel): 1.5-1.8x faster than the whole-array form on segments of 30 s to 5 min, the same
+below about 10 s.
 
 Functions take the signal ``chunk`` and the sample ``offset`` of the first frame: frame ``j`` is
 ``chunk[offset + j*hop : offset + j*hop + n_fft]``.
