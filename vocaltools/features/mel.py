@@ -65,14 +65,23 @@ def mel_bands(*, sample_rate: int, n_fft: int, n_mels: int = 128, fmin: float = 
 
 
 def apply_mel(power: np.ndarray, *, sample_rate: int, n_fft: int, n_mels: int = 128,
-              fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+              fmin: float = 0.0, fmax: float | None = None, out: np.ndarray | None = None
+              ) -> np.ndarray:
     """float32 [n_frames, 1 + n_fft // 2] power -> float32 [n_mels, n_frames].
 
     Equal to ``mel_filters(...) @ power.T`` but touches only each filter's non-zero bins (about
-    2 bins per FFT bin instead of n_mels): 10-20x less work than the dense product."""
+    2 bins per FFT bin instead of n_mels): 10-20x less work than the dense product. ``out``: a
+    float32 [n_mels, n_frames] array (or column slice of one) to write into.
+
+    ``np.matmul`` rather than ``np.dot``: on these strided [n_frames, band] x [band] products it is
+    2x faster, and it does not hand the small products to a multi-threaded BLAS (which on a loaded
+    2-core machine cost 2-3x in spin-waiting)."""
     bands = mel_bands(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
-    out = np.zeros((n_mels, power.shape[0]), dtype=np.float32)
+    if out is None:
+        out = np.empty((n_mels, power.shape[0]), dtype=np.float32)
     for index, (start, stop, weights) in enumerate(bands):
         if stop > start:
-            np.dot(power[:, start:stop], weights, out=out[index])
+            np.matmul(power[:, start:stop], weights, out=out[index])
+        else:
+            out[index] = 0.0
     return out
