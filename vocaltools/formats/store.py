@@ -113,10 +113,13 @@ class FeatureStore:
         path = self.manifest_path
         if not path.is_file() or path.stat().st_size == 0:
             return
+        with open(path, "rb") as handle:  # the last byte first: whole-file reads only after a crash
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) == b"\n":
+                return
         data = path.read_bytes()
-        if not data.endswith(b"\n"):
-            with open(path, "r+b") as handle:
-                handle.truncate(data.rfind(b"\n") + 1)
+        with open(path, "r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
 
     def items(self) -> list[ItemRecord]:
         """Every finished item, in manifest order (a later record of the same id wins)."""
