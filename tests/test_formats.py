@@ -114,3 +114,22 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert mode == 0o666 & ~mask
+
+
+def test_atomic_writes_leave_devices_and_pipes_in_place(tmp_path):
+    """A named pipe (like `-o /dev/null`, not used here: a regression would replace the device)
+    is written into, never renamed over."""
+    import os
+    import threading
+
+    from vocaltools.formats.io import atomic_path
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    with atomic_path(fifo) as target:
+        target.write_text("through the pipe\n")
+    reader.join(timeout=10)
+    assert got == ["through the pipe\n"] and not fifo.is_file()

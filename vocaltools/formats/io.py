@@ -23,8 +23,13 @@ def _umask() -> int:
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds,
-    so an interrupted write never leaves a half file that looks whole."""
+    so an interrupted write never leaves a half file that looks whole. A target that exists and
+    is not a regular file (``/dev/null``, ``/dev/stdout``, a named pipe) is written in place:
+    renaming onto it would replace the device."""
     target = Path(path)
+    if target.exists() and not target.is_file() and not target.is_dir():
+        yield target
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
