@@ -11,7 +11,9 @@ its wall time, times real time and peak resident memory (``ru_maxrss`` of the ch
 ``tiny_cnn`` (width 8, random weights from seed 0, 4 classes) reading all of the preset's arrays,
 with the clip settings of the preset's seed paper (S1 5 s, S2 256 frames hop 51, S3 3 s, S4 1 s).
 The features dominate memory and time on long files, so this measures the feature path of each
-preset family; the model is small on purpose.
+preset family; the model is small on purpose. ``--paper-models`` uses each family's model of the
+seed paper instead (random weights, paper configuration: crnn_fgnl, cnn_shallow, oblong, aacnn,
+aacnn_cqt), whose activations add to the peak.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 #: the seed paper of each preset, for its clip settings (vocaltools.segments.SEED_CLIPS)
 PRESET_SEEDS = {"fgnl": "S1", "fgnl-melody": "S1", "nasrullah": "S1", "wang2018": "S2",
                 "yamamoto2022": "S3", "wise-stft": "S4", "wise-cqt": "S4"}
+#: a model of the seed paper for each preset (``--paper-models``)
+PAPER_MODELS = {"fgnl": "crnn_fgnl", "fgnl-melody": "crnnm_fgnl", "nasrullah": "crnn",
+                "wang2018": "cnn_shallow", "yamamoto2022": "oblong", "wise-stft": "aacnn",
+                "wise-cqt": "aacnn_cqt"}
 
 
 def write_long_file(path: Path, *, minutes: float, sample_rate: int = 44100, seed: int = 0) -> float:
@@ -56,8 +62,10 @@ def write_long_file(path: Path, *, minutes: float, sample_rate: int = 44100, see
     return total / sample_rate
 
 
-def write_tiny_model(folder: Path, *, preset: str, width: int = 8, n_classes: int = 4) -> Path:
-    """A ``tiny_cnn`` checkpoint (random weights, seed 0) for ``preset``'s features in ``folder``."""
+def write_tiny_model(folder: Path, *, preset: str, width: int = 8, n_classes: int = 4,
+                     paper_model: bool = False) -> Path:
+    """A ``tiny_cnn`` checkpoint (random weights, seed 0) for ``preset``'s features in ``folder``;
+    with ``paper_model`` the preset's model of its seed paper (:data:`PAPER_MODELS`) instead."""
     import torch
 
     from vocaltools.checkpoint import Checkpoint, save_checkpoint
@@ -68,13 +76,14 @@ def write_tiny_model(folder: Path, *, preset: str, width: int = 8, n_classes: in
     config = get_preset(preset)
     channels = sum(fe.n_channels for fe in config.front_ends)
     torch.manual_seed(0)
-    options = {"in_channels": channels, "width": width}
-    module = build_model("tiny_cnn", n_classes=n_classes, **options)
+    name = PAPER_MODELS[preset] if paper_model else "tiny_cnn"
+    options = {} if paper_model else {"in_channels": channels, "width": width}
+    module = build_model(name, n_classes=n_classes, **options)
     checkpoint = Checkpoint(
-        model="tiny_cnn", model_options=options, n_classes=n_classes, task="classify",
+        model=name, model_options=options, n_classes=n_classes, task="classify",
         inputs=config.names, labels=tuple(f"class{i}" for i in range(n_classes)), target="label",
         feature_config=config.to_dict(), clip_config=SEED_CLIPS[PRESET_SEEDS[preset]].to_dict(),
-        state_dict=module.state_dict(), summary={"name": f"tiny-{preset}"})
+        state_dict=module.state_dict(), summary={"name": f"{name}-{preset}"})
     folder.mkdir(parents=True, exist_ok=True)
     save_checkpoint(folder, checkpoint)
     return folder
@@ -111,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="registered name, model folder or checkpoint")
     parser.add_argument("--preset", action="append", default=[], choices=sorted(PRESET_SEEDS),
                         help="measure a tiny_cnn for this feature preset (repeatable)")
+    parser.add_argument("--paper-models", action="store_true",
+                        help="with --preset: the seed paper's model instead of a tiny_cnn")
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--keep", type=Path, default=None, help="write the audio here and keep it")
@@ -136,10 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         result = {"audio_seconds": duration, "threads": args.threads, "presets": {}}
         for preset in args.preset:
-            model = write_tiny_model(folder / f"tiny-{preset}", preset=preset)
+            model = write_tiny_model(folder / f"model-{preset}", preset=preset,
+                                     paper_model=args.paper_models)
             row = measure(audio, model=str(model), duration=duration, threads=args.threads,
                           folder=folder)
-            row["model"] = f"tiny_cnn width 8 ({preset})"
+            row["model"] = (f"{PAPER_MODELS[preset]} (paper configuration, random weights)"
+                            if args.paper_models else f"tiny_cnn width 8 ({preset})")
             result["presets"][preset] = row
             print(f"{preset}: {row['peak_rss_mb']:.0f} MB peak, {row['times_real_time']:.1f}x real "
                   f"time ({row['wall_seconds']:.1f} s, {row['n_clip_records']} clips)",
