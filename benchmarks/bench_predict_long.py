@@ -89,13 +89,16 @@ def write_tiny_model(folder: Path, *, preset: str, width: int = 8, n_classes: in
     return folder
 
 
-def measure(audio: Path, *, model: str, duration: float, threads: int | None, folder: Path) -> dict:
+def measure(audio: Path, *, model: str, duration: float, threads: int | None, folder: Path,
+            batch_size: int | None = None) -> dict:
     """Run ``vocaltools predict`` on ``audio`` in a child process; its wall time and peak RSS."""
     out = folder / "predictions.jsonl"
     command = [sys.executable, "-m", "vocaltools", "predict", str(audio), "--model", model,
                "-o", str(out), "--quiet"]
     if threads:
         command += ["--threads", str(threads)]
+    if batch_size:
+        command += ["--batch-size", str(batch_size)]
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     # the peak of this child alone: time it in a helper process whose only child it is
     probe = ("import resource, subprocess, sys, time, json; s = time.perf_counter(); "
@@ -112,7 +115,8 @@ def measure(audio: Path, *, model: str, duration: float, threads: int | None, fo
     out.unlink()
     return {"audio_seconds": duration, "wall_seconds": report["wall"],
             "times_real_time": duration / report["wall"], "peak_rss_mb": report["maxrss_kb"] / 1024,
-            "n_clip_records": n_records, "model": model, "threads": threads}
+            "n_clip_records": n_records, "model": model, "threads": threads,
+            "batch_size": batch_size}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --preset: the seed paper's model instead of a tiny_cnn")
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None, help="predict's --batch-size (default 32)")
     parser.add_argument("--keep", type=Path, default=None, help="write the audio here and keep it")
     parser.add_argument("-o", "--output", default=None, help="write the result as JSON here")
     args = parser.parse_args(argv)
@@ -143,14 +148,14 @@ def main(argv: list[str] | None = None) -> int:
         duration = sf.info(audio).duration
     if args.model is not None:
         result = measure(audio, model=args.model, duration=duration, threads=args.threads,
-                         folder=folder)
+                         folder=folder, batch_size=args.batch_size)
     else:
         result = {"audio_seconds": duration, "threads": args.threads, "presets": {}}
         for preset in args.preset:
             model = write_tiny_model(folder / f"model-{preset}", preset=preset,
                                      paper_model=args.paper_models)
             row = measure(audio, model=str(model), duration=duration, threads=args.threads,
-                          folder=folder)
+                          folder=folder, batch_size=args.batch_size)
             row["model"] = (f"{PAPER_MODELS[preset]} (paper configuration, random weights)"
                             if args.paper_models else f"tiny_cnn width 8 ({preset})")
             result["presets"][preset] = row
