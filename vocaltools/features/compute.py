@@ -184,10 +184,10 @@ class _LevelMeter:
                          else 10.0 * np.log10(max(self.max_linear, 1e-10)))
         peak = None
         if self.max_db is not None:
-            # the peak of the referenced values: subtracting the reference is monotone under
-            # float32 rounding, so this equals the maximum of the referenced dB values
-            peak = np.array(self.max_db, dtype=np.float32).reshape((-1, 1, 1) if isinstance(fe, MultiRes) else ())
-            peak = _referenced(peak, reference)
+            # the peak of the referenced values: subtracting the reference and rounding to float32
+            # are monotone, so this equals the maximum of the referenced dB values exactly
+            shape = (-1, 1, 1) if isinstance(fe, MultiRes) else ()
+            peak = _referenced(np.array(self.max_db, dtype=np.float32).reshape(shape), reference)
         return ItemLevels(reference_db=reference, peak_db=peak)
 
 
@@ -324,9 +324,9 @@ def _feature_blocks(open_signal: Callable[[], Iterable[np.ndarray]], *, config: 
             _linear_blocks(open_signal(), config=config, frames_per_segment=frames_per_segment)
     total = 0
     for first, stop, linear, total in source:
-        yield FeatureBlock(arrays={fe.name: np.ascontiguousarray(_finalize(fe, linear[fe.name], levels[fe.name]),
-                                                                 dtype=np.float32)
-                                   for fe in config.front_ends},
+        final = {fe.name: _finalize(fe, linear[fe.name], levels[fe.name]) for fe in config.front_ends}
+        yield FeatureBlock(arrays={name: np.ascontiguousarray(value, dtype=np.float32)
+                                   for name, value in final.items()},
                            start_frame=first, n_frames=stop - first, n_samples=total)
     if expected_samples is not None and total != expected_samples:
         raise InputError(f"{where}: the second reading gave {total} samples, the first "

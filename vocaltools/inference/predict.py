@@ -2,8 +2,8 @@
 
 Audio is featurized with the model's own feature configuration (read from its checkpoint, never
 re-typed), one file at a time and block by block; clips are cut from the blocks as they arrive, so
-files of any length stay in bounded memory. Clips of consecutive files share batches. Each clip gives one :class:`ClipPrediction`, written as a
-``"vocaltools.prediction/1"`` JSONL record.
+files of any length stay in bounded memory. Clips of consecutive files share batches. Each clip
+gives one :class:`ClipPrediction`, written as a ``"vocaltools.prediction/1"`` JSONL record.
 """
 
 from __future__ import annotations
