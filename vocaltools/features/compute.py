@@ -1,23 +1,30 @@
-"""Computing features: whole signals (:func:`compute_features`) and long files block by block
-(:func:`featurize_file`).
+"""Computing features: whole signals (:func:`compute_features`), long files block by block in
+bounded memory (:func:`iter_feature_blocks`) and whole files (:func:`featurize_file`, the
+concatenation of those blocks).
 
-Both run the same engine. The signal is zero padded by ``context`` samples on each side (librosa's
+All run the same engine. The signal is zero padded by ``context`` samples on each side (librosa's
 ``center=True, pad_mode="constant"`` framing) and cut into segments of whole output frames; each
 segment is handed over with ``context`` samples of signal on either side. STFT-based front ends
 (log-mel, STFT, multi-resolution) read exactly their frames from a segment, so block-wise results are
 identical to whole-signal ones. CQT and melody are computed on the segment with its context and
 cropped: their filters (CQT) and Viterbi path (melody) see ``context`` seconds either side, so
 block-wise results match the whole-signal ones up to small differences near block edges.
-Linear-domain values are gathered over the whole item before the dB conversion, so ``top_db`` and
-``ref="max"`` refer to the item's maximum, as a whole-song ``librosa`` call does.
+
+The dB scales refer to whole-item levels, as a whole-song ``librosa`` call does: ``ref="max"`` to
+the item's maximum and ``top_db`` to its peak (per channel for multi-resolution). Such front ends
+take two passes over the signal: the first measures the levels (:class:`ItemLevels`), the second
+finalizes every block with them; the linear values of the first pass are kept for the second as
+long as they fit a memory budget, and computed again otherwise.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -119,40 +126,100 @@ def _cqt(front_end: Cqt, chunk, *, sample_rate, context, n_frames) -> np.ndarray
     return values[None, :, first:first + n_frames].astype(np.float32)
 
 
-# -- front ends: final part (whole item) ------------------------------------------------------
+# -- front ends: final part (needs whole-item levels) ------------------------------------------
 
-def _amplitude_db(values: np.ndarray, top_db: float | None, axis=None) -> np.ndarray:
-    """``librosa.amplitude_to_db(values, ref=1.0, amin=1e-5, top_db)``; top_db per ``axis`` slice."""
-    db = 20.0 * np.log10(np.maximum(values, np.float32(1e-5)))
-    return _clip_top(db, top_db, axis)
-
-
-def _clip_top(db: np.ndarray, top_db: float | None, axis=None) -> np.ndarray:
-    if top_db is None or db.size == 0:
-        return db
-    peak = db.max(axis=axis, keepdims=axis is not None)
-    return np.maximum(db, peak - np.float32(top_db))
-
-
-def _finalize(front_end, linear: np.ndarray) -> np.ndarray:
-    if isinstance(front_end, LogMel):
-        if front_end.db == "amplitude":
-            db = 20.0 * np.log10(np.maximum(linear, np.float32(1e-5)))
-            if front_end.ref == "max" and linear.size:
-                db -= 20.0 * np.log10(max(float(linear.max()), 1e-5))
-        else:
-            db = 10.0 * np.log10(np.maximum(linear, np.float32(1e-10)))
-            if front_end.ref == "max" and linear.size:
-                db -= 10.0 * np.log10(max(float(linear.max()), 1e-10))
-        db = _clip_top(db, front_end.top_db)
-        if front_end.offset_db:
-            db += np.float32(front_end.offset_db)
-        return db
-    if isinstance(front_end, MultiRes):
-        return _amplitude_db(linear, front_end.top_db, axis=(1, 2))
+def _top_db(front_end) -> float | None:
+    """The clipping range below the item's peak, or ``None`` when the front end does not clip."""
+    if isinstance(front_end, (LogMel, MultiRes)):
+        return front_end.top_db
     if isinstance(front_end, (Stft, Cqt)) and front_end.scale == "db":
-        return _amplitude_db(linear, 80.0)
-    return linear
+        return 80.0
+    return None
+
+
+def _needs_levels(front_end) -> bool:
+    """Whether finalizing needs whole-item statistics (the maximum for ``ref="max"``, the peak
+    for ``top_db``)."""
+    return _top_db(front_end) is not None or (isinstance(front_end, LogMel) and front_end.ref == "max")
+
+
+def _decibels(front_end, linear: np.ndarray) -> np.ndarray | None:
+    """dB values before the item's reference and clipping; ``None`` for linear-scale front ends.
+    ``librosa.amplitude_to_db`` (20·log10, amin 1e-5) or, for ``LogMel(db="power")``,
+    ``librosa.power_to_db`` (10·log10, amin 1e-10), both with ref = 1."""
+    if isinstance(front_end, LogMel) and front_end.db == "power":
+        return 10.0 * np.log10(np.maximum(linear, np.float32(1e-10)))
+    if isinstance(front_end, (LogMel, MultiRes)) or (isinstance(front_end, (Stft, Cqt))
+                                                      and front_end.scale == "db"):
+        return 20.0 * np.log10(np.maximum(linear, np.float32(1e-5)))
+    return None
+
+
+class _LevelMeter:
+    """Running whole-item statistics of one front end over its linear blocks: the maximum linear
+    value (``ref="max"``) and the maximum dB value (``top_db``; per channel for multi-resolution,
+    whose channels are clipped separately)."""
+
+    def __init__(self, front_end):
+        self.front_end = front_end
+        self.max_linear: float | None = None
+        self.max_db: np.ndarray | None = None
+
+    def update(self, linear: np.ndarray) -> None:
+        fe = self.front_end
+        if linear.size == 0:
+            return
+        if isinstance(fe, LogMel) and fe.ref == "max":
+            value = float(linear.max())
+            self.max_linear = value if self.max_linear is None else max(self.max_linear, value)
+        if _top_db(fe) is not None:
+            peak = _decibels(fe, linear).max(axis=(1, 2) if isinstance(fe, MultiRes) else None)
+            self.max_db = peak if self.max_db is None else np.maximum(self.max_db, peak)
+
+    def levels(self) -> "ItemLevels":
+        fe = self.front_end
+        reference = None
+        if isinstance(fe, LogMel) and fe.ref == "max" and self.max_linear is not None:
+            reference = (20.0 * np.log10(max(self.max_linear, 1e-5)) if fe.db == "amplitude"
+                         else 10.0 * np.log10(max(self.max_linear, 1e-10)))
+        peak = None
+        if self.max_db is not None:
+            # the peak of the referenced values: subtracting the reference and rounding to float32
+            # are monotone, so this equals the maximum of the referenced dB values exactly
+            shape = (-1, 1, 1) if isinstance(fe, MultiRes) else ()
+            peak = _referenced(np.array(self.max_db, dtype=np.float32).reshape(shape), reference)
+        return ItemLevels(reference_db=reference, peak_db=peak)
+
+
+@dataclass(frozen=True)
+class ItemLevels:
+    """Whole-item statistics one front end is finalized with: ``reference_db`` is subtracted
+    (``ref="max"``; ``None``: ref = 1), values below ``peak_db - top_db`` are raised to it
+    (``peak_db``: float32 [] or [channels, 1, 1] per channel; ``None``: no clipping)."""
+
+    reference_db: float | None = None
+    peak_db: np.ndarray | None = None
+
+
+def _referenced(db: np.ndarray, reference_db: float | None) -> np.ndarray:
+    if reference_db is not None:
+        db -= reference_db
+    return db
+
+
+def _finalize(front_end, linear: np.ndarray, levels: ItemLevels) -> np.ndarray:
+    """float32 [channels, n_bins, n_frames]: ``linear`` values of any frames of an item in their
+    final scale, given the item's ``levels``."""
+    db = _decibels(front_end, linear)
+    if db is None:
+        return linear
+    db = _referenced(db, levels.reference_db)
+    top_db = _top_db(front_end)
+    if top_db is not None and levels.peak_db is not None and db.size:
+        db = np.maximum(db, levels.peak_db - np.float32(top_db))
+    if isinstance(front_end, LogMel) and front_end.offset_db:
+        db += np.float32(front_end.offset_db)
+    return db
 
 
 # -- the engine -------------------------------------------------------------------------------
@@ -202,23 +269,86 @@ def _segments(blocks: Iterable[np.ndarray], *, hop: int, context: int, frames_pe
         first = stop
 
 
-def _run(blocks: Iterable[np.ndarray], *, sample_rate: int, config: FeatureConfig,
-         frames_per_segment: int) -> FeatureResult:
-    hop = config.hop_length
+@dataclass(frozen=True)
+class FeatureBlock:
+    """Final features of frames ``start_frame .. start_frame + n_frames - 1`` of one file:
+    ``arrays[name]`` is float32 [channels, n_bins, n_frames]. ``n_samples`` counts the samples
+    decoded up to this block; in the last block it is the file's length."""
+
+    arrays: dict[str, np.ndarray]
+    start_frame: int
+    n_frames: int
+    n_samples: int
+
+
+def _linear_blocks(blocks: Iterable[np.ndarray], *, config: FeatureConfig, frames_per_segment: int
+                   ) -> Iterator[tuple[int, int, dict[str, np.ndarray], int]]:
+    """``(first, stop, {name: linear float32 [channels, n_bins, stop - first]}, n_samples_so_far)``."""
     context = _context_samples(config)
+    for first, stop, chunk, total in _segments(blocks, hop=config.hop_length, context=context,
+                                               frames_per_segment=frames_per_segment):
+        yield first, stop, {fe.name: _linear(fe, chunk, sample_rate=config.sample_rate, context=context,
+                                             n_frames=stop - first).astype(np.float32, copy=False)
+                            for fe in config.front_ends}, total
+
+
+def _feature_blocks(open_signal: Callable[[], Iterable[np.ndarray]], *, config: FeatureConfig,
+                    frames_per_segment: int, cache_bytes: float, where: str = "the signal"
+                    ) -> Iterator[FeatureBlock]:
+    """The engine: final feature blocks of the signal that ``open_signal()`` streams.
+
+    Front ends whose final scale needs whole-item levels take two passes: the first measures the
+    levels (keeping the linear blocks while they fit in ``cache_bytes``), the second finalizes the
+    kept blocks, or recomputes them from a second ``open_signal()`` when they did not fit.
+    """
+    meters = [_LevelMeter(fe) for fe in config.front_ends if _needs_levels(fe)]
+    levels = {fe.name: ItemLevels() for fe in config.front_ends}
+    source: Iterable = _linear_blocks(open_signal(), config=config, frames_per_segment=frames_per_segment)
+    expected_samples = None
+    if meters:
+        cache: deque | None = deque()
+        kept = 0
+        for first, stop, linear, total in source:
+            for meter in meters:
+                meter.update(linear[meter.front_end.name])
+            if cache is not None:
+                kept += sum(a.nbytes for a in linear.values())
+                if kept <= cache_bytes:
+                    cache.append((first, stop, linear, total))
+                else:
+                    cache = None
+            del linear
+            expected_samples = total
+        levels.update({meter.front_end.name: meter.levels() for meter in meters})
+        source = _drain(cache) if cache is not None else \
+            _linear_blocks(open_signal(), config=config, frames_per_segment=frames_per_segment)
+    total = 0
+    for first, stop, linear, total in source:
+        final = {fe.name: _finalize(fe, linear[fe.name], levels[fe.name]) for fe in config.front_ends}
+        yield FeatureBlock(arrays={name: np.ascontiguousarray(value, dtype=np.float32)
+                                   for name, value in final.items()},
+                           start_frame=first, n_frames=stop - first, n_samples=total)
+    if expected_samples is not None and total != expected_samples:
+        raise InputError(f"{where}: the second reading gave {total} samples, the first "
+                         f"{expected_samples}; the file changed while it was featurized")
+
+
+def _drain(cache: deque) -> Iterator:
+    while cache:
+        yield cache.popleft()
+
+
+def _concatenate(blocks: Iterable[FeatureBlock], *, config: FeatureConfig) -> FeatureResult:
     parts: dict[str, list[np.ndarray]] = {fe.name: [] for fe in config.front_ends}
     total = 0
-    for first, stop, chunk, total in _segments(blocks, hop=hop, context=context,
-                                               frames_per_segment=frames_per_segment):
-        for fe in config.front_ends:
-            parts[fe.name].append(_linear(fe, chunk, sample_rate=sample_rate, context=context,
-                                          n_frames=stop - first).astype(np.float32, copy=False))
-    arrays = {}
-    for fe in config.front_ends:
-        linear = np.concatenate(parts[fe.name], axis=-1)
-        arrays[fe.name] = np.ascontiguousarray(_finalize(fe, linear), dtype=np.float32)
-    n_frames = config.n_frames(total)
-    return FeatureResult(arrays=arrays, duration_s=total / sample_rate, n_frames=n_frames)
+    for block in blocks:
+        for name, array in block.arrays.items():
+            parts[name].append(array)
+        total = block.n_samples
+    arrays = {name: np.concatenate(values, axis=-1) if len(values) > 1 else values[0]
+              for name, values in parts.items()}
+    return FeatureResult(arrays=arrays, duration_s=total / config.sample_rate,
+                         n_frames=config.n_frames(total))
 
 
 def compute_features(waveform: np.ndarray, *, sample_rate: int, config: FeatureConfig
@@ -244,25 +374,57 @@ def compute_features(waveform: np.ndarray, *, sample_rate: int, config: FeatureC
         raise InputError(f"compute_features expects a mono float32 [n_samples] waveform; got shape "
                          f"{waveform.shape}")
     n_frames = config.n_frames(waveform.size)
-    return _run([waveform], sample_rate=sample_rate, config=config,
-                frames_per_segment=max(n_frames, 1)).arrays
+    blocks = _feature_blocks(lambda: [waveform], config=config, frames_per_segment=max(n_frames, 1),
+                             cache_bytes=math.inf)
+    return _concatenate(blocks, config=config).arrays
+
+
+def iter_feature_blocks(path: str | os.PathLike, *, config: FeatureConfig, block_seconds: float = 60.0,
+                        min_seconds: float = 0.0, cache_bytes: float = 256 * 2**20
+                        ) -> Iterator[FeatureBlock]:
+    """Decode ``path`` and yield its final features block by block, in bounded memory.
+
+    Parameters
+    ----------
+    path : an audio file (its cached vocal stem when ``config`` has a separation step).
+    config : the front ends to compute.
+    block_seconds : decoding block and feature block length (the last block may be shorter).
+    min_seconds : refuse files shorter than this (:func:`~vocaltools.audio.iter_audio_blocks`).
+    cache_bytes : linear values kept between the two passes (below); beyond, the file is decoded
+        and computed a second time instead.
+
+    Yields
+    ------
+    :class:`FeatureBlock` s in frame order; their arrays concatenated on the frame axis equal
+    :func:`featurize_file` 's with the same ``block_seconds``. A front end that needs whole-item
+    levels (``ref="max"``, ``top_db``) is computed in two passes: the first keeps only the running
+    maxima, the second finalizes each block with them. Without such front ends: one pass. Errors
+    of decoding may come after some blocks were yielded.
+    """
+    from vocaltools.audio import iter_audio_blocks
+
+    audio = source_audio(path, config=config)
+    frames_per_segment = max(1, int(round(block_seconds * config.frames_per_second)))
+
+    def open_signal() -> Iterator[np.ndarray]:
+        return iter_audio_blocks(audio, sample_rate=config.sample_rate, block_seconds=block_seconds,
+                                 mono=True, min_seconds=min_seconds)
+
+    return _feature_blocks(open_signal, config=config, frames_per_segment=frames_per_segment,
+                           cache_bytes=cache_bytes, where=str(path))
 
 
 def featurize_file(path: str | os.PathLike, *, config: FeatureConfig, block_seconds: float = 60.0,
                    min_seconds: float = 0.0) -> FeatureResult:
-    """Decode ``path`` block by block (bounded memory) and compute ``config``'s features.
+    """Decode ``path`` block by block and compute ``config``'s features of the whole file (the
+    concatenation of :func:`iter_feature_blocks`, decoded once).
 
     Results equal :func:`compute_features` on the whole decoded file (exactly for STFT-based front
     ends; see the module docstring for CQT and melody).
     """
-    from vocaltools.audio import iter_audio_blocks
-
-    path = source_audio(path, config=config)
-    frames_per_segment = max(1, int(round(block_seconds * config.frames_per_second)))
-    blocks = iter_audio_blocks(path, sample_rate=config.sample_rate, block_seconds=block_seconds,
-                               mono=True, min_seconds=min_seconds)
-    return _run(blocks, sample_rate=config.sample_rate, config=config,
-                frames_per_segment=frames_per_segment)
+    blocks = iter_feature_blocks(path, config=config, block_seconds=block_seconds,
+                                 min_seconds=min_seconds, cache_bytes=math.inf)
+    return _concatenate(blocks, config=config)
 
 
 def source_audio(path: str | os.PathLike, *, config: FeatureConfig) -> str | os.PathLike:

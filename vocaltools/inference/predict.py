@@ -1,14 +1,16 @@
 """Clip predictions of a trained model for audio files, folders and feature stores.
 
 Audio is featurized with the model's own feature configuration (read from its checkpoint, never
-re-typed), one file at a time and block-wise, so files of any length stay in bounded memory; clips of
-consecutive files share batches. Each clip gives one :class:`ClipPrediction`, written as a
-``"vocaltools.prediction/1"`` JSONL record.
+re-typed), one file at a time and block by block; clips are cut from the blocks as they arrive, so
+files of any length stay in bounded memory. Clips of consecutive files share batches. Each clip
+gives one :class:`ClipPrediction`, written as a ``"vocaltools.prediction/1"`` JSONL record.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -19,7 +21,7 @@ from vocaltools.checkpoint import Checkpoint, build_from_checkpoint, load_checkp
 from vocaltools.errors import InputError, ModelError, VocaltoolsError
 from vocaltools.formats.jsonl import make_record
 from vocaltools.formats.store import FeatureStore
-from vocaltools.segments import ClipConfig, clip_windows, cut_clip, frames_to_seconds
+from vocaltools.segments import ClipConfig, ClipWindow, clip_windows, cut_clip, frames_to_seconds
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".m4a")
 
@@ -131,21 +133,70 @@ class Failure:
     message: str
 
 
-def _item_arrays(model: LoadedModel, item: InputItem, stores: dict[str, FeatureStore]
-                 ) -> tuple[dict[str, np.ndarray], float]:
-    """The item's feature arrays and duration in seconds."""
+def _item_blocks(model: LoadedModel, item: InputItem, *, block_seconds: float
+                 ) -> Iterator[dict[str, np.ndarray]]:
+    """The item's feature arrays ``{name: float32 [channels, n_bins, n_frames]}`` as blocks of
+    consecutive frames: a store item in one block, audio featurized block by block with the
+    model's feature settings (:func:`~vocaltools.features.compute.iter_feature_blocks`)."""
     if item.store is not None:
-        stores.setdefault(item.store, FeatureStore(item.store))
         from vocaltools.formats.npz import load_npz
 
-        arrays = load_npz(item.source, kind="features").arrays
-        n_frames = next(iter(arrays.values())).shape[-1] if arrays else 0
-        return arrays, frames_to_seconds(n_frames, frames_per_second=model.frames_per_second)
-    from vocaltools.features import FeatureConfig, featurize_file
+        yield load_npz(item.source, kind="features").arrays
+        return
+    from vocaltools.features import FeatureConfig
+    from vocaltools.features.compute import iter_feature_blocks
 
     config = FeatureConfig.from_dict(dict(model.checkpoint.feature_config))
-    result = featurize_file(item.source, config=config)
-    return dict(result.arrays), float(result.duration_s)
+    for block in iter_feature_blocks(item.source, config=config, block_seconds=block_seconds):
+        yield block.arrays
+
+
+class ClipCutter:
+    """Cuts the clips of one item from its frames as they arrive, keeping only the frames that a
+    clip still to come may need.
+
+    The clips are those of :func:`~vocaltools.segments.clip_windows` on the whole item, cut as
+    :func:`~vocaltools.segments.cut_clip` cuts them: :meth:`add` yields each clip as soon as its
+    frames are there and no later frame can remove it (with ``drop_last``, once the next clip is
+    complete too); :meth:`finish` yields the rest, once the item's length is known (a short item
+    is then still whole, for padding).
+    """
+
+    def __init__(self, *, clip: ClipConfig, frames_per_second: float):
+        self.clip = clip
+        self.frames_per_second = frames_per_second
+        self.clip_frames, self.hop_frames = clip.frames(frames_per_second=frames_per_second)
+        self.n_frames = 0  # frames seen
+        self.n_clips = 0  # clips yielded
+        self._kept: np.ndarray | None = None  # float32 [channels, n_bins, frames] from _kept_start
+        self._kept_start = 0
+
+    def add(self, frames: np.ndarray) -> Iterator[tuple[ClipWindow, np.ndarray]]:
+        """``frames``: float32 [channels, n_bins, n] following the frames added before; yields
+        ``(window, clip float32 [channels, n_bins, clip_frames])``."""
+        self._kept = frames if self._kept is None else np.concatenate([self._kept, frames], axis=-1)
+        self.n_frames += frames.shape[-1]
+        lookahead = self.hop_frames if self.clip.drop_last else 0
+        while self.n_clips * self.hop_frames + self.clip_frames + lookahead <= self.n_frames:
+            start = self.n_clips * self.hop_frames
+            yield self._cut(ClipWindow(self.n_clips, start, start + self.clip_frames))
+        keep_from = min(self.n_clips * self.hop_frames, self.n_frames)
+        if keep_from > self._kept_start:  # a copy, so that the caller's block can be freed
+            self._kept = np.array(self._kept[..., keep_from - self._kept_start:], copy=True)
+            self._kept_start = keep_from
+
+    def finish(self) -> Iterator[tuple[ClipWindow, np.ndarray]]:
+        """The clips not yielded yet, now that the item's length is known."""
+        windows = clip_windows(n_frames=self.n_frames, frames_per_second=self.frames_per_second,
+                               config=self.clip)
+        for window in windows[self.n_clips:]:
+            yield self._cut(window)
+
+    def _cut(self, window: ClipWindow) -> tuple[ClipWindow, np.ndarray]:
+        shifted = ClipWindow(window.clip_index, window.start_frame - self._kept_start,
+                             window.end_frame - self._kept_start)
+        self.n_clips += 1
+        return window, cut_clip(self._kept, shifted)
 
 
 def check_store_matches(model: LoadedModel, store: FeatureStore) -> None:
@@ -162,9 +213,15 @@ def check_store_matches(model: LoadedModel, store: FeatureStore) -> None:
 
 def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size: int = 32,
                   failures: list[Failure] | None = None,
-                  on_item: Callable[[InputItem], None] | None = None) -> Iterator[ClipPrediction]:
+                  on_item: Callable[[InputItem], None] | None = None,
+                  block_seconds: float = 60.0) -> Iterator[ClipPrediction]:
     """Clip predictions of ``items`` in input order. An item that fails (unreadable audio, a
-    mismatched store) is recorded in ``failures`` and skipped when a list is given, else raised."""
+    mismatched store) is recorded in ``failures`` and skipped when a list is given, else raised.
+
+    Audio is featurized ``block_seconds`` at a time and its clips are cut as the blocks arrive
+    (:class:`ClipCutter`), so a file of any length takes bounded memory; clips of consecutive items
+    share batches. An item's predictions are yielded once the whole item has succeeded.
+    """
     import torch
 
     from vocaltools.training.data import stack_inputs
@@ -173,10 +230,12 @@ def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size:
     checked: set[str] = set()
     checkpoint = model.checkpoint
     pending_x: list[np.ndarray] = []
-    pending_meta: list[tuple[InputItem, int, float, float]] = []
+    pending_meta: list[tuple[int, InputItem, int, float, float]] = []  # (serial, item, clip, start, end)
+    done: deque[tuple[int, ClipPrediction]] = deque()  # predicted, waiting for their item to succeed
     amp = model.device.type == "cuda"
+    fps = model.frames_per_second
 
-    def flush() -> Iterator[ClipPrediction]:
+    def flush() -> None:
         x = torch.from_numpy(np.stack(pending_x)).to(model.device)
         with torch.no_grad():
             if amp:
@@ -185,44 +244,60 @@ def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size:
             else:
                 logits = model.module(x)
         probabilities = torch.softmax(logits.float(), dim=1).cpu().numpy()
-        for (item, clip_index, start_s, end_s), row in zip(pending_meta, probabilities):
-            yield ClipPrediction(item.item_id, item.source, clip_index, start_s, end_s, row, item.fields,
-                                 item.store)
+        for (serial, item, clip_index, start_s, end_s), row in zip(pending_meta, probabilities):
+            done.append((serial, ClipPrediction(item.item_id, item.source, clip_index, start_s, end_s,
+                                                row, item.fields, item.store)))
         pending_x.clear()
         pending_meta.clear()
 
-    for item in items:
+    def finished(up_to: int) -> Iterator[ClipPrediction]:
+        while done and done[0][0] <= up_to:
+            yield done.popleft()[1]
+
+    for serial, item in enumerate(items):
         if on_item:
             on_item(item)
+        cutter = ClipCutter(clip=model.clip, frames_per_second=fps)
+
+        def queue(clips: Iterable[tuple[ClipWindow, np.ndarray]]) -> Iterator[ClipPrediction]:
+            for window, x in clips:
+                pending_x.append(x)
+                end_frame = min(window.end_frame, cutter.n_frames)
+                pending_meta.append((serial, item, window.clip_index,
+                                     frames_to_seconds(window.start_frame, frames_per_second=fps),
+                                     frames_to_seconds(end_frame, frames_per_second=fps)))
+                if len(pending_x) == batch_size:
+                    flush()
+                    yield from finished(serial - 1)
+
         try:
             if item.store is not None and item.store not in checked:
                 check_store_matches(model, stores.setdefault(item.store, FeatureStore(item.store)))
                 checked.add(item.store)
-            arrays, _ = _item_arrays(model, item, stores)
-            stacked = stack_inputs(arrays, inputs=checkpoint.inputs, where=item.source,
-                                   model=checkpoint.model)
-            del arrays
-            windows = clip_windows(n_frames=stacked.shape[-1], frames_per_second=model.frames_per_second,
-                                   config=model.clip)
-            if not windows:
+            for arrays in _item_blocks(model, item, block_seconds=block_seconds):
+                stacked = stack_inputs(arrays, inputs=checkpoint.inputs, where=item.source,
+                                       model=checkpoint.model)
+                del arrays
+                yield from queue(cutter.add(stacked))
+                del stacked
+            yield from queue(cutter.finish())
+            if cutter.n_clips == 0:
                 raise InputError(f"{item.source}: shorter than one {model.clip.clip_seconds} s clip")
         except VocaltoolsError as error:
             if failures is None:
                 raise
             failures.append(Failure(item.source, str(error)))
+            # forget the item's clips (those already computed shared a batch with other items)
+            kept = [i for i, meta in enumerate(pending_meta) if meta[0] != serial]
+            pending_x[:] = [pending_x[i] for i in kept]
+            pending_meta[:] = [pending_meta[i] for i in kept]
+            while done and done[-1][0] == serial:
+                done.pop()
             continue
-        n_frames = stacked.shape[-1]
-        for window in windows:
-            pending_x.append(cut_clip(stacked, window))
-            start_s = frames_to_seconds(window.start_frame, frames_per_second=model.frames_per_second)
-            end_frame = min(window.end_frame, n_frames)
-            end_s = frames_to_seconds(end_frame, frames_per_second=model.frames_per_second)
-            pending_meta.append((item, window.clip_index, start_s, end_s))
-            if len(pending_x) == batch_size:
-                yield from flush()
-        del stacked
+        yield from finished(serial)
     if pending_x:
-        yield from flush()
+        flush()
+    yield from finished(math.inf)
 
 
 @dataclass(frozen=True)
