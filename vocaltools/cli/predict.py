@@ -24,7 +24,9 @@ def predict(
         help="Only shard K of N of the inputs (K/N, 1-based; by a stable hash of the item id, as "
              "featurize --shard); join the outputs with cat.", show_default=False)] = None,
     top_k: Annotated[int, typer.Option(help="Labels listed in each record's 'top'.")] = 3,
-    batch_size: Annotated[int, typer.Option(help="Clips per batch (across files).")] = 32,
+    batch_size: Annotated[Optional[int], typer.Option(
+        help="Clips per batch (across files) [default: the model's: 32, or 4 for oblong and aacnn, "
+             "whose activations would exceed 2 GB].", show_default=False)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch [default: torch's].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -48,9 +50,13 @@ def predict(
         import torch
 
         torch.set_num_threads(threads)
-    if batch_size < 1 or top_k < 1:
+    if (batch_size is not None and batch_size < 1) or top_k < 1:
         raise InputError("--batch-size and --top-k must be at least 1")
     loaded = load_model(model, device=device)
+    if batch_size is None:
+        from vocaltools.models.registry import get_spec
+
+        batch_size = get_spec(loaded.checkpoint.model).predict_batch
     model_summary(loaded)
     items = collect_inputs(inputs)
     if subset is not None:

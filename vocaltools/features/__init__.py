@@ -8,10 +8,12 @@
 True
 """
 
-from vocaltools.features.compute import FeatureResult, compute_features, featurize_file
+from vocaltools.features.compute import (FeatureBlock, FeatureResult, compute_features,
+                                         featurize_file, iter_feature_blocks)
 from vocaltools.features.config import (FRONT_ENDS, Cqt, FeatureConfig, LogMel, Melody, MultiRes,
                                         Stft)
 from vocaltools.features.presets import PRESETS, get_preset
 
-__all__ = ["FRONT_ENDS", "PRESETS", "Cqt", "FeatureConfig", "FeatureResult", "LogMel", "Melody",
-           "MultiRes", "Stft", "compute_features", "featurize_file", "get_preset"]
+__all__ = ["FRONT_ENDS", "PRESETS", "Cqt", "FeatureBlock", "FeatureConfig", "FeatureResult", "LogMel",
+           "Melody", "MultiRes", "Stft", "compute_features", "featurize_file", "get_preset",
+           "iter_feature_blocks"]

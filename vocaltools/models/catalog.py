@@ -32,6 +32,9 @@ class ModelSpec:
     input_shape: tuple[int, int, int]
     n_classes: int
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: clips per batch that `predict` uses by default: what keeps a 60-minute file under 2 GB at
+    #: the paper configuration (oblong and aacnn need 2.7 and 5.6 GB at 32; docs/results.md)
+    predict_batch: int = 32
 
 
 def _s1(name: str, description: str, inputs=("logmel",), **options) -> ModelSpec:
@@ -50,7 +53,7 @@ def _s2(name: str, description: str) -> ModelSpec:
 def _s3(name: str, description: str, deformable: tuple[int, ...]) -> ModelSpec:
     return ModelSpec(name, "classify", "oblong", "vocaltools.models.oblong:build", "S3", description,
                      ("multires",), "yamamoto2022", (3, 1025, 259), 10,
-                     {"deformable_layers": deformable})
+                     {"deformable_layers": deformable}, predict_batch=4)
 
 
 SPECS: tuple[ModelSpec, ...] = (
@@ -75,7 +78,7 @@ SPECS: tuple[ModelSpec, ...] = (
     # S4: instrument identification
     ModelSpec("aacnn", "classify", "aacnn", "vocaltools.models.aacnn:build", "S4",
               "Attention-augmented CNN on STFT magnitude", ("stft",), "wise-stft", (1, 1025, 87), 19,
-              {"ratio": 0.25, "input_shape": (1, 1025, 87)}),
+              {"ratio": 0.25, "input_shape": (1, 1025, 87)}, predict_batch=4),
     ModelSpec("aacnn_cqt", "classify", "aacnn", "vocaltools.models.aacnn:build", "S4",
               "Attention-augmented CNN on CQT magnitude", ("cqt",), "wise-cqt", (1, 252, 87), 19,
               {"ratio": 0.25, "input_shape": (1, 252, 87)}),
