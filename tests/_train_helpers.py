@@ -32,3 +32,26 @@ def make_store(root: Path, *, n_classes: int = 3, songs_per_class: int = 4, seco
                              fields={"singer": f"singer{c}", "song_id": f"c{c}-s{s}"},
                              meta={"feature_config": config.to_dict()})
     return store
+
+
+def make_voice_store(root: Path, *, n_singers: int, n_songs: int, seconds: float, seed: int,
+                     preset: str = "wang2018") -> FeatureStore:
+    """A store featurized from the project's synthetic singers (``root/audio`` holds the FLAC
+    files, ``root/store`` the store); items carry ``singer``, ``song_key`` (singer/song) and
+    ``take``, ids are ``singer__file``."""
+    from vocaltools.features import featurize_file, get_preset
+    from vocaltools.synth import make_singer_dataset
+
+    items = make_singer_dataset(root / "audio", n_singers=n_singers, n_songs=n_songs,
+                                seconds=seconds, seed=seed)
+    config = get_preset(preset)
+    store = FeatureStore(root / "store")
+    store.create(feature_config=config.to_dict())
+    for item in items:
+        result = featurize_file(root / "audio" / item.path, config=config)
+        store.write_item(item_id=item.path.removesuffix(".flac").replace("/", "__"),
+                         audio_path=str(root / "audio" / item.path), arrays=result.arrays,
+                         duration_s=result.duration_s,
+                         fields={"singer": item.singer, "song_key": f"{item.singer}/{item.song_id}",
+                                 "take": item.take}, meta={})
+    return store

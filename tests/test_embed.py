@@ -51,22 +51,10 @@ def test_embed_batch_output_and_penultimate_layer():
 @pytest.fixture(scope="module")
 def voice_store(tmp_path_factory):
     """A feature store (wang2018 preset) of 5 synthetic singers x 2 songs x 2 takes, 3 s each."""
-    from vocaltools.features import featurize_file, get_preset
-    from vocaltools.formats.store import FeatureStore
-    from vocaltools.synth import make_singer_dataset
+    from _train_helpers import make_voice_store
 
     root = tmp_path_factory.mktemp("voices")
-    items = make_singer_dataset(root / "audio", n_singers=5, n_songs=2, seconds=3.0, seed=3)
-    config = get_preset("wang2018")
-    store = FeatureStore(root / "store")
-    store.create(feature_config=config.to_dict())
-    for item in items:
-        result = featurize_file(root / "audio" / item.path, config=config)
-        store.write_item(item_id=item.path.removesuffix(".flac").replace("/", "__"),
-                         audio_path=str(root / "audio" / item.path), arrays=result.arrays,
-                         duration_s=result.duration_s,
-                         fields={"singer": item.singer, "song_key": f"{item.singer}/{item.song_id}",
-                                 "take": item.take}, meta={})
+    make_voice_store(root, n_singers=5, n_songs=2, seconds=3.0, seed=3)
     return root / "store"
 
 

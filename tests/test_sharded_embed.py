@@ -17,23 +17,12 @@ from vocaltools.merging import merge_embedding_sets, merge_embeddings
 def store_and_model(tmp_path_factory):
     """A wang2018 store of 3 synthetic singers x 2 songs x 2 takes (1.5 s each) and a tiny_cnn
     siamese model trained on it for 1 epoch."""
-    from vocaltools.features import featurize_file, get_preset
-    from vocaltools.formats.store import FeatureStore
+    from _train_helpers import make_voice_store
     from vocaltools.segments import ClipConfig
-    from vocaltools.synth import make_singer_dataset
     from vocaltools.training.siamese import SiameseConfig, train_siamese_store
 
     root = tmp_path_factory.mktemp("sharded-embed")
-    items = make_singer_dataset(root / "audio", n_singers=3, n_songs=2, seconds=1.5, seed=5)
-    config = get_preset("wang2018")
-    store = FeatureStore(root / "store")
-    store.create(feature_config=config.to_dict())
-    for item in items:
-        result = featurize_file(root / "audio" / item.path, config=config)
-        store.write_item(item_id=item.path.removesuffix(".flac").replace("/", "__"),
-                         audio_path=str(root / "audio" / item.path), arrays=result.arrays,
-                         duration_s=result.duration_s,
-                         fields={"singer": item.singer, "take": item.take}, meta={})
+    store = make_voice_store(root, n_singers=3, n_songs=2, seconds=1.5, seed=5)
     train_siamese_store(store=store, model="tiny_cnn", model_dir=root / "model",
                         model_options={"width": 4},
                         clip=ClipConfig(clip_seconds=1.0, hop_seconds=0.5),
