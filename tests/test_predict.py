@@ -113,6 +113,16 @@ def test_folders_are_searched_recursively(tmp_path):
     assert [i.item_id for i in items] == ["b/x", "y"]
 
 
+def test_files_of_one_name_in_two_folders_stay_two_items(tmp_path):
+    """`predict */song.flac | vote` must not vote two singers' songs as one item."""
+    for singer in ("alto", "bass"):
+        (tmp_path / singer).mkdir()
+        _wav(tmp_path / singer / "song.flac", 0.2)
+    assert [i.item_id for i in collect_inputs([tmp_path / "alto" / "song.flac"])] == ["song"]
+    items = collect_inputs([tmp_path / "alto" / "song.flac", tmp_path / "bass" / "song.flac"])
+    assert [i.item_id for i in items] == ["alto/song", "bass/song"]
+
+
 def test_one_line_answer_is_the_mean_probability_vote():
     def clip(item_id, p):
         return ClipPrediction(item_id, f"{item_id}.wav", 0, 0.0, 1.0, np.array(p, np.float32), {})

@@ -141,6 +141,17 @@ def item_id_for(path: Path, root: Path) -> str:
     return relative.with_suffix("").as_posix()
 
 
+def loose_file_ids(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """Item ids of audio files given one by one: their paths relative to the folder they share,
+    without extension, as ``featurize`` names them (one file: its stem; ``a/song.wav`` and
+    ``b/song.wav``: ``a/song`` and ``b/song``, never one id for two files)."""
+    if not paths:
+        return []
+    absolute = [Path(os.path.abspath(p)) for p in paths]
+    root = Path(os.path.commonpath([str(p.parent) for p in absolute]))
+    return [item_id_for(p, root) for p in absolute]
+
+
 def _check_unique(items: Iterable[AudioItem]) -> list[AudioItem]:
     by_id: dict[str, AudioItem] = {}
     for item in items:

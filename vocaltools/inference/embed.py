@@ -217,20 +217,22 @@ def iter_audio_items(paths: Sequence[str | os.PathLike], *, embedder: Embedder,
                      feature_config: Mapping[str, Any],
                      shard: Shard | None = None) -> tuple[float, Iterator[ItemFeatures]]:
     """``(frames_per_second, items)`` of audio files featurized with ``feature_config``; item ids
-    are the file stems (the parent folder's name is kept as the field ``folder``). With ``shard``,
+    are the paths relative to the folder the files share, without extension (the file stems when
+    they share one; the parent folder's name is kept as the field ``folder``). With ``shard``,
     only its files are featurized."""
     # call site: the foundation's featurize_file and FeatureConfig
+    from vocaltools.datasets.inputs import loose_file_ids
     from vocaltools.features import FeatureConfig, featurize_file
 
     config = FeatureConfig.from_dict(dict(feature_config))
+    named = list(zip(loose_file_ids(paths), map(Path, paths)))
     if shard is not None:
-        paths = select_shard(paths, shard=shard, key=lambda path: Path(path).stem)
+        named = select_shard(named, shard=shard, key=lambda pair: pair[0])
 
     def items() -> Iterator[ItemFeatures]:
-        for path in paths:
-            p = Path(path)
+        for item_id, p in named:
             arrays = featurize_file(p, config=config).arrays
-            yield ItemFeatures(p.stem, _stack(arrays, embedder, str(p)), {"folder": p.parent.name})
+            yield ItemFeatures(item_id, _stack(arrays, embedder, str(p)), {"folder": p.parent.name})
 
     return _frames_per_second(feature_config), items()
 

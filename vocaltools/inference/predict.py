@@ -73,7 +73,13 @@ class InputItem:
 
 def collect_inputs(paths: Sequence[str | os.PathLike]) -> list[InputItem]:
     """Audio files, folders (searched recursively for audio files, sorted) and feature stores
-    (every item of the manifest), in the order given."""
+    (every item of the manifest), in the order given. Item ids: a store's own; a folder's files
+    relative to it; files given one by one relative to the folder they share (their stems when
+    they share one), without extension."""
+    from vocaltools.datasets.inputs import loose_file_ids
+
+    loose = [Path(raw) for raw in paths if Path(raw).is_file()]
+    loose_ids = dict(zip(loose, loose_file_ids(loose)))
     items: list[InputItem] = []
     for raw in paths:
         path = Path(raw)
@@ -87,7 +93,7 @@ def collect_inputs(paths: Sequence[str | os.PathLike]) -> list[InputItem]:
                 raise InputError(f"{path}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in this folder")
             items.extend(InputItem(str(f.relative_to(path).with_suffix("")), str(f)) for f in files)
         elif path.is_file():
-            items.append(InputItem(path.stem, str(path)))
+            items.append(InputItem(loose_ids[path], str(path)))
         else:
             raise InputError(f"{path}: no such file or folder")
     return items
