@@ -106,3 +106,22 @@ def test_siamese_store_training_and_model_embedding(voice_store, tmp_path):
     result = run_cli("embed", str(voice_store), "--model", str(tmp_path / "model"),
                      "--baseline", "mfcc", "-o", str(emb))
     assert result.returncode == 1 and "exactly one of --model" in result.stderr
+
+
+def test_audio_folders_are_embedded_with_featurize_item_ids(voice_store, tmp_path):
+    """A folder of audio is searched recursively; ids are paths relative to it, as in the store
+    that featurize made of the same files."""
+    from vocaltools.inference.embed import embed_inputs, mfcc_embedder
+    from vocaltools.segments import ClipConfig
+
+    embedder = mfcc_embedder(clip_config=ClipConfig(clip_seconds=1.0).to_dict())
+    audio = voice_store.parent / "audio"
+    from_folder = embed_inputs([str(audio)], embedder=embedder)
+    from_store = embed_inputs([str(voice_store)], embedder=embedder)
+    row = {item_id: i for i, item_id in enumerate(from_store.item_ids)}
+    order = [row[i.replace("/", "__")] for i in from_folder.item_ids]  # KeyError: an id differs
+    assert sorted(order) == list(range(len(row)))
+    np.testing.assert_allclose(from_folder.item_embeddings, from_store.item_embeddings[order], atol=1e-4)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no audio files"):
+        embed_inputs([str(tmp_path / "empty")], embedder=embedder)

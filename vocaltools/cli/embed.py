@@ -10,7 +10,8 @@ import typer
 
 def embed(
     inputs: Annotated[list[str], typer.Argument(
-        help="Feature stores (from 'vocaltools featurize') and/or audio files.")],
+        help="Feature stores (from 'vocaltools featurize'), audio files and folders of audio "
+             "files (searched recursively).")],
     output: Annotated[str, typer.Option(
         "-o", "--output", help="Embeddings NPZ to write ('-' = stdout).")],
     model: Annotated[Optional[str], typer.Option(

@@ -216,16 +216,20 @@ def iter_store_items(path: str | os.PathLike, *, embedder: Embedder,
 def iter_audio_items(paths: Sequence[str | os.PathLike], *, embedder: Embedder,
                      feature_config: Mapping[str, Any],
                      shard: Shard | None = None) -> tuple[float, Iterator[ItemFeatures]]:
-    """``(frames_per_second, items)`` of audio files featurized with ``feature_config``; item ids
-    are the paths relative to the folder the files share, without extension (the file stems when
-    they share one; the parent folder's name is kept as the field ``folder``). With ``shard``,
-    only its files are featurized."""
+    """``(frames_per_second, items)`` of audio files and folders (searched recursively) featurized
+    with ``feature_config``. Item ids as ``featurize`` names them: a folder's files by their path
+    relative to it, files given one by one relative to the folder they share, without extension
+    (the parent folder's name is kept as the field ``folder``). With ``shard``, only its files are
+    featurized."""
     # call site: the foundation's featurize_file and FeatureConfig
-    from vocaltools.datasets.inputs import loose_file_ids
+    from vocaltools.datasets.inputs import expand_inputs, item_id_for
     from vocaltools.features import FeatureConfig, featurize_file
 
     config = FeatureConfig.from_dict(dict(feature_config))
-    named = list(zip(loose_file_ids(paths), map(Path, paths)))
+    found, failures = expand_inputs([str(p) for p in paths])
+    if failures:
+        raise InputError(f"{failures[0].path}: {failures[0].reason}")
+    named = [(item_id_for(f.path, f.root), f.path) for f in found]
     if shard is not None:
         named = select_shard(named, shard=shard, key=lambda pair: pair[0])
 
@@ -253,9 +257,6 @@ def embed_inputs(inputs: Sequence[str | os.PathLike], *, embedder: Embedder,
         embedder = replace(embedder, meta={**dict(embedder.meta), "shard": str(shard)})
     stores = [p for p in inputs if Path(p).is_dir() and (Path(p) / "store.json").is_file()]
     audio = [p for p in inputs if p not in stores]
-    missing = [str(p) for p in audio if not Path(p).is_file()]
-    if missing:
-        raise InputError(f"{missing[0]}: neither an audio file nor a feature store (no store.json)")
     sources: list[tuple[float, Iterator[ItemFeatures]]] = [
         iter_store_items(p, embedder=embedder, shard=shard) for p in stores]
     if audio:
