@@ -28,6 +28,16 @@ def _vectors(path: str, *, level: str, where, where_not):
     return embeddings, select_vectors(embeddings, level=level)
 
 
+def _index_and_vectors(index_path: str, embeddings: str, *, where, where_not):
+    """The index and the embeddings' vectors at the index's level (item or clip)."""
+    from vocaltools.index.faiss_index import load_index
+
+    index = load_index(index_path)
+    _, vectors = _vectors(embeddings, level=index.meta.get("level", "item"), where=where,
+                          where_not=where_not)
+    return index, vectors
+
+
 def _split_list(text: str, *, what: str) -> list[str]:
     values = [v.strip() for v in text.split(",") if v.strip()]
     if not values:
@@ -102,11 +112,7 @@ def add(
     where_not: WhereNotOption = None,
 ) -> None:
     """Enrol more embeddings into an index (the stored threshold is kept)."""
-    from vocaltools.index.faiss_index import load_index
-
-    index = load_index(index_path)
-    _, vectors = _vectors(embeddings, level=index.meta.get("level", "item"), where=where,
-                          where_not=where_not)
+    index, vectors = _index_and_vectors(index_path, embeddings, where=where, where_not=where_not)
     before = len(index)
     index.add(vectors.vectors, item_ids=vectors.ids, labels=vectors.labels, fields=vectors.fields)
     index.save(output or index_path)
@@ -126,11 +132,7 @@ def query(
 ) -> None:
     """Find the k nearest enrolled items of every query (squared Euclidean distance)."""
     from vocaltools.formats.jsonl import make_record, write_jsonl
-    from vocaltools.index.faiss_index import load_index
-
-    index = load_index(index_path)
-    _, vectors = _vectors(embeddings, level=index.meta.get("level", "item"), where=where,
-                          where_not=where_not)
+    index, vectors = _index_and_vectors(index_path, embeddings, where=where, where_not=where_not)
     results = index.search(vectors.vectors, k=k)
     write_jsonl(output, (
         make_record("neighbors", query_id=query_id, query_label=label,
@@ -156,12 +158,9 @@ def identify(
 ) -> None:
     """Identify voices by a kNN vote; 'unknown' beyond the open-set threshold."""
     from vocaltools.formats.jsonl import make_record, write_jsonl
-    from vocaltools.index.faiss_index import load_index
     from vocaltools.index.identify import identify as identify_vectors
 
-    index = load_index(index_path)
-    _, vectors = _vectors(embeddings, level=index.meta.get("level", "item"), where=where,
-                          where_not=where_not)
+    index, vectors = _index_and_vectors(index_path, embeddings, where=where, where_not=where_not)
     if closed_set:
         used = None
     elif threshold is not None:

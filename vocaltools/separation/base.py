@@ -24,6 +24,11 @@ class StemArrays:
     def get(self, source: str) -> np.ndarray:
         return getattr(self, source)
 
+    @classmethod
+    def empty(cls) -> "StemArrays":
+        """The stems of an empty mixture."""
+        return cls(vocals=np.zeros(0, dtype=np.float32), accompaniment=np.zeros(0, dtype=np.float32))
+
 
 class Separator(abc.ABC):
     """A vocal/accompaniment separator.

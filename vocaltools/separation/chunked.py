@@ -93,7 +93,6 @@ def separate_chunked(separator: Separator, mixture: np.ndarray, *, sample_rate: 
     outputs = list(separate_stream(separator, blocks, sample_rate=sample_rate,
                                    chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds))
     if not outputs:
-        empty = np.zeros(0, dtype=np.float32)
-        return StemArrays(vocals=empty, accompaniment=empty.copy())
+        return StemArrays.empty()
     return StemArrays(vocals=np.concatenate([o.vocals for o in outputs]),
                       accompaniment=np.concatenate([o.accompaniment for o in outputs]))

@@ -49,8 +49,7 @@ class HpssSeparator(ConfiguredSeparator):
         mixture = np.asarray(mixture, dtype=np.float32)
         n = mixture.shape[0]
         if n == 0:
-            empty = np.zeros(0, dtype=np.float32)
-            return StemArrays(vocals=empty, accompaniment=empty.copy())
+            return StemArrays.empty()
         # stage 1: long window, harmonic = sustained accompaniment
         stft = librosa.stft(mixture, n_fft=cfg.n_fft_long, hop_length=cfg.n_fft_long // 4)
         harmonic, _ = librosa.decompose.hpss(stft, kernel_size=cfg.kernel_size, margin=cfg.margin)

@@ -183,8 +183,7 @@ class RepetSeparator(ConfiguredSeparator):
         mixture = np.asarray(mixture, dtype=np.float32)
         n = mixture.shape[0]
         if n == 0:
-            empty = np.zeros(0, dtype=np.float32)
-            return StemArrays(vocals=empty, accompaniment=empty.copy())
+            return StemArrays.empty()
         padded = np.pad(mixture, (0, max(0, cfg.n_fft - n)))  # very short input: pad one frame
         stft = librosa.stft(padded, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
         vocal_mask, accompaniment_mask = self.masks(np.abs(stft), sample_rate=sample_rate)

@@ -134,7 +134,7 @@ class UmxSeparator(Separator):
         mixture = np.asarray(mixture, dtype=np.float32)
         n = mixture.shape[0]
         if n == 0:
-            return StemArrays(vocals=mixture.copy(), accompaniment=mixture.copy())
+            return StemArrays.empty()
         # [n] -> [batch 1, channels, n]: mono is duplicated to the model's channels
         audio = torch.from_numpy(mixture)[None, None, :].repeat(1, self.arch["nb_channels"], 1)
         with torch.inference_mode():
