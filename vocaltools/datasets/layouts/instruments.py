@@ -9,6 +9,7 @@ None when the instrument is not one of them (percussion, piano, marimba, ...).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 #: the 19 orchestral instrument classes of S4, in the paper's (alphabetical) order
 S4_CLASSES: tuple[str, ...] = (
@@ -39,6 +40,18 @@ _FLUTE_FAMILY = {"altoflute": "flute", "bassflute": "flute"}
 
 def _key(name: str) -> str:
     return re.sub(r"[^a-z]", "", name.lower())
+
+
+def class_fields(cls: str | None, parsed: dict[str, Any], *, source: str,
+                 include_other: bool) -> dict[str, Any] | str:
+    """The fields of a sample file whose S4 class is ``cls`` (``None``: outside the 19): the
+    class, ``source`` and the ``parsed`` name fields; or the reason it is skipped (outside the 19
+    and ``include_other`` is off; with it on, the file's own instrument name is its class)."""
+    if cls is None:
+        if not include_other:
+            return f"instrument {parsed['source_instrument']!r} is not one of the 19 S4 classes"
+        cls = parsed["source_instrument"]
+    return {"instrument": cls, "source": source, **parsed}
 
 
 def instrument_class(name: str, *, flute_family: bool = True) -> str | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from vocaltools.datasets.layouts.base import FileFieldsLayout
-from vocaltools.datasets.layouts.instruments import instrument_class
+from vocaltools.datasets.layouts.instruments import class_fields, instrument_class
 
 _NOTE = re.compile(r"^[A-G][b#]?\d(?:[A-G][b#]?\d)?$")
 _DYNAMICS = {"ppp", "pp", "p", "mp", "mf", "f", "ff", "fff"}
@@ -61,11 +61,7 @@ def iowa_fields(path: Path, *, include_other: bool, flute_family: bool) -> dict[
     """The fields of one Iowa MIS file, or the reason it is skipped."""
     parsed = parse_iowa_name(path.stem)
     cls = instrument_class(parsed["source_instrument"], flute_family=flute_family)
-    if cls is None:
-        if not include_other:
-            return f"instrument {parsed['source_instrument']!r} is not one of the 19 S4 classes"
-        cls = parsed["source_instrument"]
-    return {"instrument": cls, "source": "iowa", **parsed}
+    return class_fields(cls, parsed, source="iowa", include_other=include_other)
 
 
 @dataclass(frozen=True)

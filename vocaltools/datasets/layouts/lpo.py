@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from vocaltools.datasets.layouts.base import FileFieldsLayout
-from vocaltools.datasets.layouts.instruments import instrument_class
+from vocaltools.datasets.layouts.instruments import class_fields, instrument_class
 
 
 def parse_lpo_name(stem: str) -> dict[str, str]:
@@ -44,11 +44,7 @@ def lpo_fields(path: Path, root: Path, *, include_other: bool, flute_family: boo
             cls = instrument_class(folder, flute_family=flute_family)
             if cls is not None:
                 break
-    if cls is None:
-        if not include_other:
-            return f"instrument {parsed['source_instrument']!r} is not one of the 19 S4 classes"
-        cls = parsed["source_instrument"]
-    return {"instrument": cls, "source": "lpo", **parsed}
+    return class_fields(cls, parsed, source="lpo", include_other=include_other)
 
 
 @dataclass(frozen=True)
