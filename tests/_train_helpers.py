@@ -12,9 +12,9 @@ N_BINS = 128
 
 
 def make_store(root: Path, *, n_classes: int = 3, songs_per_class: int = 4, seconds: float = 3.0,
-               seed: int = 0) -> FeatureStore:
+               seed: int = 0, offset: float = 0.0) -> FeatureStore:
     """A store of the ``fgnl`` preset whose items carry ``singer`` (the label) and ``song_id``;
-    class ``c`` has a bright band at its own frequency rows, under noise."""
+    class ``c`` has a bright band at its own frequency rows, under noise (mean ``offset``)."""
     from vocaltools.features import get_preset
 
     config = get_preset("fgnl")
@@ -25,7 +25,7 @@ def make_store(root: Path, *, n_classes: int = 3, songs_per_class: int = 4, seco
     band = N_BINS // n_classes
     for c in range(n_classes):
         for s in range(songs_per_class):
-            x = rng.normal(0.0, 1.0, size=(1, N_BINS, n_frames)).astype(np.float32)
+            x = rng.normal(offset, 1.0, size=(1, N_BINS, n_frames)).astype(np.float32)
             x[:, c * band:c * band + band // 2, :] += 3.0
             store.write_item(item_id=f"c{c}-song{s}", audio_path=f"c{c}/song{s}.wav",
                              arrays={"logmel": x}, duration_s=seconds,

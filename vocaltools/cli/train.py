@@ -81,6 +81,10 @@ def train(
         help="Process-group backend under torchrun: gloo or nccl [default: nccl on CUDA, gloo on "
              "CPU]. Under torchrun --batch-size is the global batch, split among the processes; "
              "see docs/distributed.md.")] = None,
+    precise_bn: Annotated[int, typer.Option(
+        help="After every epoch, recompute BatchNorm statistics as averages over this many "
+             "training clips before validating and saving (0: keep the running averages, which "
+             "settle slowly on small data with the S1 models' Keras momentum).")] = 8192,
     option: Annotated[Optional[list[str]], typer.Option(
         "--option", help="Model option KEY=VALUE (JSON value); repeatable.")] = None,
     name: Annotated[Optional[str], typer.Option(
@@ -124,7 +128,7 @@ def train(
         batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay, select=select,
         alpha=alpha, strategy=strategy, crt_epochs=crt_epochs, device=device, precision=precision,
         model_options=_parse_options(option or []), max_epochs_this_call=max_epochs,
-        threads=threads, workers=workers, compile=compile_model)
+        threads=threads, workers=workers, compile=compile_model, precise_bn=precise_bn)
     if split is not None:
         item_split = read_split(split, fold=fold)
     else:

@@ -72,6 +72,9 @@ class TrainConfig:
     workers : DataLoader worker processes cutting training clips (``None``: 0 on CPU, up to 4 on
         CUDA); the batches and results do not depend on it.
     compile : run the training forward and backward through ``torch.compile``.
+    precise_bn : after every epoch, BatchNorm statistics are recomputed as averages over this many
+        training clips (a seeded sample) before validation and saving
+        (:mod:`vocaltools.training.batchnorm`); 0 keeps the running averages of training.
     """
 
     model: str
@@ -95,6 +98,7 @@ class TrainConfig:
     threads: int | None = None
     workers: int | None = None
     compile: bool = False
+    precise_bn: int = 8192
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -107,6 +111,8 @@ class TrainConfig:
             raise ConfigError(f"unknown device {self.device!r}; choose auto, cpu or cuda")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
+        if self.precise_bn < 0:
+            raise ConfigError(f"precise_bn must be >= 0 clips, got {self.precise_bn}")
         if self.workers is not None and self.workers < 0:
             raise ConfigError(f"workers must be >= 0, got {self.workers}")
         if self.batch_size < 1 or self.epochs < 1 or self.lr <= 0:

@@ -32,6 +32,7 @@ from vocaltools.formats.jsonl import make_record, write_jsonl
 from vocaltools.formats.store import FeatureStore
 from vocaltools.models.registry import build_model, count_params, get_spec
 from vocaltools.training import distributed
+from vocaltools.training.batchnorm import recalibrate_batch_norm
 from vocaltools.training.config import TrainConfig
 from vocaltools.training.data import (ClipSet, ItemCache, frames_per_second_of, make_clip_set,
                                       training_labels)
@@ -177,6 +178,18 @@ def _evaluate(model, clip_set, cache, *, batch_size, device, precision) -> dict[
     picked = probabilities[np.arange(len(true)), true]
     metrics["loss"] = float(-np.log(np.clip(picked, 1e-12, None)).mean())
     return metrics
+
+
+def _precise_batch_norm(model: nn.Module, clip_set: ClipSet, cache: ItemCache, *, config: TrainConfig,
+                        epoch: int, stage: str, device: torch.device, precision: str) -> None:
+    """BatchNorm statistics of the trainable layers averaged over up to ``config.precise_bn``
+    training clips, drawn by a seeded permutation (the same whether a run was resumed or not)."""
+    order = torch.randperm(len(clip_set), generator=torch.Generator().manual_seed(
+        _epoch_seed(config.seed, epoch, 4)))[:config.precise_bn]
+    batches = (torch.from_numpy(x).to(device)
+               for x, _ in clip_set.batches(cache, batch_size=config.batch_size, order=order.tolist()))
+    with _autocast(device, precision):
+        recalibrate_batch_norm(model, batches, set_train_mode=lambda m: _train_mode(m, stage))
 
 
 def _selection_value(select: str, metrics: Mapping[str, Any]) -> float:
@@ -350,6 +363,9 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
         total_loss, seen = distributed.sum_over_ranks([total_loss, seen], context=context, device=device)
         train_loss = total_loss / max(seen, 1)
         distributed.broadcast_buffers(model, context=context)  # every rank: rank 0's model
+        if config.precise_bn:  # every rank alike: the same clips through the same weights
+            _precise_batch_norm(model, sets["train"], cache, config=config, epoch=epoch, stage=stage,
+                                device=device, precision=precision)
 
         val = {}
         if has_validation and context.is_main:
