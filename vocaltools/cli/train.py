@@ -82,7 +82,7 @@ def train(
              "CPU]. Under torchrun --batch-size is the global batch, split among the processes; "
              "see docs/distributed.md.")] = None,
     precise_bn: Annotated[int, typer.Option(
-        help="After every epoch, recompute BatchNorm statistics as averages over this many "
+        help="Classify objective: after every epoch, recompute BatchNorm statistics as averages over this many "
              "training clips before validating and saving (0: keep the running averages, which "
              "settle slowly on small data with the S1 models' Keras momentum).")] = 8192,
     option: Annotated[Optional[list[str]], typer.Option(
