@@ -181,13 +181,14 @@ def _evaluate(model, clip_set, cache, *, batch_size, device, precision) -> dict[
 
 
 def _precise_batch_norm(model: nn.Module, clip_set: ClipSet, cache: ItemCache, *, config: TrainConfig,
-                        epoch: int, stage: str, device: torch.device, precision: str) -> None:
+                        batch_size: int, epoch: int, stage: str, device: torch.device,
+                        precision: str) -> None:
     """BatchNorm statistics of the trainable layers averaged over up to ``config.precise_bn``
     training clips, drawn by a seeded permutation (the same whether a run was resumed or not)."""
     order = torch.randperm(len(clip_set), generator=torch.Generator().manual_seed(
         _epoch_seed(config.seed, epoch, 4)))[:config.precise_bn]
     batches = (torch.from_numpy(x).to(device)
-               for x, _ in clip_set.batches(cache, batch_size=config.batch_size, order=order.tolist()))
+               for x, _ in clip_set.batches(cache, batch_size=batch_size, order=order.tolist()))
     with _autocast(device, precision):
         recalibrate_batch_norm(model, batches, set_train_mode=lambda m: _train_mode(m, stage))
 
@@ -365,6 +366,7 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
         distributed.broadcast_buffers(model, context=context)  # every rank: rank 0's model
         if config.precise_bn:  # every rank alike: the same clips through the same weights
             _precise_batch_norm(model, sets["train"], cache, config=config, epoch=epoch, stage=stage,
+                                batch_size=distributed.per_rank_batch_size(config.batch_size, context),
                                 device=device, precision=precision)
 
         val = {}
