@@ -2,12 +2,12 @@
 
 The S1 networks use Keras' BatchNormalization, whose running averages move by 1 % per step
 (momentum 0.99). On artist20 an epoch has thousands of steps and the averages settle; on a small
-store they do not: after 100 steps the input normalisation of crnn on the GTSinger demo still held
-a running mean of -8.6 dB for inputs around -40 dB, so the model answered at chance even on its own
-training clips in evaluation mode. Recomputing the statistics as plain averages over a fixed sample
-of training clips (Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm", section 3) gives
-evaluation the statistics the weights were trained with. Training itself (batch statistics) is
-unchanged; only the buffers that evaluation and the saved checkpoint use are replaced.
+store they do not: after 108 steps the input normalisation of crnn on the GTSinger demo still
+held a running mean of -8.6 for log-mel inputs that average -23.5, so the model answered at chance
+even on its own training clips in evaluation mode. Recomputing the statistics as plain averages
+over a fixed sample of training clips ("precise BN"; Wu & Johnson 2021, "Rethinking 'Batch' in
+BatchNorm") gives evaluation the statistics the weights were trained with. Training itself (batch
+statistics) is unchanged; only the buffers that evaluation and the saved checkpoint use are replaced.
 """
 
 from __future__ import annotations
