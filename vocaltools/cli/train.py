@@ -144,6 +144,8 @@ def train(
             seed=seed, runs=runs, quiet=quiet or not context.is_main, register=register, name=name,
             main=context.is_main, distributed_run=context.is_distributed,
             pairs_per_epoch=pairs_per_epoch, embedding_dim=embedding_dim)
+        # no rank tears the group down while another still receives (gloo aborts on a closed peer)
+        distributed.barrier()
     finally:
         distributed.shutdown()
 

@@ -99,6 +99,14 @@ def current() -> DistributedContext:
                               backend=str(dist.get_backend()))
 
 
+def barrier() -> None:
+    """Wait until every rank gets here (a no-op outside a process group)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
 def shutdown() -> None:
     """Leave the process group (a no-op outside one)."""
     import torch.distributed as dist
