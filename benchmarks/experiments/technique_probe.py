@@ -7,7 +7,11 @@ then scored two ways: trained on the train + validation takes of a split file an
 test takes, and by song-grouped k-fold cross-validation over every take (each take is predicted by
 a model that never heard its song). Prints a table and writes JSON.
 
-    python benchmarks/experiments/technique_probe.py STORE [--split SPLIT.jsonl] [--folds 4] [-o probe.json]
+    python benchmarks/experiments/technique_probe.py STORE [--split SPLIT.jsonl] [--folds 4]
+        [--centre-on-song] [-o probe.json]
+
+``--centre-on-song`` subtracts from each take's statistics the mean of its song's takes (it uses
+the grouping of takes by song, never a label): techniques as differences from the same singer.
 
 docs/results-techniques.md reports its output for the reduced and the paper front end.
 """
@@ -57,13 +61,18 @@ def main() -> None:
     parser.add_argument("store")
     parser.add_argument("--split", help="split file: train + validation fit, test scores")
     parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--centre-on-song", action="store_true",
+                        help="subtract the mean statistics of each song's takes")
     parser.add_argument("-o", "--output", default="technique-probe.json")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
 
     ids, x, y, songs = take_statistics(FeatureStore(args.store))
+    if args.centre_on_song:
+        for song in set(songs):
+            x[songs == song] -= x[songs == song].mean(axis=0)
     majority = Counter(y).most_common(1)[0][1] / len(y)
-    result = {"store": args.store, "n_takes": len(y), "classes": sorted(set(y)),
+    result = {"store": args.store, "centre_on_song": args.centre_on_song, "n_takes": len(y), "classes": sorted(set(y)),
               "chance": {"majority_accuracy": majority, "balanced_accuracy": 1 / len(set(y))},
               "cross_validation": [], "split": []}
     print(f"{len(y)} takes, {len(set(y))} classes; majority accuracy {majority:.3f}, "
