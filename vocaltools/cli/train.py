@@ -82,9 +82,9 @@ def train(
              "CPU]. Under torchrun --batch-size is the global batch, split among the processes; "
              "see docs/distributed.md.")] = None,
     precise_bn: Annotated[int, typer.Option(
-        help="Classify objective: after every epoch, recompute BatchNorm statistics as averages over this many "
-             "training clips before validating and saving (0: keep the running averages, which "
-             "settle slowly on small data with the S1 models' Keras momentum).")] = 8192,
+        help="Classify objective: after every epoch, recompute BatchNorm statistics as averages "
+             "over this many training clips before validating and saving (0: keep the running "
+             "averages, which settle slowly on small data with the S1 models' Keras momentum).")] = 8192,
     option: Annotated[Optional[list[str]], typer.Option(
         "--option", help="Model option KEY=VALUE (JSON value); repeatable.")] = None,
     name: Annotated[Optional[str], typer.Option(
