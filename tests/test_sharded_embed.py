@@ -55,8 +55,9 @@ def test_embed_shards_merged_equal_the_whole_run(store_and_model, tmp_path):
     expected = _sorted_by_id(whole)
     assert merged.item_ids == tuple(sorted(whole.item_ids)) == expected.item_ids
     assert merged.labels == expected.labels and merged.fields == expected.fields
-    np.testing.assert_array_equal(merged.item_embeddings, expected.item_embeddings)
-    np.testing.assert_array_equal(merged.clip_embeddings, expected.clip_embeddings)
+    # a shard batches other clips together, and kernels may round differently by batch size
+    np.testing.assert_allclose(merged.item_embeddings, expected.item_embeddings, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(merged.clip_embeddings, expected.clip_embeddings, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(merged.clip_item, expected.clip_item)
     np.testing.assert_array_equal(merged.clip_start_s, expected.clip_start_s)
     assert merged.meta["merged_shards"] == ["1/3", "2/3", "3/3"] and "shard" not in merged.meta
