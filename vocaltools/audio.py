@@ -10,6 +10,11 @@ Every file that cannot be used raises :class:`~vocaltools.errors.InputError` nam
 reason: missing, empty (0 bytes), not an audio format, truncated (fewer samples than its header
 declares, or a decoder that loses sync), non-finite samples (NaN/inf), or shorter than
 ``min_seconds``.
+
+Lossy streams (MP3, AAC/M4A) may decode up to :data:`LOSSY_SHORTFALL_SECONDS` shorter than their
+header says: encoders add delay and padding that decoders trim. An MP3 without a Xing/Info or VBRI
+header states no length at all (libsndfile then estimates it from the file size, ID3 tags and cover
+art included), so its truncation cannot be told from its header and is not checked.
 """
 
 from __future__ import annotations
@@ -29,6 +34,13 @@ AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".oga", ".opus", "
                                      ".mp3", ".m4a", ".aac", ".wma", ".mp4")
 #: containers that libsndfile reads; anything else goes to audioread directly
 _SOUNDFILE_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".mp3"}
+
+#: how much shorter than its header's length a lossy stream may decode: MP3 and AAC encoders add
+#: delay and padding (up to about 2,900 samples of MP3 at 44.1 kHz) that a frame count includes
+#: and decoders trim
+LOSSY_SHORTFALL_SECONDS = 0.1
+#: containers whose decoded length may fall short of the header's by LOSSY_SHORTFALL_SECONDS
+_LOSSY_EXTENSIONS = {".mp3", ".m4a", ".aac", ".mp4", ".wma"}
 
 #: frames read from the decoder at once when streaming
 _READ_FRAMES = 1 << 18
@@ -81,6 +93,40 @@ def _wav_declared_bytes(path: Path) -> tuple[int, int] | None:
                 handle.seek(length + (length & 1), os.SEEK_CUR)
     except OSError:
         return None
+
+
+def _mp3_states_its_length(path: Path) -> bool:
+    """Whether an MP3 file's first frame carries a Xing/Info or VBRI header (a frame count).
+
+    Without one, a decoder's length is an estimate from the file size and bit rate."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(10)
+            offset = 0
+            if len(head) == 10 and head[:3] == b"ID3":  # skip an ID3v2 tag (synchsafe size)
+                size = ((head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7
+                        | (head[9] & 0x7F))
+                offset = 10 + size + (10 if head[5] & 0x10 else 0)  # a footer follows
+            handle.seek(offset)
+            data = handle.read(1 << 16)
+    except OSError:
+        return False
+    for i in range(len(data) - 1):
+        if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0:  # frame sync: the first audio frame
+            frame = data[i:i + 192]  # the tag sits after the side information (<= 36 bytes in)
+            return any(tag in frame for tag in (b"Xing", b"Info", b"VBRI"))
+    return False
+
+
+def _allowed_shortfall(path: Path, sample_rate: int) -> int | None:
+    """Samples a decoded stream may fall short of its header's length; None: the header states
+    no length (an MP3 without a Xing/Info or VBRI header), so truncation is not checked."""
+    suffix = path.suffix.lower()
+    if suffix == ".mp3" and not _mp3_states_its_length(path):
+        return None
+    if suffix in _LOSSY_EXTENSIONS:
+        return int(round(LOSSY_SHORTFALL_SECONDS * sample_rate))
+    return 0
 
 
 def _soundfile_info(path: Path):
@@ -168,20 +214,34 @@ def _soundfile_frames(path: Path, info) -> Iterator[np.ndarray]:
     except (soundfile.LibsndfileError, RuntimeError) as error:
         raise InputError(f"{path}: truncated or corrupt {path.suffix.lstrip('.').upper()} file: "
                          f"decoding failed after {seen} of {expected} samples ({error})") from error
-    if 0 < expected < (1 << 62) and seen < expected:
+    if 0 < expected < (1 << 62):
+        _check_length(path, expected=expected, seen=seen, sample_rate=int(info.samplerate))
+
+
+def _check_length(path: Path, *, expected: int, seen: int, sample_rate: int) -> None:
+    """InputError when ``seen`` decoded samples fall short of the ``expected`` of the header by
+    more than the container allows (:func:`_allowed_shortfall`)."""
+    allowed = _allowed_shortfall(path, sample_rate)
+    if allowed is not None and expected - seen > allowed:
         raise InputError(f"{path}: truncated {path.suffix.lstrip('.').upper()} file: its header "
                          f"declares {expected} samples but only {seen} could be decoded")
 
 
 def _audioread_frames(reader, path: Path) -> Iterator[np.ndarray]:
     channels = int(reader.channels)
+    rate = int(reader.samplerate)
+    expected = int(round(float(reader.duration or 0) * rate))
+    seen = 0
     with reader:
         try:
             for buffer in reader:
                 data = np.frombuffer(buffer, dtype="<i2").astype(np.float32) / 32768.0
+                seen += data.size // channels
                 yield data.reshape(-1, channels)
         except (OSError, EOFError) as error:
             raise InputError(f"{path}: decoding failed ({error})") from error
+    if expected > 0 and seen > 0:  # no samples at all: reported by the caller
+        _check_length(path, expected=expected, seen=seen, sample_rate=rate)
 
 
 def iter_audio_blocks(path: str | os.PathLike, *, sample_rate: int | None, block_seconds: float = 60.0,
