@@ -119,3 +119,25 @@ def test_truncated_lossy_files_are_still_refused(tmp_path, name):
     cut.write_bytes(data[:len(data) // 2])
     with pytest.raises(InputError, match=r"cut-.*: truncated (MP3|M4A) file: its header declares"):
         load_audio(cut, sample_rate=None)
+
+
+# -- item 2: embed goes on past a bad file -----------------------------------------------------
+
+def test_embed_writes_every_good_item_and_names_every_bad_one(tmp_path):
+    from vocaltools.index.embeddings import load_embeddings
+
+    folder = tmp_path / "music"
+    for singer, f0 in (("a", 180.0), ("b", 260.0)):
+        _tone(folder / singer / "song1.wav", 1.5, f0=f0, rate=16000)
+    (folder / "a" / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    (folder / "b" / "empty.flac").write_bytes(b"")
+    out = tmp_path / "emb.npz"
+    result = run_cli("embed", str(folder), "--baseline", "mfcc", "--clip-seconds", "1",
+                     "-o", str(out))
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 2, result.stderr
+    assert any("broken.wav" in line for line in errors) and any("empty.flac" in line for line in errors)
+    assert "Traceback" not in result.stderr
+    embeddings = load_embeddings(out)
+    assert sorted(embeddings.item_ids) == ["a/song1", "b/song1"]

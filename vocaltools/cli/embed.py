@@ -41,10 +41,15 @@ def embed(
         "merge'.", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Embed items clip by clip with a trained model (or the MFCC baseline)."""
+    """Embed items clip by clip with a trained model (or the MFCC baseline).
+
+    A bad item does not stop the batch: the good items are written, every failure is listed at
+    the end, one 'error: FILE: reason' line each, and the exit status is 1.
+    """
     from vocaltools.errors import InputError
     from vocaltools.index.embeddings import save_embeddings
     from vocaltools.inference.embed import embed_inputs, mfcc_embedder, model_embedder
+    from vocaltools.inference.predict import Failure
     from vocaltools.sharding import parse_shard
 
     if shard is not None:
@@ -68,13 +73,29 @@ def embed(
         from tqdm import tqdm
 
         bar = tqdm(desc="embed", unit="item", file=sys.stderr)
+    failures: list[Failure] = []
+
+    def report_failures() -> None:
+        for failure in failures:  # one 'error:' line per failure, the file named first
+            print(f"error: {failure.message}", file=sys.stderr)
+
     try:
         result = embed_inputs(inputs, embedder=embedder, normalize=normalize,
-                              baseline_preset=preset, shard=shard,
+                              baseline_preset=preset, shard=shard, failures=failures,
                               on_item=(lambda _: bar.update(1)) if bar is not None else None)
+    except InputError:
+        if bar is not None:
+            bar.close()
+            bar = None
+        report_failures()
+        raise
     finally:
         if bar is not None:
             bar.close()
     save_embeddings(output, result)
+    report_failures()
     print(f"embedded {result.n_items} items ({len(result.clip_embeddings)} clips, dim {result.dim})"
-          + (f" of shard {shard}" if shard is not None else "") + f" -> {output}", file=sys.stderr)
+          + (f" of shard {shard}" if shard is not None else "") + f" -> {output}"
+          + (f"; {len(failures)} failed" if failures else ""), file=sys.stderr)
+    if failures:
+        raise typer.Exit(code=1)

@@ -11,7 +11,10 @@ Which vector is the embedding:
 - any classifier: its penultimate layer, ``forward_features(x)`` (``layer="features"``).
 
 Inputs are feature stores (``vocaltools featurize``) or audio files, which are featurized with the
-model's own feature configuration so that the two can never mismatch. With a shard ``K/N``
+model's own feature configuration so that the two can never mismatch. An item that cannot be
+embedded (unreadable audio, a damaged NPZ, too short for a clip) is recorded and skipped when a
+``failures`` list is given (the CLI writes every good item, names every bad one and exits 1), else
+raised. With a shard ``K/N``
 (:mod:`vocaltools.sharding`, ``"hash"`` rule on the item id) only that shard's items are read,
 and the meta records ``"shard": "K/N"``; :mod:`vocaltools.merging` joins the shards' files.
 """
@@ -25,8 +28,9 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from vocaltools.errors import InputError, ModelError
+from vocaltools.errors import InputError, ModelError, VocaltoolsError
 from vocaltools.index.embeddings import EmbeddingSet, make_embedding_set
+from vocaltools.inference.predict import Failure
 from vocaltools.sharding import Shard, parse_shard, select_shard
 
 LAYERS = ("auto", "output", "features")
@@ -77,12 +81,16 @@ def embed_batch(model, clips: np.ndarray, *, layer: str = "output", batch_size: 
     return np.concatenate(outputs).astype(np.float32)
 
 
-def embed_items(items: Iterable[ItemFeatures], *, embedder: Embedder, frames_per_second: float,
-                normalize: bool = False, on_item: Callable[[str], None] | None = None) -> EmbeddingSet:
+def embed_items(items: Iterable[ItemFeatures | Failure], *, embedder: Embedder,
+                frames_per_second: float, normalize: bool = False,
+                on_item: Callable[[str], None] | None = None,
+                failures: list[Failure] | None = None) -> EmbeddingSet:
     """Embed every item clip by clip (see the module docstring) into an :class:`EmbeddingSet`.
 
     Items too short for a clip are padded by repetition (the train helper's ``pad_short``); an
-    item that still yields no clip raises :class:`InputError` naming it."""
+    item that still yields no clip is a failure naming it. ``items`` may hold :class:`Failure`
+    records of items that could not be read. With a ``failures`` list, failures are appended to
+    it and the other items go on; without one, the first raises :class:`InputError`."""
     # call site: clip windows of the train helper's vocaltools.segments
     from vocaltools.segments import ClipConfig, clip_windows, cut_clip
 
@@ -90,12 +98,22 @@ def embed_items(items: Iterable[ItemFeatures], *, embedder: Embedder, frames_per
     clip_vectors, clip_item, clip_start = [], [], []
     item_ids: list[str] = []
     item_fields: list[Mapping[str, Any]] = []
+
+    def fail(failure: Failure) -> None:
+        if failures is None:
+            raise InputError(failure.message)
+        failures.append(failure)
+
     for item in items:
+        if isinstance(item, Failure):
+            fail(item)
+            continue
         windows = clip_windows(n_frames=int(item.features.shape[-1]),
                                frames_per_second=frames_per_second, config=clip_config)
         if not windows:
-            raise InputError(f"item {item.item_id!r}: {item.features.shape[-1]} frames give no clip "
-                             f"of {clip_config.clip_seconds} s")
+            fail(Failure(item.item_id, f"item {item.item_id!r}: {item.features.shape[-1]} frames "
+                                       f"give no clip of {clip_config.clip_seconds} s"))
+            continue
         clips = np.stack([cut_clip(item.features, w) for w in windows])
         clip_vectors.append(embedder.embed(clips))
         clip_item.extend([len(item_ids)] * len(windows))
@@ -105,7 +123,8 @@ def embed_items(items: Iterable[ItemFeatures], *, embedder: Embedder, frames_per
         if on_item is not None:
             on_item(item.item_id)
     if not item_ids:
-        raise InputError("no items to embed")
+        raise InputError("no items to embed" if not failures else
+                         f"none of the inputs could be embedded ({len(failures)} failed)")
     if len(set(item_ids)) != len(item_ids):
         from collections import Counter
 
@@ -204,13 +223,26 @@ def iter_store_items(path: str | os.PathLike, *, embedder: Embedder,
     if shard is not None:
         records = select_shard(records, shard=shard, key=lambda item: item.item_id)
 
-    def items() -> Iterator[ItemFeatures]:
+    def items() -> Iterator[ItemFeatures | Failure]:
         for item in records:
-            arrays = store.load_arrays(item)
-            yield ItemFeatures(item.item_id, _stack(arrays, embedder, f"{path}: item {item.item_id!r}"),
-                               dict(item.fields))
+            where = f"{path}: item {item.item_id!r}"
+            try:
+                features = _stack(store.load_arrays(item), embedder, where)
+            except (VocaltoolsError, OSError) as error:
+                yield _failure(where, error)
+                continue
+            yield ItemFeatures(item.item_id, features, dict(item.fields))
 
     return _frames_per_second(feature_config), items()
+
+
+def _failure(source: str, error: Exception) -> Failure:
+    """A :class:`Failure` whose message names ``source`` once."""
+    if isinstance(error, OSError):
+        text = f"{error.strerror or error}"
+    else:
+        text = str(error)
+    return Failure(source, text if text.startswith(source) else f"{source}: {text}")
 
 
 def iter_audio_items(paths: Sequence[str | os.PathLike], *, embedder: Embedder,
@@ -226,17 +258,21 @@ def iter_audio_items(paths: Sequence[str | os.PathLike], *, embedder: Embedder,
     from vocaltools.features import FeatureConfig, featurize_file
 
     config = FeatureConfig.from_dict(dict(feature_config))
-    found, failures = expand_inputs([str(p) for p in paths])
-    if failures:
-        raise InputError(f"{failures[0].path}: {failures[0].reason}")
+    found, missing = expand_inputs([str(p) for p in paths])
     named = [(item_id_for(f.path, f.root), f.path) for f in found]
     if shard is not None:
         named = select_shard(named, shard=shard, key=lambda pair: pair[0])
 
-    def items() -> Iterator[ItemFeatures]:
+    def items() -> Iterator[ItemFeatures | Failure]:
+        for failure in missing:  # a missing path, a folder without audio
+            yield Failure(failure.path, failure.message)
         for item_id, p in named:
-            arrays = featurize_file(p, config=config).arrays
-            yield ItemFeatures(item_id, _stack(arrays, embedder, str(p)), {"folder": p.parent.name})
+            try:
+                features = _stack(featurize_file(p, config=config).arrays, embedder, str(p))
+            except (VocaltoolsError, OSError) as error:
+                yield _failure(str(p), error)
+                continue
+            yield ItemFeatures(item_id, features, {"folder": p.parent.name})
 
     return _frames_per_second(feature_config), items()
 
@@ -244,11 +280,13 @@ def iter_audio_items(paths: Sequence[str | os.PathLike], *, embedder: Embedder,
 def embed_inputs(inputs: Sequence[str | os.PathLike], *, embedder: Embedder,
                  normalize: bool = False, baseline_preset: str = "wang2018",
                  shard: Shard | str | None = None,
-                 on_item: Callable[[str], None] | None = None) -> EmbeddingSet:
+                 on_item: Callable[[str], None] | None = None,
+                 failures: list[Failure] | None = None) -> EmbeddingSet:
     """Embed feature stores and/or audio files (all with one frame rate) into one set.
 
     ``shard`` ``"K/N"``: only the items of shard K of N (recorded in the meta as ``shard``); a
-    shard that holds no item raises :class:`InputError`."""
+    shard that holds no item raises :class:`InputError`. ``failures``: see :func:`embed_items`;
+    when no item at all succeeds, :class:`InputError` is raised after they are recorded."""
     if not inputs:
         raise InputError("no inputs: give feature stores or audio files")
     if isinstance(shard, str):
@@ -274,7 +312,7 @@ def embed_inputs(inputs: Sequence[str | os.PathLike], *, embedder: Embedder,
 
     n_read = 0
 
-    def chained() -> Iterator[ItemFeatures]:
+    def chained() -> Iterator[ItemFeatures | Failure]:
         nonlocal n_read
         for _, items in sources:
             for item in items:
@@ -283,7 +321,7 @@ def embed_inputs(inputs: Sequence[str | os.PathLike], *, embedder: Embedder,
 
     try:
         return embed_items(chained(), embedder=embedder, frames_per_second=sources[0][0],
-                           normalize=normalize, on_item=on_item)
+                           normalize=normalize, on_item=on_item, failures=failures)
     except InputError:
         if shard is None or n_read:
             raise
