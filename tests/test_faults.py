@@ -141,3 +141,183 @@ def test_embed_writes_every_good_item_and_names_every_bad_one(tmp_path):
     assert "Traceback" not in result.stderr
     embeddings = load_embeddings(out)
     assert sorted(embeddings.item_ids) == ["a/song1", "b/song1"]
+
+
+# -- item 4: a lone file's id is its stem; another file of that name is not taken as done --------
+
+def _manifest(store):
+    from vocaltools.formats.jsonl import read_jsonl
+
+    return read_jsonl(store / "manifest.jsonl", kind="item")
+
+
+def test_another_file_under_a_finished_id_is_an_error_not_a_skip(tmp_path):
+    a = _tone(tmp_path / "A" / "song01.flac", 1.0, f0=200.0, rate=16000)
+    b = _tone(tmp_path / "B" / "song01.flac", 1.0, f0=300.0, rate=16000)
+    store = tmp_path / "S"
+    first = run_cli("featurize", str(a), "-o", str(store))
+    assert first.returncode == 0 and "1 written" in first.stderr, first.stderr
+    other = run_cli("featurize", str(b), "-o", str(store))
+    assert other.returncode == 1, other.stderr
+    error = other.stderr.splitlines()[0]
+    assert error.startswith(f"error: {b}: item id 'song01' is already in {store}")
+    assert str(a) in error and "write to another store" in error and "delete" in error
+    assert [r["audio_path"] for r in _manifest(store)] == [str(a)]
+    again = run_cli("featurize", str(a), "-o", str(store))  # the same file: done
+    assert again.returncode == 0 and "0 written, 1 skipped" in again.stderr, again.stderr
+
+
+def test_a_moved_file_is_recognised_by_its_content_and_a_changed_one_is_not(tmp_path):
+    from vocaltools.datasets.items import AudioItem
+    from vocaltools.features import get_preset
+    from vocaltools.features.pipeline import featurize_items
+    from vocaltools.formats.store import FeatureStore
+
+    a = _tone(tmp_path / "A" / "x.flac", 1.0, rate=16000)
+    store = FeatureStore(tmp_path / "S")
+    config = get_preset("fgnl")
+    assert featurize_items([AudioItem("x", a)], store=store, config=config).written == 1
+    moved = tmp_path / "C" / "x.flac"
+    moved.parent.mkdir()
+    moved.write_bytes(a.read_bytes())  # a copy: new path, new mtime, same bytes
+    assert featurize_items([AudioItem("x", moved)], store=store, config=config).skipped == 1
+    _tone(a, 1.0, f0=330.0, rate=16000)  # rewritten in place
+    changed = featurize_items([AudioItem("x", a)], store=store, config=config)
+    assert changed.written == 0 and changed.skipped == 0
+    assert "changed since it was featurized" in changed.failures[0].message
+
+
+# -- item 9: a damaged NPZ is redone; one writer at a time ---------------------------------------
+
+def _folder(root, n: int, seconds: float = 1.0):
+    for i in range(n):
+        _tone(root / f"s{i % 2}" / f"take{i:02d}.flac", seconds, f0=180.0 + 15 * i, rate=16000)
+    return root
+
+
+def test_resume_redoes_a_truncated_or_unreadable_npz(tmp_path):
+    from vocaltools.formats.store import FeatureStore
+
+    folder = _folder(tmp_path / "music", 3)
+    store = tmp_path / "S"
+    assert run_cli("featurize", str(folder), "-o", str(store), "-q").returncode == 0
+    npz = sorted((store / "items").rglob("*.npz"))
+    data = npz[0].read_bytes()
+    npz[0].write_bytes(data[:len(data) // 2])  # truncated
+    npz[1].write_bytes(b"")  # emptied (a crash before the data reached the disk)
+    again = run_cli("featurize", str(folder), "-o", str(store))
+    assert again.returncode == 0, again.stderr
+    assert "2 written, 1 skipped" in again.stderr
+    items = FeatureStore(store).items()
+    assert len(items) == 3
+    for item in items:
+        assert FeatureStore(store).load_arrays(item)["logmel"].shape[-1] == item.n_frames
+
+
+def test_a_second_writer_is_told_who_holds_the_store(tmp_path):
+    import os
+
+    from vocaltools.formats.store import FeatureStore
+
+    folder = _folder(tmp_path / "music", 2)
+    store = FeatureStore(tmp_path / "S")
+    with store.locked(command="featurize"):
+        refused = run_cli("featurize", str(folder), "-o", str(store.root))
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        refused.stderr.strip().splitlines()[0]], refused.stderr  # one line, no traceback
+    assert f"in use by another run (featurize, pid {os.getpid()} on " in refused.stderr
+    assert not store.manifest_path.exists()
+    done = run_cli("featurize", str(folder), "-o", str(store.root))  # released: it runs
+    assert done.returncode == 0 and "2 written" in done.stderr, done.stderr
+
+
+def test_two_concurrent_featurize_runs_write_each_item_once(tmp_path):
+    import os
+    import sys
+
+    from conftest import ROOT
+
+    folder = _folder(tmp_path / "music", 6)
+    store = tmp_path / "S"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "vocaltools", "featurize", str(folder), "-o", str(store)]
+    runs = [subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = [(run.wait(timeout=300), run.stderr.read()) for run in runs]
+    for run in runs:
+        run.stderr.close()
+    ids = [r["item_id"] for r in _manifest(store)]
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 6, (ids, outcomes)
+    # whichever came second either found the store locked or every item done
+    for code, stderr in outcomes:
+        assert (code == 0) or ("in use by another run" in stderr), stderr
+
+
+# -- item 8: workers die with their parent -------------------------------------------------------
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended; only its exit status waits for a reaper
+
+
+def test_kill_9_of_featurize_jobs_2_leaves_no_workers_and_resumes(tmp_path):
+    import os
+    import signal
+    import sys
+    import time
+    from pathlib import Path
+
+    from conftest import ROOT
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc (Linux) to find the worker processes")
+    folder = _folder(tmp_path / "music", 16, seconds=6.0)
+    store = tmp_path / "S"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    run = subprocess.Popen([sys.executable, "-m", "vocaltools", "featurize", str(folder), "-o",
+                            str(store), "--jobs", "2", "-q"], env=env, stderr=subprocess.DEVNULL)
+    manifest = store / "manifest.jsonl"
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while time.monotonic() < deadline and run.poll() is None:
+        workers = _children(run.pid)
+        if len(workers) >= 2 and manifest.is_file() and manifest.stat().st_size > 0:
+            break
+        time.sleep(0.02)
+    assert run.poll() is None, "featurize finished before it could be killed; give it more work"
+    assert len(workers) >= 2
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.05)
+    left = [w for w in workers if _alive(w)]
+    for pid in left:  # do not leave them behind when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"workers {left} outlived their parent"
+    done_before = len(_manifest(store))
+    assert 0 < done_before < 16
+    resumed = run_cli("featurize", str(folder), "-o", str(store), "--jobs", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{16 - done_before} written, {done_before} skipped" in resumed.stderr
+    ids = [r["item_id"] for r in _manifest(store)]
+    assert len(ids) == len(set(ids)) == 16

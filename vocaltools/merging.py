@@ -208,7 +208,7 @@ def merge_stores(*, sources: Sequence[str | os.PathLike], dest: str | os.PathLik
         _place(store.root / item.features, dest_store.root / relative, link=link)
         records.append(ItemRecord(item_id=item.item_id, audio_path=item.audio_path,
                                   features=relative, duration_s=item.duration_s,
-                                  n_frames=item.n_frames, fields=dict(item.fields)))
+                                  n_frames=item.n_frames, fields=dict(item.fields), source=item.source))
     if records:
         dest_store.append_records(records)
     return MergeSummary(n_sources=len(stores), n_items=len(records), n_duplicates=n_duplicates,

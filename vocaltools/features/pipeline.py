@@ -4,10 +4,17 @@ A worker decodes one file block by block (:func:`~vocaltools.features.compute.fe
 writes its NPZ atomically, and hands back the numbers for its manifest record; only the parent
 process appends to ``manifest.jsonl``, one line per finished item, so an interrupted run keeps every
 item finished so far and a rerun skips them.
+
+A rerun skips an item only when its audio file is the one the store's record was made from
+(:meth:`~vocaltools.formats.store.ItemRecord.made_from`) and its NPZ is whole; a truncated or
+unreadable NPZ is featurized again, and another file under a finished item's id is a failure that
+says how to proceed. One run at a time writes to a store (:meth:`FeatureStore.locked`); worker
+processes end with their parent, however it ends.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -17,7 +24,8 @@ from typing import Any, Callable, Iterator, Sequence, TextIO
 from vocaltools.datasets.items import AudioItem
 from vocaltools.errors import ConfigError, VocaltoolsError
 from vocaltools.features.config import FeatureConfig
-from vocaltools.formats.store import FeatureStore, ItemRecord, item_features_path
+from vocaltools.formats.store import (FeatureStore, ItemRecord, SourceStamp, item_features_path,
+                                     stamp_source)
 
 #: files shorter than this are rejected (no usable frame of audio)
 DEFAULT_MIN_SECONDS = 0.1
@@ -60,9 +68,13 @@ class FeaturizeSummary:
         return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
 
+#: a worker's answer: (item_id, duration_s, n_frames, source stamp, error message or None)
+_Result = tuple[str, float, int, "SourceStamp | None", "str | None"]
+
+
 def _featurize_one(item_id: str, audio_path: str, config_dict: dict[str, Any], store_root: str,
-                   block_seconds: float, min_seconds: float) -> tuple[str, float, int, str | None]:
-    """Worker: ``(item_id, duration_s, n_frames, error message or None)``."""
+                   block_seconds: float, min_seconds: float) -> _Result:
+    """Worker: featurize one file and write its NPZ."""
     from vocaltools.features.compute import featurize_file
 
     config = FeatureConfig.from_dict(config_dict)
@@ -70,19 +82,79 @@ def _featurize_one(item_id: str, audio_path: str, config_dict: dict[str, Any], s
         result = featurize_file(audio_path, config=config, block_seconds=block_seconds,
                                 min_seconds=min_seconds)
     except VocaltoolsError as error:
-        return item_id, 0.0, 0, str(error)
+        return item_id, 0.0, 0, None, str(error)
     return _save_result(item_id, audio_path, result, config_dict, store_root)
 
 
 def _save_result(item_id: str, audio_path: str, result, config_dict: dict[str, Any],
-                 store_root: str) -> tuple[str, float, int, None]:
-    """Write one item's NPZ; the result tuple of :func:`_featurize_one`."""
+                 store_root: str) -> _Result:
+    """Write one item's NPZ and stamp its audio file; the result tuple of :func:`_featurize_one`."""
     from vocaltools.formats.npz import save_npz
 
     save_npz(Path(store_root) / item_features_path(item_id), result.arrays, kind="features",
              meta={"item_id": item_id, "audio_path": audio_path, "duration_s": result.duration_s,
                    "sample_rate": config_dict["sample_rate"], "feature_config": config_dict})
-    return item_id, result.duration_s, result.n_frames, None
+    try:
+        source = stamp_source(audio_path)
+    except OSError:  # gone since it was decoded: a later run redoes the item
+        source = None
+    return item_id, result.duration_s, result.n_frames, source, None
+
+
+def _resume_problem(item: AudioItem, record: ItemRecord, store: FeatureStore) -> str | None:
+    """Why the finished ``record`` cannot stand for ``item`` on a resumed run: a message when
+    another file (or a changed one) has its id; ``""`` when the NPZ is damaged and the item is to
+    be featurized again; None when the item is done."""
+    npz = store.root / record.features
+    if not record.made_from(item.audio_path):
+        if os.path.realpath(item.audio_path) == os.path.realpath(record.audio_path):
+            return (f"{item.audio_path}: changed since it was featurized into {store.root} as "
+                    f"{item.item_id!r}; to featurize it again, delete {npz} and run again, or "
+                    "write to another store")
+        return (f"{item.audio_path}: item id {item.item_id!r} is already in {store.root}, "
+                f"featurized from another file ({record.audio_path}); to keep both, give their "
+                "common folder as the input (ids are paths relative to it) or write to another "
+                f"store; to replace it, delete {npz} and run again")
+    if not store.npz_is_whole(record):
+        return ""
+    return None
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Worker set-up: leave Ctrl-C to the parent, which stops the pool (no traceback per
+    worker), and end with the parent: a parent killed outright (``kill -9``) cannot stop its
+    pool, and a worker waiting for its next task would wait for ever."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent_pid)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """End this process when ``parent_pid`` ends: the kernel's parent-death signal on Linux,
+    else a thread that watches the parent's pid."""
+    import signal
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        armed = libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        armed = False
+    if os.getppid() != parent_pid:  # the parent ended before the signal was armed
+        os._exit(1)
+    if armed:
+        return
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="vocaltools-parent-watch", daemon=True).start()
 
 
 def item_id_problem(item_id: str) -> str:
@@ -95,13 +167,6 @@ def item_id_problem(item_id: str) -> str:
     if any(part in ("", ".", "..") for part in item_id.split("/")):
         return "no empty, '.' or '..' path parts"
     return ""
-
-
-def _ignore_interrupts() -> None:
-    """Workers leave Ctrl-C to the parent, which stops the pool (no traceback per worker)."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def featurize_items(items: Sequence[AudioItem], *, store: FeatureStore, config: FeatureConfig,
@@ -123,13 +188,36 @@ def featurize_items(items: Sequence[AudioItem], *, store: FeatureStore, config: 
 
         device = resolve_device(device)  # a bad name or a missing GPU fails before any work
     started = time.perf_counter()
+    with store.locked(command="featurize"):
+        return _featurize_locked(items, store=store, config=config, jobs=jobs,
+                                 on_progress=on_progress, block_seconds=block_seconds,
+                                 min_seconds=min_seconds, device=device, started=started)
+
+
+def _featurize_locked(items: Sequence[AudioItem], *, store: FeatureStore, config: FeatureConfig,
+                      jobs: int, on_progress: Callable[[FeaturizeProgress], None] | None,
+                      block_seconds: float, min_seconds: float, device: str | None,
+                      started: float) -> FeaturizeSummary:
+    """:func:`featurize_items` once the store's lock is held."""
     config_dict = config.to_dict()
     store.create(feature_config=config_dict)
-    finished = store.finished_ids()
+    finished = store.finished_items()
     failures: list[ItemFailure] = []
     todo = []
+    skipped = 0
     for item in items:
-        if item.item_id in finished:
+        record = finished.get(item.item_id)
+        if record is not None:
+            try:
+                problem = _resume_problem(item, record, store)
+            except OSError as error:  # the audio file could not be read to compare it
+                problem = f"{item.audio_path}: cannot read it ({error.strerror or error})"
+            if problem is None:
+                skipped += 1
+            elif problem:
+                failures.append(ItemFailure(item.item_id, str(item.audio_path), problem))
+            else:
+                todo.append(item)  # a damaged NPZ: featurize it again
             continue
         problem = item_id_problem(item.item_id)
         if problem:
@@ -138,20 +226,19 @@ def featurize_items(items: Sequence[AudioItem], *, store: FeatureStore, config: 
                                         f"({problem})"))
         else:
             todo.append(item)
-    skipped = sum(1 for item in items if item.item_id in finished)
     by_id = {item.item_id: item for item in todo}
     written = 0
     audio_seconds = 0.0
 
-    def handle(result: tuple[str, float, int, str | None], done: int) -> None:
+    def handle(result: _Result, done: int) -> None:
         nonlocal written, audio_seconds
-        item_id, duration_s, n_frames, error = result
+        item_id, duration_s, n_frames, source, error = result
         item = by_id[item_id]
         if error is None:
             store.append_records([ItemRecord(item_id=item_id, audio_path=str(item.audio_path),
                                              features=item_features_path(item_id),
                                              duration_s=duration_s, n_frames=n_frames,
-                                             fields=dict(item.fields))])
+                                             fields=dict(item.fields), source=source)])
             written += 1
             audio_seconds += duration_s
         else:
@@ -182,7 +269,7 @@ def featurize_items(items: Sequence[AudioItem], *, store: FeatureStore, config: 
         for done, (item, path) in enumerate(zip(todo, paths), start=1):
             result = path if isinstance(path, VocaltoolsError) else next(results)[1]
             if isinstance(result, VocaltoolsError):
-                handle((item.item_id, 0.0, 0, str(result)), done)
+                handle((item.item_id, 0.0, 0, None, str(result)), done)
             else:
                 handle(_save_result(item.item_id, str(item.audio_path), result, config_dict,
                                     str(store.root)), done)
@@ -193,7 +280,8 @@ def featurize_items(items: Sequence[AudioItem], *, store: FeatureStore, config: 
         import multiprocessing
 
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_ignore_interrupts,
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_worker_init,
+                                 initargs=(os.getpid(),),
                                  mp_context=multiprocessing.get_context(method)) as pool:
             futures = [pool.submit(_featurize_one, *args) for args in arguments]
             try:

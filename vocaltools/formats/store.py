@@ -6,18 +6,27 @@ Layout::
     STORE/manifest.jsonl      one "vocaltools.item/1" record per finished item
     STORE/items/<item_id>.npz one NPZ per item ("vocaltools.features/1"): one array per front end,
                               float32 [channels, n_bins, n_frames], keyed by front-end name
+    STORE/lock                held (an advisory ``flock``) by the run writing to the store; it
+                              names that run (pid, host, start time, command)
 
 Whole items are stored; clip windows are chosen later by train/predict. An item is finished when its
-NPZ has been written (atomically) and its manifest line appended, so a resumed run skips it.
+NPZ has been written (atomically) and its manifest line appended, so a resumed run skips it. Each
+record keeps a stamp of its audio file (:class:`SourceStamp`: size, modification time, SHA-256), so
+that a resumed run recognises an item by its file, never by its id alone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import socket
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -30,12 +39,45 @@ from vocaltools.formats.schema import check_schema, schema_tag
 
 MANIFEST = "manifest.jsonl"
 STORE_META = "store.json"
+LOCK = "lock"
+
+
+@dataclass(frozen=True)
+class SourceStamp:
+    """What identifies an item's audio file: its ``size`` in bytes, its modification time
+    ``mtime_ns`` and the ``sha256`` of its bytes."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "mtime_ns": self.mtime_ns, "sha256": self.sha256}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "SourceStamp":
+        return cls(size=int(data["size"]), mtime_ns=int(data["mtime_ns"]), sha256=str(data["sha256"]))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def stamp_source(path: str | os.PathLike) -> SourceStamp:
+    """The :class:`SourceStamp` of the file at ``path`` (reads it once)."""
+    status = os.stat(path)
+    return SourceStamp(size=status.st_size, mtime_ns=status.st_mtime_ns, sha256=file_sha256(path))
 
 
 @dataclass(frozen=True)
 class ItemRecord:
     """One manifest line. ``features`` is relative to the store; ``fields`` holds the labels and
-    grouping fields (singer, song_id, technique, ...)."""
+    grouping fields (singer, song_id, technique, ...); ``source`` the stamp of the audio file
+    (None in records written before stamps were kept)."""
 
     item_id: str
     audio_path: str
@@ -43,20 +85,45 @@ class ItemRecord:
     duration_s: float
     n_frames: int
     fields: Mapping[str, Any] = field(default_factory=dict)
+    source: SourceStamp | None = None
 
     def to_record(self) -> dict[str, Any]:
+        extra = {"source": self.source.to_dict()} if self.source is not None else {}
         return make_record("item", item_id=self.item_id, audio_path=self.audio_path,
                            features=self.features, duration_s=self.duration_s,
-                           n_frames=self.n_frames, fields=dict(self.fields))
+                           n_frames=self.n_frames, fields=dict(self.fields), **extra)
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any], *, where: str) -> "ItemRecord":
         try:
+            source = record.get("source")
             return cls(item_id=str(record["item_id"]), audio_path=str(record["audio_path"]),
                        features=str(record["features"]), duration_s=float(record["duration_s"]),
-                       n_frames=int(record["n_frames"]), fields=dict(record.get("fields") or {}))
+                       n_frames=int(record["n_frames"]), fields=dict(record.get("fields") or {}),
+                       source=SourceStamp.from_dict(source) if source else None)
         except (KeyError, TypeError, ValueError) as error:
             raise FormatError(f"{where}: invalid item record ({error})") from error
+
+    def made_from(self, path: str | os.PathLike) -> bool:
+        """Whether the file at ``path`` is the one this item was featurized from: the same file
+        (by its real path) with unchanged size and modification time, or, moved or copied, a file
+        with the same size and content. A record without a stamp knows only its path."""
+        same_path = os.path.realpath(path) == os.path.realpath(self.audio_path)
+        if self.source is None:
+            return same_path
+        try:
+            status = os.stat(path)
+        except OSError:
+            return False
+        if status.st_size != self.source.size:
+            return False
+        if same_path and status.st_mtime_ns == self.source.mtime_ns:
+            return True
+        return file_sha256(path) == self.source.sha256
+
+
+class StoreLocked(InputError):
+    """Another run holds the store's lock."""
 
 
 def item_features_path(item_id: str) -> str:
@@ -132,19 +199,73 @@ class FeatureStore:
             by_id[item.item_id] = item
         return list(by_id.values())
 
+    def finished_items(self) -> dict[str, ItemRecord]:
+        """Records whose manifest line and NPZ both exist, by item id."""
+        return {item.item_id: item for item in self.items() if (self.root / item.features).is_file()}
+
     def finished_ids(self) -> set[str]:
         """Ids whose manifest record and NPZ both exist (what a resumed run skips)."""
-        return {item.item_id for item in self.items() if (self.root / item.features).is_file()}
+        return set(self.finished_items())
+
+    def npz_is_whole(self, item: ItemRecord) -> bool:
+        """Whether the item's NPZ opens as a whole zip archive (its directory at the end, every
+        member inside the file): a cheap check that finds truncated, emptied or overwritten
+        files without reading their arrays."""
+        import zipfile
+
+        path = self.root / item.features
+        try:
+            size = path.stat().st_size
+            with zipfile.ZipFile(path) as archive:
+                members = archive.infolist()
+        except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+            return False
+        names = {member.filename for member in members}
+        return "meta.npy" in names and all(
+            member.header_offset + member.compress_size <= size for member in members)
+
+    @contextlib.contextmanager
+    def locked(self, *, command: str = "featurize") -> Iterator[None]:
+        """Hold the store's advisory lock (``STORE/lock``) for the block; the file names the
+        holder. Another run holding it raises :class:`StoreLocked` saying who. The lock goes with
+        its process, however that ends (``kill -9`` included). Without ``fcntl`` (not POSIX),
+        nothing is locked."""
+        try:
+            import fcntl
+        except ImportError:
+            yield
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / LOCK
+        handle = open(path, "a+", encoding="utf-8")
+        try:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                raise StoreLocked(f"{self.root}: in use by another run ({_describe_holder(handle.read())}); "
+                                  "wait for it to finish, or write to another store") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                     "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                     "command": command, "argv": sys.argv}) + "\n")
+            handle.flush()
+            yield
+        finally:
+            handle.close()  # releases the lock
 
     def write_item(self, *, item_id: str, audio_path: str, arrays: Mapping[str, np.ndarray],
-                   duration_s: float, fields: Mapping[str, Any], meta: Mapping[str, Any]) -> ItemRecord:
+                   duration_s: float, fields: Mapping[str, Any], meta: Mapping[str, Any],
+                   source: SourceStamp | None = None) -> ItemRecord:
         """Write one item's NPZ atomically, then append its manifest record."""
         relative = item_features_path(item_id)
         n_frames = int(next(iter(arrays.values())).shape[-1]) if arrays else 0
         save_npz(self.root / relative, arrays, kind="features",
                  meta={"item_id": item_id, **dict(meta)})
         record = ItemRecord(item_id=item_id, audio_path=audio_path, features=relative,
-                            duration_s=float(duration_s), n_frames=n_frames, fields=dict(fields))
+                            duration_s=float(duration_s), n_frames=n_frames, fields=dict(fields),
+                            source=source)
         self.append_records([record])
         return record
 
@@ -158,3 +279,13 @@ class FeatureStore:
     def load_arrays(self, item: ItemRecord) -> dict[str, np.ndarray]:
         """The item's feature arrays, keyed by front-end name."""
         return load_npz(self.root / item.features, kind="features").arrays
+
+
+def _describe_holder(text: str) -> str:
+    """``pid 123 on host, featurize since 2026-01-01T10:00:00Z`` from a lock file's JSON."""
+    try:
+        holder = json.loads(text)
+        return (f"{holder.get('command', 'a run')}, pid {holder['pid']} on {holder.get('host', '?')}, "
+                f"since {holder.get('started', '?')}")
+    except (ValueError, KeyError, TypeError):
+        return "a run that has not yet said who it is"
