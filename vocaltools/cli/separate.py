@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -27,9 +28,13 @@ def _expand(inputs: list[Path]) -> list[tuple[Path, str]]:
 _WORKER_SEPARATOR = None
 
 
-def _worker_init(method: str, weights: Optional[str], device: str, options: dict) -> None:
+def _worker_init(method: str, weights: Optional[str], device: str, options: dict,
+                 parent_pid: int) -> None:
     global _WORKER_SEPARATOR
+    from vocaltools.processes import die_with_parent
     from vocaltools.separation import get_separator
+
+    die_with_parent(parent_pid)
 
     if method in ("umx", "demucs"):  # one torch thread per worker process
         import torch
@@ -150,7 +155,7 @@ def separate(
             del separator  # each worker builds its own
             with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init,
                                      initargs=(method, str(weights) if weights else None, device,
-                                               options)) as pool:
+                                               options, os.getpid())) as pool:
                 futures = {pool.submit(_worker_run, str(path), relpath, str(out_dir), template,
                                        wanted, overwrite): path for path, relpath in items}
                 for future, path in futures.items():

@@ -126,35 +126,10 @@ def _worker_init(parent_pid: int) -> None:
     pool, and a worker waiting for its next task would wait for ever."""
     import signal
 
+    from vocaltools.processes import die_with_parent
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(parent_pid)
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """End this process when ``parent_pid`` ends: the kernel's parent-death signal on Linux,
-    else a thread that watches the parent's pid."""
-    import signal
-
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        armed = libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        armed = False
-    if os.getppid() != parent_pid:  # the parent ended before the signal was armed
-        os._exit(1)
-    if armed:
-        return
-    import threading
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="vocaltools-parent-watch", daemon=True).start()
+    die_with_parent(parent_pid)
 
 
 def item_id_problem(item_id: str) -> str:
