@@ -321,3 +321,25 @@ def test_kill_9_of_featurize_jobs_2_leaves_no_workers_and_resumes(tmp_path):
     assert f"{16 - done_before} written, {done_before} skipped" in resumed.stderr
     ids = [r["item_id"] for r in _manifest(store)]
     assert len(ids) == len(set(ids)) == 16
+
+
+# -- item 10: symlinked folders are followed, each real folder once -----------------------------
+
+def test_symlinked_folders_are_followed_once(tmp_path):
+    from vocaltools.datasets.inputs import resolve_inputs
+    from vocaltools.datasets.layouts.base import iter_files
+
+    music = tmp_path / "music"
+    _tone(music / "alto" / "song1.wav", 0.5, rate=8000)
+    _tone(tmp_path / "elsewhere" / "bass" / "song1.wav", 0.5, rate=8000)
+    (music / "bass").symlink_to(tmp_path / "elsewhere" / "bass", target_is_directory=True)
+    (music / "alto" / "loop").symlink_to(music, target_is_directory=True)  # a loop
+    (music / "zz-again").symlink_to(tmp_path / "elsewhere" / "bass", target_is_directory=True)
+    resolved = resolve_inputs([str(music)], labels="dirname")
+    assert [(i.item_id, i.fields["label"]) for i in resolved.items] == [
+        ("alto/song1", "alto"), ("bass/song1", "bass")]
+    assert not resolved.failures
+    assert [p.relative_to(music).as_posix() for p in iter_files(music, extensions=[".wav"])] == [
+        "alto/song1.wav", "bass/song1.wav"]
+    result = run_cli("featurize", str(music), "-o", str(tmp_path / "S"))
+    assert result.returncode == 0 and "2 written" in result.stderr, result.stderr

@@ -13,12 +13,12 @@ def _expand(inputs: list[Path]) -> list[tuple[Path, str]]:
     """``(file, relpath)`` for every input: files as given, folders searched recursively for
     audio files (relpath = path under that folder without extension)."""
     from vocaltools.audio import AUDIO_EXTENSIONS
+    from vocaltools.datasets.walk import find_files  # symlinked folders followed
 
     items: list[tuple[Path, str]] = []
     for path in inputs:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            found = sorted(p for p in find_files(path, extensions=AUDIO_EXTENSIONS) if p.is_file())
             items += [(p, p.relative_to(path).with_suffix("").as_posix()) for p in found]
         else:
             items.append((path, path.stem))

@@ -1,7 +1,7 @@
 """From command-line inputs to :class:`AudioItem` records.
 
 Inputs are files, folders (searched recursively for :data:`~vocaltools.audio.AUDIO_EXTENSIONS`,
-hidden names skipped), glob patterns (``"data/**/*.flac"``, expanded here so quoting works), and
+hidden names skipped, symlinked folders followed: :mod:`vocaltools.datasets.walk`), glob patterns (``"data/**/*.flac"``, expanded here so quoting works), and
 ``-`` (newline-separated inputs on stdin). Item ids are paths relative to the input root without
 extension: a folder is the root of the files found in it; named files, glob matches and stdin paths
 share one root, the deepest folder containing them all.
@@ -69,13 +69,9 @@ def _is_glob(text: str) -> bool:
 
 
 def _scan_folder(folder: Path, extensions: Sequence[str]) -> list[Path]:
-    found = []
-    for current, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions:
-                found.append(Path(current) / name)
-    return found
+    from vocaltools.datasets.walk import find_files
+
+    return find_files(folder, extensions=extensions)
 
 
 def read_input_list(handle: TextIO) -> list[str]:

@@ -88,7 +88,9 @@ def collect_inputs(paths: Sequence[str | os.PathLike]) -> list[InputItem]:
             items.extend(InputItem(item.item_id, str(path / item.features), dict(item.fields), str(path))
                          for item in store.items())
         elif path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+            from vocaltools.datasets.walk import find_files  # symlinked folders followed
+
+            files = sorted(p for p in find_files(path, extensions=AUDIO_EXTENSIONS) if p.is_file())
             if not files:
                 raise InputError(f"{path}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in this folder")
             items.extend(InputItem(str(f.relative_to(path).with_suffix("")), str(f)) for f in files)

@@ -12,7 +12,6 @@ import abc
 import csv
 import dataclasses
 import difflib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
@@ -151,18 +150,11 @@ def is_hidden(path: Path, root: Path) -> bool:
 
 def iter_files(root: Path, *, extensions: Iterable[str]) -> Iterator[Path]:
     """Files under ``root`` whose suffix (case-insensitive) is one of ``extensions`` (``.wav``),
-    sorted, skipping hidden files and folders."""
-    wanted = {e.lower() for e in extensions}
-    found: list[Path] = []
-    for folder, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__MACOSX"]
-        for filename in filenames:
-            if filename.startswith("."):
-                continue
-            path = Path(folder) / filename
-            if path.suffix.lower() in wanted:
-                found.append(path)
-    return iter(sorted(found))
+    sorted, skipping hidden files and folders and following symlinked folders
+    (:func:`vocaltools.datasets.walk.find_files`)."""
+    from vocaltools.datasets.walk import find_files
+
+    return iter(sorted(find_files(root, extensions=extensions)))
 
 
 def item_id_of(path: Path, root: Path) -> str:
