@@ -343,3 +343,34 @@ def test_symlinked_folders_are_followed_once(tmp_path):
         "alto/song1.wav", "bass/song1.wav"]
     result = run_cli("featurize", str(music), "-o", str(tmp_path / "S"))
     assert result.returncode == 0 and "2 written" in result.stderr, result.stderr
+
+
+# -- item 14: a metadata CSV is a manifest -------------------------------------------------------
+
+def test_a_label_csv_is_a_manifest(tmp_path):
+    from vocaltools.formats.store import FeatureStore
+
+    data = tmp_path / "data"
+    for name in ("a/one.wav", "a/two.wav", "b/three.wav", "b/unlisted.wav"):
+        _tone(data / name, 0.5, rate=8000)
+    csv_path = data / "meta.csv"
+    csv_path.write_text("path,singer\na/one.wav,x\na/two.wav,x\nb/three.wav,y\n")
+    alone = run_cli("featurize", "--labels", f"csv:{csv_path}", "-o", str(tmp_path / "rows"))
+    assert alone.returncode == 0 and "3 written" in alone.stderr, alone.stderr
+    items = FeatureStore(tmp_path / "rows").items()
+    assert sorted((i.item_id, i.fields["singer"]) for i in items) == [
+        ("a/one", "x"), ("a/two", "x"), ("b/three", "y")]
+    folder = run_cli("featurize", str(data), "--labels", f"csv:{csv_path}", "-o",
+                     str(tmp_path / "folder"))
+    assert folder.returncode == 0, folder.stderr
+    assert "1 file(s) of the inputs are not listed in" in folder.stderr
+    assert "3 written" in folder.stderr and "error:" not in folder.stderr
+    strict = run_cli("featurize", str(data), "--labels", f"csv:{csv_path}", "--strict", "-o",
+                     str(tmp_path / "strict"))
+    assert strict.returncode == 1
+    assert f"error: {data / 'b' / 'unlisted.wav'}: not listed in the label CSV" in strict.stderr
+    (data / "a" / "two.wav").unlink()
+    missing = run_cli("featurize", "--labels", f"csv:{csv_path}", "-o", str(tmp_path / "gone"))
+    assert missing.returncode == 1 and "two.wav: no such file (listed in" in missing.stderr
+    usage = run_cli("featurize", "-o", str(tmp_path / "none"))
+    assert usage.returncode == 2 and "--labels csv:FILE" in usage.stderr

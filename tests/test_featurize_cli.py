@@ -108,8 +108,10 @@ def test_label_errors(tmp_path, singers):
     partial.write_text(f"path,singer\n{singers / 'XX-Bass-1' / 'song01_control.flac'},a\n")
     resolved = resolve_inputs([str(singers / "XX-Bass-1")], labels=f"csv:{partial}")
     assert [i.item_id for i in resolved.items] == ["song01_control"]
-    assert all("not listed in the label CSV" in f.reason for f in resolved.failures)
-    assert len(resolved.failures) == 3
+    assert len(resolved.unlisted) == 3 and not resolved.failures  # left out, not failed
+    strict = resolve_inputs([str(singers / "XX-Bass-1")], labels=f"csv:{partial}", strict=True)
+    assert all("not listed in the label CSV" in f.reason for f in strict.failures)
+    assert len(strict.failures) == 3
     scanned = tmp_path / "scanned.csv"  # the shape of 'vocaltools dataset scan -o FILE.csv'
     scanned.write_text(f"path,item_id,singer\n{singers / 'XX-Bass-1' / 'song01_control.flac'},"
                        "bass/one,a\n")

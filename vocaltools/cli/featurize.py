@@ -23,11 +23,13 @@ def _complete_labels(incomplete: str) -> list[str]:
 
 
 def featurize(
-    inputs: Annotated[list[str], typer.Argument(
-        help="Audio files, folders (searched recursively), glob patterns (quoted), or '-' to read "
-             "newline-separated inputs from stdin.", show_default=False)],
+    inputs: Annotated[Optional[list[str]], typer.Argument(
+        help="Audio files, folders (searched recursively, symlinked folders followed), glob "
+             "patterns (quoted), or '-' to read newline-separated inputs from stdin. With "
+             "--labels csv:FILE and no inputs, the CSV's rows.", show_default=False)] = None,
     output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Feature store folder to create or resume.", show_default=False)],
+        "--output", "-o", help="Feature store folder to create or resume.",
+        show_default=False)] = ...,
     preset: Annotated[Optional[str], typer.Option(
         "--preset", "-p", help="Feature preset: fgnl (default), fgnl-melody, nasrullah, wang2018, "
         "yamamoto2022, wise-stft, wise-cqt.", autocompletion=_complete_preset,
@@ -37,7 +39,8 @@ def featurize(
         show_default=False)] = None,
     labels: Annotated[str, typer.Option(
         "--labels", "-l", help="Where labels come from: 'dirname' (the file's folder), "
-        "'csv:FILE' (CSV with a 'path' column relative to the CSV; other columns become fields), "
+        "'csv:FILE' (CSV with a 'path' column relative to the CSV, other columns become fields: "
+        "its rows, or the listed files among the inputs), "
         "a dataset layout name (options as NAME:KEY=VALUE,...), or 'none'.", autocompletion=_complete_labels)] = "dirname",
     jobs: Annotated[int, typer.Option(
         "--jobs", "-j", min=1, help="Worker processes (files are featurized in parallel).")] = 1,
@@ -57,6 +60,9 @@ def featurize(
         "--shard", help="Only shard K of N (K/N, 1-based; items chosen by a stable hash of their "
         "id) for a SLURM array or GNU parallel; join the stores with 'vocaltools merge'.",
         show_default=False)] = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="With --labels csv:FILE, fail the files of the inputs that the CSV does "
+        "not list [default: leave them out and say how many].")] = False,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="No progress bar and no summary line.")] = False,
 ) -> None:
@@ -68,6 +74,9 @@ def featurize(
     """
     import json
 
+    if not inputs and not labels.startswith("csv:"):
+        raise typer.BadParameter("give audio files, folders or '-' (or --labels csv:FILE to "
+                                 "featurize the rows of a metadata CSV)", param_hint="INPUTS")
     from vocaltools.cli.common import stderr_is_terminal
     from vocaltools.errors import ConfigError
     from vocaltools.features.config import FeatureConfig
@@ -107,15 +116,18 @@ def featurize(
 
     store = FeatureStore(output)
     try:
-        summary = featurize_inputs(inputs, store=store, config=feature_config, labels=labels,
+        summary = featurize_inputs(inputs or [], store=store, config=feature_config, labels=labels,
                                    jobs=jobs, stdin=sys.stdin, on_progress=on_progress,
                                    block_seconds=block_seconds, min_seconds=min_seconds,
-                                   device=device, shard=shard)
+                                   device=device, shard=shard, strict=strict)
     finally:
         if bar is not None:
             bar.close()
     for failure in summary.failures:  # one 'error:' line per failure, the file named first
         print(f"error: {failure.message}", file=sys.stderr)
+    if summary.unlisted and not quiet:
+        print(f"featurize: {summary.unlisted} file(s) of the inputs are not listed in "
+              f"{labels[len('csv:'):]} and were left out (--strict to fail them)", file=sys.stderr)
     if not quiet:
         speed = (f"; {summary.audio_seconds:.1f} s of audio in {summary.wall_seconds:.1f} s "
                  f"({summary.real_time_factor:.0f}x real time)" if summary.written else "")

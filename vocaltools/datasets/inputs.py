@@ -11,14 +11,16 @@ Labels (``--labels``):
 - ``dirname``: ``fields = {"label": <name of the file's folder>}``;
 - ``csv:FILE``: a CSV whose ``path`` column names each audio file relative to the CSV's folder;
   the other columns become fields (strings); an ``item_id`` column, where present (as written by
-  ``vocaltools dataset scan -o FILE.csv``), gives the item ids; a file the CSV does not list is a
-  failure;
+  ``vocaltools dataset scan -o FILE.csv``), gives the item ids, else they are the paths relative to
+  the input folder (the CSV's folder when the CSV is the only input). The CSV is a manifest: with no
+  other input, its rows are the items; with files or folders too, the listed files among them are,
+  and the others are counted as ``unlisted`` (failures with ``strict``);
 - ``none``: no fields;
 - any other name: a dataset layout from :data:`vocaltools.datasets.layouts.LAYOUTS`, whose
   ``scan(root)`` lists the items of the one folder given as input; ``NAME:KEY=VALUE,KEY=VALUE``
   sets layout options (through ``layouts.get_layout``).
 
-Problems with single inputs (a missing path, a pattern without matches, a file the CSV lacks) are
+Problems with single inputs (a missing path, a pattern without matches, a missing listed file) are
 collected as :class:`InputFailure` so that a batch goes on; problems with the request itself (a
 malformed CSV, an unknown label scheme, clashing item ids) raise :class:`InputError`.
 """
@@ -54,8 +56,12 @@ class InputFailure:
 
 @dataclass(frozen=True)
 class ResolvedInputs:
+    """Items, per-input failures, and the files of the inputs that a label CSV does not list
+    (``unlisted``; they are not items)."""
+
     items: tuple[AudioItem, ...]
     failures: tuple[InputFailure, ...]
+    unlisted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -200,29 +206,63 @@ def label_choices() -> list[str]:
     return [*BUILTIN_LABELS, *sorted(_layouts())]
 
 
-def resolve_inputs(inputs: Sequence[str], *, labels: str = "dirname", stdin: TextIO | None = None
-                   ) -> ResolvedInputs:
-    """Items (with label fields) and per-input failures for ``inputs`` (see module docstring)."""
-    if labels in ("dirname", "none") or labels.startswith("csv:"):
+def resolve_inputs(inputs: Sequence[str], *, labels: str = "dirname", stdin: TextIO | None = None,
+                   strict: bool = False) -> ResolvedInputs:
+    """Items (with label fields) and per-input failures for ``inputs`` (see module docstring).
+    ``strict``: a file of the inputs that the label CSV does not list is a failure."""
+    if labels.startswith("csv:"):
+        return _resolve_csv(inputs, Path(labels[len("csv:"):]), stdin=stdin, strict=strict)
+    if not inputs:
+        raise InputError("no inputs: give audio files, folders or '-' (or --labels csv:FILE to "
+                         "featurize the rows of a metadata CSV)")
+    if labels in ("dirname", "none"):
         found, failures = expand_inputs(inputs, stdin=stdin)
         items: list[AudioItem] = []
-        if labels.startswith("csv:"):
-            csv_path = Path(labels[len("csv:"):])
-            rows = _read_label_csv(csv_path)
-            for entry in found:
-                if entry.path not in rows:
-                    failures.append(InputFailure(str(entry.path), f"not listed in the label CSV "
-                                                                  f"{csv_path}"))
-                    continue
-                fields = dict(rows[entry.path])
-                item_id = fields.pop("item_id", "") or item_id_for(entry.path, entry.root)
-                items.append(AudioItem(item_id, entry.path, fields))
-        else:
-            for entry in found:
-                fields = {"label": entry.path.parent.name} if labels == "dirname" else {}
-                items.append(AudioItem(item_id_for(entry.path, entry.root), entry.path, fields))
+        for entry in found:
+            fields = {"label": entry.path.parent.name} if labels == "dirname" else {}
+            items.append(AudioItem(item_id_for(entry.path, entry.root), entry.path, fields))
         return ResolvedInputs(tuple(_check_unique(items)), tuple(failures))
     return _resolve_layout(inputs, labels)
+
+
+def _resolve_csv(inputs: Sequence[str], csv_path: Path, *, stdin: TextIO | None,
+                 strict: bool) -> ResolvedInputs:
+    """The items of a label CSV: its rows (no inputs), or the listed files among the inputs."""
+    rows = _read_label_csv(csv_path)
+    failures: list[InputFailure] = []
+    unlisted: list[str] = []
+    if inputs:
+        found, failures = expand_inputs(inputs, stdin=stdin)
+        listed = []
+        for entry in found:
+            if entry.path in rows:
+                listed.append(entry)
+            elif strict:
+                failures.append(InputFailure(str(entry.path), f"not listed in the label CSV "
+                                                              f"{csv_path}"))
+            else:
+                unlisted.append(str(entry.path))
+    else:
+        root = Path(os.path.abspath(csv_path.parent))
+        listed = []
+        for path in rows:
+            if not path.exists():
+                failures.append(InputFailure(str(path), f"no such file (listed in {csv_path})"))
+            else:
+                listed.append(_Found(root, path))
+    items: list[AudioItem] = []
+    for entry in listed:
+        fields = dict(rows[entry.path])
+        item_id = fields.pop("item_id", "")
+        if not item_id:
+            try:
+                item_id = item_id_for(entry.path, entry.root)
+            except ValueError:  # a row outside the CSV's folder ("../x.wav", an absolute path)
+                failures.append(InputFailure(str(entry.path), f"outside the folder of {csv_path}; "
+                                             "give it an item_id column, or the folder as input"))
+                continue
+        items.append(AudioItem(item_id, entry.path, fields))
+    return ResolvedInputs(tuple(_check_unique(items)), tuple(failures), tuple(unlisted))
 
 
 def _resolve_layout(inputs: Sequence[str], spec: str) -> ResolvedInputs:

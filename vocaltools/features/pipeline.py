@@ -57,6 +57,7 @@ class FeaturizeSummary:
     failures: tuple[ItemFailure, ...]
     audio_seconds: float  # audio featurized in this run
     wall_seconds: float
+    unlisted: int = 0  # files of the inputs that the label CSV does not list (not items)
 
     @property
     def failed(self) -> int:
@@ -275,14 +276,15 @@ def featurize_inputs(inputs: Sequence[str], *, store: FeatureStore, config: Feat
                      labels: str = "dirname", jobs: int = 1, stdin: TextIO | None = None,
                      on_progress: Callable[[FeaturizeProgress], None] | None = None,
                      block_seconds: float = 60.0, min_seconds: float = DEFAULT_MIN_SECONDS,
-                     device: str | None = None, shard: str | None = None) -> FeaturizeSummary:
+                     device: str | None = None, shard: str | None = None,
+                     strict: bool = False) -> FeaturizeSummary:
     """Resolve command-line ``inputs`` and ``labels`` (:mod:`vocaltools.datasets.inputs`) and
-    featurize the items; input failures (missing paths, files the label CSV lacks) come first in
-    the summary's failures. ``shard`` ``"K/N"`` keeps the items of shard K of N
-    (:mod:`vocaltools.sharding`)."""
+    featurize the items; input failures (missing paths, with ``strict`` the files a label CSV does
+    not list) come first in the summary's failures. ``shard`` ``"K/N"`` keeps the items of shard K
+    of N (:mod:`vocaltools.sharding`)."""
     from vocaltools.datasets.inputs import resolve_inputs
 
-    resolved = resolve_inputs(inputs, labels=labels, stdin=stdin)
+    resolved = resolve_inputs(inputs, labels=labels, stdin=stdin, strict=strict)
     items = resolved.items
     if shard is not None:
         from vocaltools.sharding import select_shard
@@ -295,4 +297,4 @@ def featurize_inputs(inputs: Sequence[str], *, store: FeatureStore, config: Feat
     return FeaturizeSummary(written=summary.written, skipped=summary.skipped,
                             failures=input_failures + summary.failures,
                             audio_seconds=summary.audio_seconds,
-                            wall_seconds=summary.wall_seconds)
+                            wall_seconds=summary.wall_seconds, unlisted=len(resolved.unlisted))
