@@ -232,6 +232,7 @@ def test_a_second_writer_is_told_who_holds_the_store(tmp_path):
     assert done.returncode == 0 and "2 written" in done.stderr, done.stderr
 
 
+@pytest.mark.slow
 def test_two_concurrent_featurize_runs_write_each_item_once(tmp_path):
     import os
     import sys
@@ -279,6 +280,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie has ended; only its exit status waits for a reaper
 
 
+@pytest.mark.slow
 def test_kill_9_of_featurize_jobs_2_leaves_no_workers_and_resumes(tmp_path):
     import os
     import signal
@@ -348,7 +350,11 @@ def test_symlinked_folders_are_followed_once(tmp_path):
 # -- item 14: a metadata CSV is a manifest -------------------------------------------------------
 
 def test_a_label_csv_is_a_manifest(tmp_path):
+    from vocaltools.features import get_preset
+    from vocaltools.features.pipeline import featurize_inputs
     from vocaltools.formats.store import FeatureStore
+
+    config = get_preset("fgnl")
 
     data = tmp_path / "data"
     for name in ("a/one.wav", "a/two.wav", "b/three.wav", "b/unlisted.wav"):
@@ -365,12 +371,14 @@ def test_a_label_csv_is_a_manifest(tmp_path):
     assert folder.returncode == 0, folder.stderr
     assert "1 file(s) of the inputs are not listed in" in folder.stderr
     assert "3 written" in folder.stderr and "error:" not in folder.stderr
-    strict = run_cli("featurize", str(data), "--labels", f"csv:{csv_path}", "--strict", "-o",
-                     str(tmp_path / "strict"))
-    assert strict.returncode == 1
-    assert f"error: {data / 'b' / 'unlisted.wav'}: not listed in the label CSV" in strict.stderr
+    strict = featurize_inputs([str(data)], labels=f"csv:{csv_path}", strict=True, config=config,
+                              store=FeatureStore(tmp_path / "strict"))
+    assert strict.written == 3 and [f.message for f in strict.failures] == [
+        f"{data / 'b' / 'unlisted.wav'}: not listed in the label CSV {csv_path}"]
     (data / "a" / "two.wav").unlink()
-    missing = run_cli("featurize", "--labels", f"csv:{csv_path}", "-o", str(tmp_path / "gone"))
-    assert missing.returncode == 1 and "two.wav: no such file (listed in" in missing.stderr
+    missing = featurize_inputs([], labels=f"csv:{csv_path}", config=config,
+                               store=FeatureStore(tmp_path / "gone"))
+    assert missing.written == 2 and [f.message for f in missing.failures] == [
+        f"{data / 'a' / 'two.wav'}: no such file (listed in {csv_path})"]
     usage = run_cli("featurize", "-o", str(tmp_path / "none"))
     assert usage.returncode == 2 and "--labels csv:FILE" in usage.stderr
