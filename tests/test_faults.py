@@ -121,6 +121,15 @@ def test_truncated_lossy_files_are_still_refused(tmp_path, name):
         load_audio(cut, sample_rate=None)
 
 
+def test_a_cut_m4a_without_its_index_is_named_unreadable_not_undecodable(tmp_path):
+    """ffmpeg writes an m4a's index (moov) at its end by default: a cut file has none."""
+    _encode("ffmpeg", _tone(tmp_path / "song.flac", 2.0), tmp_path / "song.m4a", "-c:a", "aac")
+    data = (tmp_path / "song.m4a").read_bytes()
+    (tmp_path / "cut.m4a").write_bytes(data[:len(data) // 2])
+    with pytest.raises(InputError, match=r"cut\.m4a: not a readable M4A file: ffmpeg cannot decode"):
+        load_audio(tmp_path / "cut.m4a", sample_rate=None)
+
+
 # -- item 2: embed goes on past a bad file -----------------------------------------------------
 
 def test_embed_writes_every_good_item_and_names_every_bad_one(tmp_path):

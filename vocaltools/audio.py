@@ -170,6 +170,12 @@ def _open_audioread(path: Path, soundfile_error: Exception | None):
     try:
         return audioread.audio_open(str(path))
     except audioread.NoBackendError as error:
+        import shutil
+
+        if shutil.which("ffmpeg") or shutil.which("avconv"):  # a decoder is there: the file is bad
+            raise InputError(f"{path}: not a readable {path.suffix.lstrip('.').upper() or 'audio'} "
+                             "file: ffmpeg cannot decode it (not audio, or truncated: a cut .m4a "
+                             "loses the index at its end)") from error
         raise InputError(f"{path}: cannot decode {path.suffix or 'this file'}: no audioread backend "
                          "could open it (is ffmpeg installed and on PATH?); or convert the file to "
                          "WAV/FLAC") from error
