@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import socket
+import struct
 import sys
 import time
 from dataclasses import dataclass, field
@@ -108,18 +109,27 @@ class ItemRecord:
         """Whether the file at ``path`` is the one this item was featurized from: the same file
         (by its real path) with unchanged size and modification time, or, moved or copied, a file
         with the same size and content. A record without a stamp knows only its path."""
-        same_path = os.path.realpath(path) == os.path.realpath(self.audio_path)
         if self.source is None:
-            return same_path
+            return _same_file(path, self.audio_path)
         try:
             status = os.stat(path)
         except OSError:
             return False
         if status.st_size != self.source.size:
             return False
-        if same_path and status.st_mtime_ns == self.source.mtime_ns:
+        if status.st_mtime_ns == self.source.mtime_ns and _same_file(path, self.audio_path):
             return True
         return file_sha256(path) == self.source.sha256
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file (equal absolute paths, else one device and inode)."""
+    if os.path.abspath(a) == os.path.abspath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 class StoreLocked(InputError):
@@ -208,21 +218,26 @@ class FeatureStore:
         return set(self.finished_items())
 
     def npz_is_whole(self, item: ItemRecord) -> bool:
-        """Whether the item's NPZ opens as a whole zip archive (its directory at the end, every
-        member inside the file): a cheap check that finds truncated, emptied or overwritten
-        files without reading their arrays."""
-        import zipfile
-
+        """Whether the item's NPZ ends as a whole zip archive does: a cheap check (the last 22
+        bytes, or the zip directory) that finds truncated, emptied or zero-filled files without
+        reading their arrays."""
         path = self.root / item.features
         try:
-            size = path.stat().st_size
-            with zipfile.ZipFile(path) as archive:
-                members = archive.infolist()
-        except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+            with open(path, "rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                if size < 22:
+                    return False
+                handle.seek(size - 22)
+                end = handle.read(22)
+        except OSError:
             return False
-        names = {member.filename for member in members}
-        return "meta.npy" in names and all(
-            member.header_offset + member.compress_size <= size for member in members)
+        # the end-of-central-directory record NumPy writes (no comment): the directory it
+        # points to must end where the record starts
+        if end[:4] == b"PK\x05\x06":
+            directory_size, directory_offset = struct.unpack("<II", end[12:20])
+            if directory_offset != 0xFFFFFFFF and directory_size != 0xFFFFFFFF:
+                return directory_offset + directory_size == size - 22
+        return _zip_opens(path, size)
 
     @contextlib.contextmanager
     def locked(self, *, command: str = "featurize") -> Iterator[None]:
@@ -289,3 +304,16 @@ def _describe_holder(text: str) -> str:
                 f"since {holder.get('started', '?')}")
     except (ValueError, KeyError, TypeError):
         return "a run that has not yet said who it is"
+
+
+def _zip_opens(path: Path, size: int) -> bool:
+    """Whether ``path`` opens as a zip archive whose members all lie inside its ``size`` bytes
+    (ZIP64 archives and archives with a comment)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+        return False
+    return bool(members) and all(m.header_offset + m.compress_size <= size for m in members)
