@@ -243,8 +243,11 @@ class FeatureStore:
     def locked(self, *, command: str = "featurize") -> Iterator[None]:
         """Hold the store's advisory lock (``STORE/lock``) for the block; the file names the
         holder. Another run holding it raises :class:`StoreLocked` saying who. The lock goes with
-        its process, however that ends (``kill -9`` included). Without ``fcntl`` (not POSIX),
-        nothing is locked."""
+        its process, however that ends (``kill -9`` included). Without ``fcntl`` (not POSIX), or
+        in a store this process may not write to (nothing can be written there anyway; a finished
+        store is still read), nothing is locked."""
+        import errno
+
         try:
             import fcntl
         except ImportError:
@@ -252,7 +255,13 @@ class FeatureStore:
             return
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / LOCK
-        handle = open(path, "a+", encoding="utf-8")
+        try:
+            handle = open(path, "a+", encoding="utf-8")
+        except OSError as error:
+            if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            yield
+            return
         try:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
