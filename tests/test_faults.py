@@ -1,8 +1,10 @@
 """Fault cases a new user meets: lossy files from real encoders, a bad file among good ones, two
-files of one name, killed and concurrent runs, damaged stores, linked folders, label manifests.
+files of one name, killed and concurrent runs, damaged stores, linked folders, label manifests
+(issue 13, items 2, 3, 4, 8, 9, 10 and 14; the file-system cases of its other items are in
+test_faults_io.py).
 
 Tests that need an encoder (sox, lame, ffmpeg from the Debian packages) skip with a reason where
-it is absent."""
+it is absent; those that look for worker processes need /proc (Linux)."""
 
 from __future__ import annotations
 
@@ -150,6 +152,28 @@ def test_embed_writes_every_good_item_and_names_every_bad_one(tmp_path):
     assert "Traceback" not in result.stderr
     embeddings = load_embeddings(out)
     assert sorted(embeddings.item_ids) == ["a/song1", "b/song1"]
+
+
+def test_embed_of_a_store_goes_on_past_a_damaged_npz(tmp_path):
+    from vocaltools.features import get_preset
+    from vocaltools.features.pipeline import featurize_inputs
+    from vocaltools.formats.store import FeatureStore
+    from vocaltools.inference.embed import embed_inputs, mfcc_embedder
+    from vocaltools.inference.predict import Failure
+
+    folder = _folder(tmp_path / "music", 3, seconds=1.2)
+    store = FeatureStore(tmp_path / "S")
+    featurize_inputs([str(folder)], store=store, config=get_preset("wang2018"))
+    damaged = store.items()[1]
+    (store.root / damaged.features).write_bytes(b"PK\x03\x04 not a whole archive")
+    embedder = mfcc_embedder(clip_config={"clip_seconds": 1.0})
+    failures: list[Failure] = []
+    embeddings = embed_inputs([str(store.root)], embedder=embedder, failures=failures)
+    assert embeddings.n_items == 2 and damaged.item_id not in embeddings.item_ids
+    assert len(failures) == 1 and f"item {damaged.item_id!r}" in failures[0].message
+    assert "not a readable NPZ" in failures[0].message
+    with pytest.raises(InputError, match="not a readable NPZ"):  # no list: the first one raises
+        embed_inputs([str(store.root)], embedder=embedder)
 
 
 # -- item 4: a lone file's id is its stem; another file of that name is not taken as done --------
