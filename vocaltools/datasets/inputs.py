@@ -1,7 +1,8 @@
 """From command-line inputs to :class:`AudioItem` records.
 
 Inputs are files, folders (searched recursively for :data:`~vocaltools.audio.AUDIO_EXTENSIONS`,
-hidden names skipped, symlinked folders followed: :mod:`vocaltools.datasets.walk`), glob patterns (``"data/**/*.flac"``, expanded here so quoting works), and
+hidden names skipped, symlinked folders followed: :mod:`vocaltools.datasets.walk`), glob patterns
+(``"data/**/*.flac"``, expanded here so quoting works), and
 ``-`` (newline-separated inputs on stdin). Item ids are paths relative to the input root without
 extension: a folder is the root of the files found in it; named files, glob matches and stdin paths
 share one root, the deepest folder containing them all.
