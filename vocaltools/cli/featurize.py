@@ -68,7 +68,9 @@ def featurize(
 ) -> None:
     """Compute features of audio files into a resumable feature store.
 
-    Finished items of an existing store are skipped. A bad file does not stop the batch: every
+    Finished items of an existing store are skipped when their audio file is the one they were
+    made from (another file under a finished item's id is an error; a damaged NPZ is redone).
+    One featurize at a time writes to a store. A bad file does not stop the batch: every
     failure is listed at the end, one 'error: FILE: reason' line each, followed by a one-line
     summary, and the exit status is 1.
     """
