@@ -107,8 +107,9 @@ class ItemRecord:
 
     def made_from(self, path: str | os.PathLike) -> bool:
         """Whether the file at ``path`` is the one this item was featurized from: the same file
-        (by its real path) with unchanged size and modification time, or, moved or copied, a file
-        with the same size and content. A record without a stamp knows only its path."""
+        (the record's path, or a link to the same inode) with unchanged size and modification
+        time, or, moved, copied or touched, a file with the same size and SHA-256. A record
+        without a stamp knows only its path."""
         if self.source is None:
             return _same_file(path, self.audio_path)
         try:
