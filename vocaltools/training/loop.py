@@ -234,7 +234,7 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
     ``training-curve.png`` and ``summary.json``; while a run is unfinished also ``train_state.pt``,
     from which a later call with the same settings resumes.
     """
-    from vocaltools.training.split import write_split
+    from vocaltools.datasets.splits import write_split
 
     model_dir = Path(model_dir)
     context = distributed.current()
@@ -265,7 +265,7 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
     cache.get(sets["train"].items[0])  # fail early when the store lacks the model's inputs
     distributed.per_rank_batch_size(config.batch_size, context)  # refuses a batch that does not divide
     if context.is_main:
-        write_split(model_dir / "split.jsonl", split)
+        write_split(split, model_dir / "split.jsonl")
 
     device = resolve_device(config.device)
     if config.threads:
