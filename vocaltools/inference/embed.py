@@ -81,9 +81,8 @@ def embed_items(items: Iterable[ItemFeatures], *, embedder: Embedder, frames_per
                 normalize: bool = False, on_item: Callable[[str], None] | None = None) -> EmbeddingSet:
     """Embed every item clip by clip (see the module docstring) into an :class:`EmbeddingSet`.
 
-    Items too short for a clip are padded by repetition (the train helper's ``pad_short``); an
-    item that still yields no clip raises :class:`InputError` naming it."""
-    # call site: clip windows of the train helper's vocaltools.segments
+    Items too short for a clip are padded by repetition when the clip config says ``pad_short``;
+    an item that still yields no clip raises :class:`InputError` naming it."""
     from vocaltools.segments import ClipConfig, clip_windows, cut_clip
 
     clip_config = ClipConfig.from_dict(dict(embedder.clip_config))
@@ -126,7 +125,7 @@ def embed_items(items: Iterable[ItemFeatures], *, embedder: Embedder, frames_per
 
 
 # ---------------------------------------------------------------------------------------------
-# Embedders. Call sites into the train helper's checkpoint API are marked "call site".
+# Embedders: a trained model's layer, or the MFCC baseline.
 
 def model_embedder(name_or_path: str, *, layer: str = "auto", label_field: str | None = None,
                    batch_size: int = 64) -> Embedder:
@@ -136,7 +135,6 @@ def model_embedder(name_or_path: str, *, layer: str = "auto", label_field: str |
     penultimate layer) for a classifier."""
     if layer not in LAYERS:
         raise InputError(f"unknown layer {layer!r}; expected one of {', '.join(LAYERS)}")
-    # call site: the train helper's model registry and plain-dict checkpoints
     from vocaltools.checkpoint import build_from_checkpoint, load_checkpoint
     from vocaltools.trained import resolve_model
 
@@ -171,14 +169,12 @@ def mfcc_embedder(*, clip_config: Mapping[str, Any], input_name: str = "logmel",
 # Sources: feature stores and audio files.
 
 def _frames_per_second(feature_config: Mapping[str, Any]) -> float:
-    # call site: the foundation's feature configs (via the train helper's data module)
     from vocaltools.training.data import frames_per_second_of
 
     return frames_per_second_of(feature_config)
 
 
 def _stack(arrays: Mapping[str, np.ndarray], embedder: Embedder, where: str) -> np.ndarray:
-    # call site: the train helper's input stacking
     from vocaltools.training.data import stack_inputs
 
     return stack_inputs(arrays, inputs=embedder.inputs, where=where,
@@ -221,7 +217,6 @@ def iter_audio_items(paths: Sequence[str | os.PathLike], *, embedder: Embedder,
     relative to it, files given one by one relative to the folder they share, without extension
     (the parent folder's name is kept as the field ``folder``). With ``shard``, only its files are
     featurized."""
-    # call site: the foundation's featurize_file and FeatureConfig
     from vocaltools.datasets.inputs import expand_inputs, item_id_for
     from vocaltools.features import FeatureConfig, featurize_file
 
@@ -262,7 +257,7 @@ def embed_inputs(inputs: Sequence[str | os.PathLike], *, embedder: Embedder,
     if audio:
         feature_config = embedder.feature_config
         if feature_config is None:
-            from vocaltools.features import get_preset  # call site: foundation presets
+            from vocaltools.features import get_preset
 
             feature_config = get_preset(baseline_preset).to_dict()
         sources.append(iter_audio_items(audio, embedder=embedder, feature_config=feature_config,

@@ -25,10 +25,6 @@ from vocaltools.errors import ModelError
 from vocaltools.models.catalog import SPECS, ModelSpec
 
 
-def list_specs() -> tuple[ModelSpec, ...]:
-    return SPECS
-
-
 def get_spec(name: str) -> ModelSpec:
     """The spec called ``name``; :class:`ModelError` naming the valid ones and the closest match."""
     for spec in SPECS:

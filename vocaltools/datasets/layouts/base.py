@@ -142,13 +142,6 @@ def with_options(layout: Layout, options: Mapping[str, str] | Iterable[str]) -> 
 
 # -- helpers for the layouts -----------------------------------------------------------------------
 
-def is_hidden(path: Path, root: Path) -> bool:
-    """True for dot files and folders below ``root`` (``.DS_Store``, macOS ``._x.wav`` copies,
-    ``__MACOSX``)."""
-    parts = path.relative_to(root).parts
-    return any(part.startswith(".") or part == "__MACOSX" for part in parts)
-
-
 def iter_files(root: Path, *, extensions: Iterable[str]) -> Iterator[Path]:
     """Files under ``root`` whose suffix (case-insensitive) is one of ``extensions`` (``.wav``),
     sorted, skipping hidden files and folders."""
