@@ -72,7 +72,7 @@ def test_index_round_trip_and_add(tmp_path):
 
 
 def test_index_config_and_file_errors(tmp_path):
-    with pytest.raises(ConfigError, match="Did you mean 'hnsw'"):
+    with pytest.raises(ConfigError, match="did you mean 'hnsw'"):
         IndexConfig(kind="hsnw")
     vectors, labels = voices(2, 3)
     with pytest.raises(InputError, match="needs at least 50 training vectors"):
@@ -210,7 +210,7 @@ def test_knn_cli_build_query_identify_evaluate(tmp_path):
                                                     ("song", 3)]
     assert records[0]["accuracy"] == 1.0 and records[0]["schema"] == "vocaltools.report/1"
     result = run_cli("knn", "build", str(emb), "-o", str(index), "--kind", "ivff")
-    assert result.returncode == 1 and "Did you mean 'ivf'" in result.stderr
+    assert result.returncode == 1 and "did you mean 'ivf'" in result.stderr
 
 
 @pytest.mark.slow

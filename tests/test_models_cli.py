@@ -59,7 +59,7 @@ def test_unknown_names_suggest_the_closest(tmp_path):
     store = make_store(tmp_path / "store", n_classes=2, songs_per_class=2, seconds=2.0)
     result = run_cli("train", str(store.root), "--model", "tiny_cn", "--target", "singer",
                      "-o", str(tmp_path / "m"))
-    assert result.returncode == 1 and "Did you mean 'tiny_cnn'" in result.stderr
+    assert result.returncode == 1 and "did you mean 'tiny_cnn'" in result.stderr
 
 
 def _saved_model(folder):
@@ -91,7 +91,7 @@ def test_registry_register_resolve_default(tmp_path):
     assert resolve_model(str(folder)) == folder / "checkpoint.pt"  # a path works too
     set_default("voices")
     assert default_name() == "voices" and resolve_model(None) == folder.resolve() / "checkpoint.pt"
-    with pytest.raises(ModelError, match="Did you mean 'voices'"):
+    with pytest.raises(ModelError, match="did you mean 'voices'"):
         resolve_model("voice")
     with pytest.raises(InputError, match="invalid model name"):
         register(name="../x", model_dir=folder)

@@ -40,7 +40,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
-from vocaltools.errors import ConfigError, FormatError, InputError
+from vocaltools.errors import ConfigError, FormatError, InputError, did_you_mean
 from vocaltools.formats.jsonl import iter_jsonl, make_record, write_jsonl
 
 SPLIT_NAMES: tuple[str, ...] = ("train", "validation", "test")
@@ -463,12 +463,8 @@ SCHEMES: dict[str, tuple[Callable[[Sequence[SplitItem], SplitConfig], list[Split
 def make_split(items: Sequence[SplitItem], config: SplitConfig) -> list[SplitAssignment]:
     """The split of ``items`` that ``config`` describes."""
     if config.scheme not in SCHEMES:
-        import difflib
-
-        close = difflib.get_close_matches(config.scheme, list(SCHEMES), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"unknown split scheme {config.scheme!r} (schemes: "
-                          f"{', '.join(SCHEMES)}){hint}")
+                          f"{', '.join(SCHEMES)}){did_you_mean(config.scheme, SCHEMES)}")
     if config.keep:
         items = keep_items(items, config.keep)
     return SCHEMES[config.scheme][0](items, config)

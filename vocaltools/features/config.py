@@ -10,22 +10,16 @@ all front ends of one config share ``n_frames``.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
-from vocaltools.errors import ConfigError
-
-
-def _closest(name: str, valid) -> str:
-    match = difflib.get_close_matches(name, list(valid), n=1)
-    return f"; did you mean {match[0]!r}?" if match else ""
+from vocaltools.errors import ConfigError, did_you_mean
 
 
 def _check_choice(owner: str, name: str, value: str, valid: tuple[str, ...]) -> None:
     if value not in valid:
         raise ConfigError(f"{owner}.{name} must be one of {', '.join(valid)}; got {value!r}"
-                          f"{_closest(str(value), valid)}")
+                          f"{did_you_mean(value, valid)}")
 
 
 @dataclass(frozen=True)
@@ -197,7 +191,7 @@ def front_end_from_dict(data: Mapping[str, Any]):
     name = data["name"]
     if name not in FRONT_ENDS:
         raise ConfigError(f"unknown front end {name!r}; valid: {', '.join(FRONT_ENDS)}"
-                          f"{_closest(str(name), FRONT_ENDS)}")
+                          f"{did_you_mean(name, FRONT_ENDS)}")
     cls = FRONT_ENDS[name]
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known - {"name"})

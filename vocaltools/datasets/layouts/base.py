@@ -11,14 +11,13 @@ from __future__ import annotations
 import abc
 import csv
 import dataclasses
-import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
 from vocaltools.datasets.items import AudioItem
-from vocaltools.errors import ConfigError, InputError
+from vocaltools.errors import ConfigError, InputError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -132,10 +131,8 @@ def with_options(layout: Layout, options: Mapping[str, str] | Iterable[str]) -> 
     changes: dict[str, Any] = {}
     for key, text in options.items():
         if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"layout {layout.name} has no option {key!r} (options: "
-                              f"{', '.join(valid) or 'none'}){hint}")
+                              f"{', '.join(valid) or 'none'}){did_you_mean(key, valid)}")
         changes[key] = _parse_value(layout, key, str(text))
     return dataclasses.replace(layout, **changes)
 
