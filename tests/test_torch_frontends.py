@@ -141,6 +141,15 @@ def test_iter_featurize_torch_batches_files_of_different_lengths(tmp_path):
         assert np.abs(result.arrays["logmel"] - ref.arrays["logmel"]).max() < 1e-3
 
 
+def test_window_is_the_numpy_engines():
+    from vocaltools.features.compute import hann_window
+    from vocaltools.features.torch_frontends import _window
+
+    window = _window(2048, 1024, torch.device("cpu"))
+    assert window.dtype == torch.float32
+    np.testing.assert_array_equal(window.numpy(), hann_window(2048, 1024))
+
+
 def test_errors():
     config = get_preset("fgnl")
     with pytest.raises(ConfigError, match="expects 16000 Hz"):

@@ -23,6 +23,37 @@ def _check_choice(owner: str, name: str, value: str, valid: tuple[str, ...]) -> 
 
 
 @dataclass(frozen=True)
+class DbScale:
+    """How a front end turns its linear values ``x`` into dB, read by both engines (NumPy and torch).
+
+    ``factor * log10(max(x, amin))`` (``librosa.amplitude_to_db``: 20, 1e-5; ``power_to_db``: 10,
+    1e-10, both with ref 1); with ``ref_max``, minus ``factor * log10(max(item max of x, amin))``
+    (librosa's ``ref=np.max``); with ``top_db``, values below the item's peak - ``top_db`` raised
+    to it (the peak per channel when ``per_channel``); ``offset_db`` added last. Item levels are
+    taken over the whole item, as a whole-song librosa call does.
+    """
+
+    factor: float
+    amin: float
+    ref_max: bool = False
+    top_db: float | None = None
+    per_channel: bool = False
+    offset_db: float = 0.0
+
+    @property
+    def needs_levels(self) -> bool:
+        """Whether finalizing needs whole-item statistics (the maximum or the peak)."""
+        return self.ref_max or self.top_db is not None
+
+
+#: ``librosa.amplitude_to_db`` and ``librosa.power_to_db`` (ref 1): ``(factor, amin)``
+AMPLITUDE_DB = (20.0, 1e-5)
+POWER_DB = (10.0, 1e-10)
+#: the clipping range of the STFT and CQT front ends with ``scale="db"`` (librosa's default top_db)
+SCALE_TOP_DB = 80.0
+
+
+@dataclass(frozen=True)
 class LogMel:
     """Mel spectrogram in dB (librosa defaults: Slaney mel, Hann, centred, power 2).
 
@@ -56,6 +87,13 @@ class LogMel:
     def n_bins(self, sample_rate: int) -> int:
         return self.n_mels
 
+    @property
+    def db_scale(self) -> DbScale:
+        factor, amin = AMPLITUDE_DB if self.db == "amplitude" else POWER_DB
+        return DbScale(factor=factor, amin=amin, ref_max=self.ref == "max",
+                       top_db=None if self.top_db is None else float(self.top_db),
+                       offset_db=float(self.offset_db))
+
 
 @dataclass(frozen=True)
 class Stft:
@@ -78,6 +116,10 @@ class Stft:
 
     def n_bins(self, sample_rate: int) -> int:
         return 1 + self.n_fft // 2
+
+    @property
+    def db_scale(self) -> DbScale | None:
+        return _scale_db(self.scale)
 
 
 @dataclass(frozen=True)
@@ -105,6 +147,12 @@ class MultiRes:
     def n_bins(self, sample_rate: int) -> int:
         return 1 + self.n_fft // 2
 
+    @property
+    def db_scale(self) -> DbScale:
+        factor, amin = AMPLITUDE_DB
+        return DbScale(factor=factor, amin=amin, per_channel=True,
+                       top_db=None if self.top_db is None else float(self.top_db))
+
 
 @dataclass(frozen=True)
 class Cqt:
@@ -129,6 +177,10 @@ class Cqt:
 
     def n_bins(self, sample_rate: int) -> int:
         return self.n_bins_total
+
+    @property
+    def db_scale(self) -> DbScale | None:
+        return _scale_db(self.scale)
 
 
 @dataclass(frozen=True)
@@ -165,6 +217,19 @@ class Melody:
 
     def n_bins(self, sample_rate: int) -> int:
         return self.n_bins_total
+
+    @property
+    def db_scale(self) -> None:
+        """A one-hot matrix: no dB scale."""
+        return None
+
+
+def _scale_db(scale: str) -> DbScale | None:
+    """The dB rule of ``scale="db"`` (amplitude_to_db, ref 1, top_db 80); None for linear."""
+    if scale != "db":
+        return None
+    factor, amin = AMPLITUDE_DB
+    return DbScale(factor=factor, amin=amin, top_db=SCALE_TOP_DB)
 
 
 FRONT_ENDS: dict[str, type] = {cls.name: cls for cls in (LogMel, Stft, MultiRes, Cqt, Melody)}

@@ -105,15 +105,13 @@ def _cached(key: tuple, build):
 # -- STFT front ends ----------------------------------------------------------------------------
 
 def _window(n_fft: int, win_length: int, device) -> "torch.Tensor":
-    """librosa's window: periodic Hann of ``win_length`` centred (zero padded) in ``n_fft``."""
+    """float32 [n_fft]: :func:`~vocaltools.features.compute.hann_window` on ``device``."""
     import torch
 
+    from vocaltools.features.compute import hann_window
+
     def build():
-        window = torch.hann_window(win_length, periodic=True, dtype=torch.float64)
-        left = (n_fft - win_length) // 2
-        padded = torch.zeros(n_fft, dtype=torch.float64)
-        padded[left:left + win_length] = window
-        return padded.to(device=device, dtype=torch.float32)
+        return torch.from_numpy(hann_window(n_fft, win_length).copy()).to(device)
 
     return _cached(("window", n_fft, win_length, str(device)), build)
 
@@ -325,29 +323,19 @@ def _finalize(front_end, linear, valid):
     """``linear``: float32 [batch, channels, n_bins, n_frames] -> the front end's final values."""
     import torch
 
-    if isinstance(front_end, LogMel):
-        if front_end.db == "amplitude":
-            factor, amin = 20.0, 1e-5
-        else:
-            factor, amin = 10.0, 1e-10
-        db = factor * torch.log10(torch.clamp(linear, min=amin))
-        if front_end.ref == "max":
-            peak = _item_max(linear, valid, (1, 2, 3)).clamp(min=amin)
-            db = db - factor * torch.log10(peak)
-        if front_end.top_db is not None:
-            db = torch.maximum(db, _item_max(db, valid, (1, 2, 3)) - float(front_end.top_db))
-        if front_end.offset_db:
-            db = db + float(front_end.offset_db)
-        return db
-    if isinstance(front_end, MultiRes):
-        db = 20.0 * torch.log10(torch.clamp(linear, min=1e-5))
-        if front_end.top_db is not None:
-            db = torch.maximum(db, _item_max(db, valid, (2, 3)) - float(front_end.top_db))
-        return db
-    if isinstance(front_end, (Stft, Cqt)) and front_end.scale == "db":
-        db = 20.0 * torch.log10(torch.clamp(linear, min=1e-5))
-        return torch.maximum(db, _item_max(db, valid, (1, 2, 3)) - 80.0)
-    return linear
+    scale = front_end.db_scale  # the dB rule the NumPy engine reads too
+    if scale is None:
+        return linear
+    db = scale.factor * torch.log10(torch.clamp(linear, min=scale.amin))
+    if scale.ref_max:
+        peak = _item_max(linear, valid, (1, 2, 3)).clamp(min=scale.amin)
+        db = db - scale.factor * torch.log10(peak)
+    if scale.top_db is not None:
+        dims = (2, 3) if scale.per_channel else (1, 2, 3)
+        db = torch.maximum(db, _item_max(db, valid, dims) - scale.top_db)
+    if scale.offset_db:
+        db = db + scale.offset_db
+    return db
 
 
 # -- entry points -------------------------------------------------------------------------------
