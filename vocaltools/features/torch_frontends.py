@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from vocaltools.device import resolve_device
 from vocaltools.errors import ConfigError, InputError, VocaltoolsError
 from vocaltools.features.config import Cqt, FeatureConfig, LogMel, Melody, MultiRes, Stft
 
@@ -66,33 +67,6 @@ RESAMPLE_GUARD = 256
 RESAMPLE_SPILL = 64
 
 _CACHE: dict[tuple, object] = {}
-
-
-def resolve_device(device: "str | torch.device | None") -> "torch.device":
-    """``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"`` (CUDA when available) or None (= auto).
-
-    Raises :class:`InputError` for an unknown name or a CUDA device this machine does not have."""
-    import torch
-
-    if isinstance(device, torch.device):
-        name = str(device)
-    else:
-        name = "auto" if device is None else str(device).strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(name)
-    except RuntimeError as error:
-        raise InputError(f"unknown device {name!r}; expected cpu, cuda, cuda:N or auto") from error
-    if resolved.type not in ("cpu", "cuda"):
-        raise InputError(f"device {name!r} is not supported; expected cpu, cuda, cuda:N or auto")
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"device {name!r} was asked for but torch sees no CUDA GPU here; "
-                             "use --device cpu (or auto)")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise InputError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    return resolved
 
 
 def _cached(key: tuple, build):

@@ -54,24 +54,34 @@ class Embedder:
     meta: Mapping[str, Any]
 
 
-def embed_batch(model, clips: np.ndarray, *, layer: str = "output", batch_size: int = 64) -> np.ndarray:
-    """Embed clips with a torch model in eval mode.
+def embed_batch(model, clips: np.ndarray, *, layer: str = "output", batch_size: int = 64,
+                device: "str | torch.device | None" = None) -> np.ndarray:
+    """Embed clips with a torch model in eval mode, in float32 on ``device`` (None: where the
+    model's parameters are).
 
     ``float32 [n, channels, n_bins, n_frames] -> [n, dim]``; ``layer="output"`` uses
     ``model(x)``, ``layer="features"`` ``model.forward_features(x)``."""
     import torch
 
+    from vocaltools.device import resolve_device
+
     if layer not in ("output", "features"):
         raise InputError(f"unknown layer {layer!r}; expected 'output' or 'features'")
     if layer == "features" and not hasattr(model, "forward_features"):
         raise ModelError(f"{type(model).__name__} has no forward_features; use layer='output'")
-    model.eval()
+    if device is None:
+        parameter = next(model.parameters(), None)
+        target = parameter.device if parameter is not None else torch.device("cpu")
+    else:
+        target = resolve_device(device)
+    model.to(target).eval()
     outputs = []
     with torch.no_grad():
         for start in range(0, len(clips), batch_size):
             x = torch.as_tensor(np.ascontiguousarray(clips[start:start + batch_size], dtype=np.float32))
+            x = x.to(target)
             y = model.forward_features(x) if layer == "features" else model(x)
-            outputs.append(y.reshape(len(x), -1).float().numpy())
+            outputs.append(y.reshape(len(x), -1).float().cpu().numpy())
     if not outputs:
         raise InputError("no clips to embed")
     return np.concatenate(outputs).astype(np.float32)
@@ -128,22 +138,26 @@ def embed_items(items: Iterable[ItemFeatures], *, embedder: Embedder, frames_per
 # Embedders: a trained model's layer, or the MFCC baseline.
 
 def model_embedder(name_or_path: str, *, layer: str = "auto", label_field: str | None = None,
-                   batch_size: int = 64) -> Embedder:
-    """An :class:`Embedder` from a trained model (a registered name or a checkpoint path).
+                   batch_size: int = 64, device: str = "auto") -> Embedder:
+    """An :class:`Embedder` from a trained model (a registered name or a checkpoint path), run
+    in float32 on ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
 
     ``layer="auto"`` is ``output`` for an embedding model (task ``embed``) and ``features`` (the
     penultimate layer) for a classifier."""
     if layer not in LAYERS:
         raise InputError(f"unknown layer {layer!r}; expected one of {', '.join(LAYERS)}")
     from vocaltools.checkpoint import build_from_checkpoint, load_checkpoint
+    from vocaltools.device import resolve_device
     from vocaltools.trained import resolve_model
 
+    torch_device = resolve_device(device)  # a bad name or a missing GPU fails before loading
     checkpoint = load_checkpoint(resolve_model(name_or_path))
-    model = build_from_checkpoint(checkpoint)
+    model = build_from_checkpoint(checkpoint).to(torch_device)
     if layer == "auto":
         layer = "output" if checkpoint.task == "embed" else "features"
     return Embedder(
-        embed=lambda clips: embed_batch(model, clips, layer=layer, batch_size=batch_size),
+        embed=lambda clips: embed_batch(model, clips, layer=layer, batch_size=batch_size,
+                                        device=torch_device),
         inputs=tuple(checkpoint.inputs), clip_config=dict(checkpoint.clip_config),
         feature_config=dict(checkpoint.feature_config),
         label_field=label_field or checkpoint.target or "singer",
