@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import invoke_cli
 from vocaltools.datasets.items import AudioItem
 from vocaltools.datasets.itemlist import write_items
 from vocaltools.datasets.layouts import LAYOUTS
@@ -89,9 +89,9 @@ def test_album_split_needs_three_albums_per_artist():
 def test_cli_album_split_from_scan_csv(tmp_path):
     root = artist20_tree(tmp_path / "artist20")
     items_csv = root / "items.csv"
-    assert run_cli("dataset", "scan", "artist20", str(root), "-o", str(items_csv),
+    assert invoke_cli("dataset", "scan", "artist20", str(root), "-o", str(items_csv),
                    "-q").returncode == 0
-    done = run_cli("dataset", "split", str(items_csv), "--scheme", "album", "--seed", "0",
+    done = invoke_cli("dataset", "split", str(items_csv), "--scheme", "album", "--seed", "0",
                    "-o", str(tmp_path / "split.jsonl"))
     assert done.returncode == 0, done.stderr
     assert "album: train 12, validation 6, test 6" in done.stderr
@@ -137,7 +137,7 @@ def test_keep_selects_the_s3_techniques_before_splitting(tmp_path):
     items = vocalset_items() + [item(f"f1/messa/{k}", singer="f1", technique="messa")
                                 for k in range(3)]
     write_items(items, tmp_path / "items.csv")
-    done = run_cli("dataset", "split", str(tmp_path / "items.csv"), "--scheme", "vocalset",
+    done = invoke_cli("dataset", "split", str(tmp_path / "items.csv"), "--scheme", "vocalset",
                    "--keep", "technique=belt,trill", "--validation-fraction", "0.2",
                    "-o", str(tmp_path / "split.jsonl"))
     assert done.returncode == 0, done.stderr
@@ -346,12 +346,12 @@ def test_cli_kfold_from_jsonl_item_list(tmp_path):
     items = [item(f"{s}/rec{r}", singer=s, recording_index=r)
              for s in ("s1", "s2") for r in range(4)]
     write_items(items, tmp_path / "items.jsonl")
-    done = run_cli("dataset", "split", str(tmp_path / "items.jsonl"), "--scheme", "kfold",
+    done = invoke_cli("dataset", "split", str(tmp_path / "items.jsonl"), "--scheme", "kfold",
                    "--folds", "4", "--seed", "1", "-o", "-")
     assert done.returncode == 0, done.stderr
     assert "kfold fold 3: train 4, validation 2, test 2" in done.stderr
     assert len(done.stdout.splitlines()) == 4 * 8
-    per_fold = run_cli("dataset", "split", str(tmp_path / "items.jsonl"), "--scheme", "kfold",
+    per_fold = invoke_cli("dataset", "split", str(tmp_path / "items.jsonl"), "--scheme", "kfold",
                        "--folds", "4", "--seed", "1", "-o", str(tmp_path / "split-{fold}.jsonl"))
     assert per_fold.returncode == 0, per_fold.stderr
     for fold in range(4):
