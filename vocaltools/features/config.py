@@ -53,8 +53,27 @@ POWER_DB = (10.0, 1e-10)
 SCALE_TOP_DB = 80.0
 
 
+class _OneChannel:
+    """Front ends with one channel."""
+
+    @property
+    def n_channels(self) -> int:
+        return 1
+
+
+class _LinearOrDb(_OneChannel):
+    """STFT and CQT magnitudes: ``scale="linear"``, or ``"db"`` (amplitude_to_db, ref 1, top_db 80)."""
+
+    @property
+    def db_scale(self) -> DbScale | None:
+        if self.scale != "db":
+            return None
+        factor, amin = AMPLITUDE_DB
+        return DbScale(factor=factor, amin=amin, top_db=SCALE_TOP_DB)
+
+
 @dataclass(frozen=True)
-class LogMel:
+class LogMel(_OneChannel):
     """Mel spectrogram in dB (librosa defaults: Slaney mel, Hann, centred, power 2).
 
     ``db``: ``"amplitude"`` = ``librosa.amplitude_to_db`` applied to the power mel (20·log10 of
@@ -80,10 +99,6 @@ class LogMel:
         _check_choice("logmel", "ref", self.ref, ("one", "max"))
         _check_positive(self, "n_fft", "hop_length", "n_mels")
 
-    @property
-    def n_channels(self) -> int:
-        return 1
-
     def n_bins(self, sample_rate: int) -> int:
         return self.n_mels
 
@@ -96,7 +111,7 @@ class LogMel:
 
 
 @dataclass(frozen=True)
-class Stft:
+class Stft(_LinearOrDb):
     """STFT magnitude ``|X|`` (Hann, centred, zero padded): ``1 + n_fft // 2`` bins.
     ``scale``: ``"linear"`` (S4 default) or ``"db"`` (amplitude_to_db, ref 1, top_db 80)."""
 
@@ -110,16 +125,9 @@ class Stft:
         _check_choice("stft", "scale", self.scale, ("linear", "db"))
         _check_positive(self, "n_fft", "hop_length")
 
-    @property
-    def n_channels(self) -> int:
-        return 1
-
     def n_bins(self, sample_rate: int) -> int:
         return 1 + self.n_fft // 2
 
-    @property
-    def db_scale(self) -> DbScale | None:
-        return _scale_db(self.scale)
 
 
 @dataclass(frozen=True)
@@ -155,7 +163,7 @@ class MultiRes:
 
 
 @dataclass(frozen=True)
-class Cqt:
+class Cqt(_LinearOrDb):
     """Constant-Q magnitude (``librosa.cqt``): S4's 252 bins are inferred as 7 octaves x 36 bins
     from C1 (32.70 Hz) at 22,050 Hz, hop 256 (the paper gives only the 87 x 252 shape).
     ``scale`` as for :class:`Stft`."""
@@ -171,20 +179,13 @@ class Cqt:
         _check_choice("cqt", "scale", self.scale, ("linear", "db"))
         _check_positive(self, "hop_length", "n_bins_total", "bins_per_octave")
 
-    @property
-    def n_channels(self) -> int:
-        return 1
-
     def n_bins(self, sample_rate: int) -> int:
         return self.n_bins_total
 
-    @property
-    def db_scale(self) -> DbScale | None:
-        return _scale_db(self.scale)
 
 
 @dataclass(frozen=True)
-class Melody:
+class Melody(_OneChannel):
     """S1 melody input: a Viterbi-smoothed f0 contour (librosa.pyin, ``resolution`` semitones per
     pitch state) mapped to a one-hot ``[1, n_bins, n_frames]`` matrix. Bin = the highest of
     ``librosa.mel_frequencies(n_bins, fmin=0, fmax=bins_fmax)`` (librosa's defaults: 128 centres
@@ -211,10 +212,6 @@ class Melody:
         if not 0 < self.fmin < self.fmax:
             raise ConfigError(f"melody needs 0 < fmin < fmax; got {self.fmin}, {self.fmax}")
 
-    @property
-    def n_channels(self) -> int:
-        return 1
-
     def n_bins(self, sample_rate: int) -> int:
         return self.n_bins_total
 
@@ -222,14 +219,6 @@ class Melody:
     def db_scale(self) -> None:
         """A one-hot matrix: no dB scale."""
         return None
-
-
-def _scale_db(scale: str) -> DbScale | None:
-    """The dB rule of ``scale="db"`` (amplitude_to_db, ref 1, top_db 80); None for linear."""
-    if scale != "db":
-        return None
-    factor, amin = AMPLITUDE_DB
-    return DbScale(factor=factor, amin=amin, top_db=SCALE_TOP_DB)
 
 
 FRONT_ENDS: dict[str, type] = {cls.name: cls for cls in (LogMel, Stft, MultiRes, Cqt, Melody)}

@@ -97,18 +97,13 @@ def _parse_value(layout: Layout, key: str, text: str) -> Any:
         if lowered in _FALSE:
             return False
         raise ConfigError(f"layout {layout.name}: option {key} expects true or false, got {text!r}")
-    if isinstance(default, int):
-        try:
-            return int(text)
-        except ValueError as error:
-            raise ConfigError(f"layout {layout.name}: option {key} expects an integer, "
-                              f"got {text!r}") from error
-    if isinstance(default, float):
-        try:
-            return float(text)
-        except ValueError as error:
-            raise ConfigError(f"layout {layout.name}: option {key} expects a number, "
-                              f"got {text!r}") from error
+    for kind, expected in ((int, "an integer"), (float, "a number")):
+        if isinstance(default, kind):
+            try:
+                return kind(text)
+            except ValueError as error:
+                raise ConfigError(f"layout {layout.name}: option {key} expects {expected}, "
+                                  f"got {text!r}") from error
     if isinstance(default, tuple):
         return tuple(part.strip() for part in text.split(",") if part.strip())
     return text
