@@ -43,7 +43,8 @@ def invoke_cli(*args: str, input: str | bytes | None = None, cwd: Path | None = 
     what :func:`run_cli` returns: the exit code (0, 1 from the error boundary, 2 for usage, or the
     code of ``typer.Exit``) and stdout and stderr (text unless ``input`` is bytes). stdin, stdout
     and stderr are in-memory streams with a binary ``buffer`` (``-`` reads and writes it), and none
-    is a terminal, so progress bars stay off as they do under a pipe."""
+    is a terminal, so progress bars stay off as they do under a pipe. torch's thread count, which
+    ``--threads`` sets for the whole process, is restored afterwards."""
     from vocaltools.cli.app import main
 
     text = not isinstance(input, bytes)
@@ -59,6 +60,10 @@ def invoke_cli(*args: str, input: str | bytes | None = None, cwd: Path | None = 
         if cwd is not None:
             stack.enter_context(contextlib.chdir(cwd))
         stack.enter_context(_streams(stdin, stdout, stderr))
+        if "--threads" in args:  # train/predict set torch's process-wide thread count
+            import torch
+
+            stack.callback(torch.set_num_threads, torch.get_num_threads())
         try:
             main(list(args))
         except SystemExit as done:
