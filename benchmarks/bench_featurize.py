@@ -15,10 +15,6 @@ alike; the best of --repeats is kept):
   patched back in (``np.dot`` mel bands, the NaN/inf scan of integer-coded files): the reference;
 - ``featurize --jobs N``: ``featurize_items`` with the fgnl preset, writing the NPZ files and the
   manifest of a fresh feature store (the code path of ``vocaltools featurize``);
-- ``featurize --jobs 1, fused stft+mel``: the same with the log-mel front end computed by
-  :func:`vocaltools.features.fft.mel_power` (block-wise STFT and mel, cache-sized) instead of
-  ``compute._stft_power`` + ``apply_mel`` on the whole segment: the proposed change to
-  ``features/compute.py``; its features are checked against the ``--jobs 1`` row's;
 - ``featurize --device cpu`` (with --torch): the torch front ends on the CPU.
 
 Imports and first-call costs are paid before timing (every row warms up on one file). Prints times
@@ -117,33 +113,6 @@ def run_decode_resample(files: list[Path]) -> None:
 
 
 @contextmanager
-def fused_logmel():
-    """Within the block, the engine computes log-mel front ends with
-    :func:`vocaltools.features.fft.mel_power`: what the proposed change of ``compute._linear``'s
-    LogMel branch does (one call instead of ``_stft_power`` + ``apply_mel``)."""
-    from vocaltools.features import compute
-    from vocaltools.features.config import LogMel
-    from vocaltools.features.fft import mel_power
-
-    original = compute._linear
-
-    def linear(front_end, chunk, *, sample_rate, context, n_frames):
-        if not isinstance(front_end, LogMel):
-            return original(front_end, chunk, sample_rate=sample_rate, context=context,
-                            n_frames=n_frames)
-        return mel_power(chunk, offset=context - front_end.n_fft // 2, n_fft=front_end.n_fft,
-                         hop=front_end.hop_length, n_frames=n_frames, sample_rate=sample_rate,
-                         n_mels=front_end.n_mels, fmin=float(front_end.fmin),
-                         fmax=None if front_end.fmax is None else float(front_end.fmax))[None]
-
-    compute._linear = linear
-    try:
-        yield
-    finally:
-        compute._linear = original
-
-
-@contextmanager
 def engine_before_issue_8():
     """Within the block, the engine runs as before issue #8's changes: ``apply_mel`` with
     ``np.dot`` per band and the NaN/inf scan of every decoded block (a reference row)."""
@@ -172,11 +141,6 @@ def engine_before_issue_8():
 
 def run_before(files: list[Path], store_dir: Path) -> None:
     with engine_before_issue_8():
-        run_vocaltools(files, store_dir, 1)
-
-
-def run_fused(files: list[Path], store_dir: Path) -> None:
-    with fused_logmel():
         run_vocaltools(files, store_dir, 1)
 
 
@@ -284,13 +248,11 @@ def main(argv: list[str] | None = None) -> int:
         for jobs in args.jobs:
             rows[f"featurize --jobs {jobs}"] = (
                 lambda jobs=jobs: run_vocaltools(files, work / f"store-j{jobs}", jobs))
-        rows["featurize --jobs 1, fused stft+mel"] = lambda: run_fused(files, work / "store-fused")
         if args.torch:
             rows["featurize --device cpu (torch)"] = lambda: run_torch(files, work / "store-torch")
         # warm up every row on one file: imports, FFT plans, mel basis, numba
         run_baseline(files[:1])
         run_vocaltools(files[:1], work / "store-warmup", 1)
-        run_fused(files[:1], work / "store-warmup-fused")
         run_before(files[:1], work / "store-warmup-before")
         if args.torch:
             run_torch(files[:1], work / "store-warmup-torch")
@@ -325,11 +287,10 @@ def main(argv: list[str] | None = None) -> int:
             results["rows"].append({"name": name, "wall_seconds": wall, "times_real_time": rt,
                                     "ratio_to_librosa": rt / base_rt, "cpu_seconds": cpu,
                                     "times_real_time_per_cpu_second": rt_cpu})
-        for label, other in (("fused stft+mel", "store-fused"), ("before #8", "store-before")):
-            difference = max_store_difference(work / "store-j1", work / other)
-            results[f"max_abs_difference_db_{other}"] = difference
-            print(f"{label} vs featurize --jobs 1: largest feature difference {difference:.2e} dB",
-                  file=sys.stderr)
+        difference = max_store_difference(work / "store-j1", work / "store-before")
+        results["max_abs_difference_db_store-before"] = difference
+        print(f"before #8 vs featurize --jobs 1: largest feature difference {difference:.2e} dB",
+              file=sys.stderr)
         ceiling = audio_seconds / timed["decode+resample (iter_audio_blocks)"][0]
         print(f"ceiling on one core: decode+resample alone runs {ceiling:.0f}x real time; decode "
               f"alone {audio_seconds / timed['decode (soundfile.read)'][0]:.0f}x", file=sys.stderr)

@@ -72,7 +72,7 @@ def pooled(folds: list[dict]) -> dict:
 
 
 def train_classifier(store, *, model, split, model_dir, clip, options, args) -> dict:
-    """A singer classifier on the training singers (the train helper's loop, no validation
+    """A singer classifier on the training singers (train_model's loop, no validation
     split: the last epoch is kept); its penultimate layer is the embedding."""
     from vocaltools.training.config import TrainConfig
     from vocaltools.training.loop import train_model

@@ -223,7 +223,7 @@ def bench_featurize(*, workdir: Path, seconds: float, repeats: int, devices: lis
     rows = [Row("featurize fgnl, numpy engine", audio_seconds / numpy_s, "x RT",
                 "librosa loop (load+mel+dB)", audio_seconds / librosa_s, note=note)]
     try:
-        from vocaltools.features.torch_frontends import resolve_device
+        from vocaltools.device import resolve_device
     except ImportError as error:
         rows.append(unavailable("featurize fgnl, torch", "x RT", "numpy engine", str(error)))
         return rows
@@ -256,7 +256,8 @@ def bench_torch_batches(*, clip_seconds: float, n_clips: int, cqt_seconds: float
     from vocaltools.synth import make_singers, synth_voice
 
     try:
-        from vocaltools.features.torch_frontends import compute_features_torch, resolve_device
+        from vocaltools.device import resolve_device
+        from vocaltools.features.torch_frontends import compute_features_torch
     except ImportError as error:
         return [unavailable("torch front ends", "x RT", "numpy engine", str(error))]
     rows = []

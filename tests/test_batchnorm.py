@@ -7,11 +7,11 @@ from torch import nn
 
 from _train_helpers import make_store
 from vocaltools.checkpoint import load_checkpoint
+from vocaltools.datasets.splits import select_fold, split_groups
 from vocaltools.errors import ConfigError
 from vocaltools.training.batchnorm import recalibrate_batch_norm
 from vocaltools.training.config import make_train_config
 from vocaltools.training.loop import train_model
-from vocaltools.training.split import make_split
 
 
 def _net():
@@ -67,8 +67,8 @@ def test_crnn_checkpoint_normalises_with_the_training_statistics(tmp_path):
     With precise BN the saved input normalisation holds the training mean; without it, after a
     handful of steps, the running mean is still near 0 and evaluation sees shifted inputs."""
     store = make_store(tmp_path / "store", n_classes=2, songs_per_class=3, seconds=2.0, offset=-40.0)
-    split = make_split(store.items(), target="singer", group_by=("song_id",), seed=0,
-                       validation_fraction=0.2, test_fraction=0.2)
+    split = select_fold(split_groups(store.items(), by="song_id", stratify="singer", seed=0,
+                                     validation_fraction=0.2, test_fraction=0.2))
     means = {}
     for precise in (8192, 0):
         config = make_train_config(model="crnn", target="singer", clip_seconds=1.0, hop_seconds=1.0,

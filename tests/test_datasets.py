@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import run_cli, shared_data
+from conftest import invoke_cli, shared_data
 from vocaltools.datasets.itemlist import read_items, write_items
 from vocaltools.datasets.layouts import LAYOUTS, get_layout
 from vocaltools.datasets.layouts.instruments import S4_CLASSES, instrument_class
@@ -42,13 +42,15 @@ def by_id(items):
 
 # -- registry ------------------------------------------------------------------------------------
 
-def test_registry_names_and_contract():
+def test_registry_names_and_contract(tmp_path):
     assert set(LAYOUTS) == {"artist20", "vocalset", "damp", "damp-balanced", "lpo", "iowa",
                             "s4-instruments", "gtsinger-demo"}
     for name, layout in LAYOUTS.items():
         assert layout.name == name and layout.description and layout.field_names
-        assert callable(layout.scan)
         assert set(layout.option_help) == set(layout.options())
+        # a folder that holds none of the layout's files is an error naming the folder
+        with pytest.raises(InputError, match=str(tmp_path)):
+            layout.scan(tmp_path)
 
 
 def test_unknown_layout_and_option_suggest_the_closest():
@@ -366,7 +368,7 @@ def test_item_list_round_trips(tmp_path):
 def test_cli_scan_writes_csv_relative_to_itself(tmp_path):
     root = vocalset_tree(tmp_path / "VocalSet")
     out = tmp_path / "lists" / "vocalset.csv"
-    done = run_cli("dataset", "scan", "vocalset", str(root), "-o", str(out),
+    done = invoke_cli("dataset", "scan", "vocalset", str(root), "-o", str(out),
                    "--option", "techniques=s3")
     assert done.returncode == 0, done.stderr
     assert "vocalset: 7 items, 3 files skipped" in done.stderr
@@ -377,10 +379,10 @@ def test_cli_scan_writes_csv_relative_to_itself(tmp_path):
 
 
 def test_cli_layouts_and_errors(tmp_path):
-    listed = run_cli("dataset", "layouts", "--json")
+    listed = invoke_cli("dataset", "layouts", "--json")
     assert listed.returncode == 0
     names = [json.loads(line)["name"] for line in listed.stdout.splitlines()]
     assert names == list(LAYOUTS)
-    bad = run_cli("dataset", "scan", "artist21", str(tmp_path))
+    bad = invoke_cli("dataset", "scan", "artist21", str(tmp_path))
     assert bad.returncode == 1
     assert "did you mean 'artist20'" in bad.stderr

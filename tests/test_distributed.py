@@ -11,6 +11,7 @@ import torch
 
 from _train_helpers import make_store
 from conftest import ROOT
+from vocaltools.datasets.splits import select_fold, split_groups, write_split
 from vocaltools.errors import ConfigError
 from vocaltools.formats.jsonl import read_jsonl
 from vocaltools.trained import registry_dir
@@ -19,7 +20,6 @@ from vocaltools.training.config import make_train_config
 from vocaltools.training.distributed import DistributedContext, per_rank_batch_size, shard_batch
 from vocaltools.training.loader import EpochBatches
 from vocaltools.training.loop import train_model
-from vocaltools.training.split import make_split, write_split
 
 
 def _rank(rank, world_size=2):
@@ -78,9 +78,9 @@ LOSS_TOLERANCE = 0.3
 @pytest.mark.slow
 def test_torchrun_two_processes_match_one_process(tmp_path):
     store = make_store(tmp_path / "store", n_classes=3, songs_per_class=4, seconds=6.0)
-    split = make_split(store.items(), target="singer", group_by=("song_id",), seed=0,
-                       validation_fraction=0.25, test_fraction=0.25)
-    write_split(tmp_path / "split.jsonl", split)
+    split = select_fold(split_groups(store.items(), by="song_id", stratify="singer", seed=0,
+                                     validation_fraction=0.25, test_fraction=0.25))
+    write_split(split, tmp_path / "split.jsonl")
     config = make_train_config(model="tiny_cnn", target="singer", clip_seconds=1.0, epochs=EPOCHS,
                                batch_size=8, lr=1e-2, patience=0, device="cpu",
                                model_options={"width": 8}, threads=1)

@@ -170,3 +170,52 @@ def test_featurize_file_memory_is_bounded_by_the_block(tmp_path):
     decoded_bytes = rate * seconds * 4  # the whole file as float32 at its own rate
     assert result.n_frames == 1 + 16000 * seconds // 512
     assert peak < 0.5 * decoded_bytes, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_hann_window_is_librosas_and_read_only():
+    import scipy.signal
+
+    from vocaltools.features.compute import hann_window
+
+    window = hann_window(2048, 1024)
+    expected = np.zeros(2048)
+    expected[512:1536] = scipy.signal.get_window("hann", 1024, fftbins=True)
+    assert window.dtype == np.float32 and not window.flags.writeable
+    np.testing.assert_allclose(window, expected, rtol=0, atol=1e-7)
+
+
+def test_each_front_end_owns_its_db_rule():
+    from vocaltools.features.config import Cqt, DbScale, MultiRes
+
+    assert LogMel().db_scale == DbScale(factor=20.0, amin=1e-5, top_db=80.0)
+    assert LogMel(db="power", ref="max", top_db=60, offset_db=60).db_scale == DbScale(
+        factor=10.0, amin=1e-10, ref_max=True, top_db=60.0, offset_db=60.0)
+    assert MultiRes(top_db=None).db_scale == DbScale(factor=20.0, amin=1e-5, per_channel=True)
+    assert Stft().db_scale is None and Cqt().db_scale is None and Melody().db_scale is None
+    assert Stft(scale="db").db_scale == Cqt(scale="db").db_scale == DbScale(20.0, 1e-5, top_db=80.0)
+    assert not LogMel(top_db=None).db_scale.needs_levels
+    assert LogMel(top_db=None, ref="max").db_scale.needs_levels
+
+
+def test_db_rule_is_librosas_on_a_whole_signal():
+    import librosa
+
+    y = _noisy_chord(2.0, 16000)
+    config = FeatureConfig(sample_rate=16000, front_ends=(
+        LogMel(db="power", ref="max", top_db=60, offset_db=60),))
+    ours = compute_features(y, sample_rate=16000, config=config)["logmel"][0]
+    mel = librosa.feature.melspectrogram(y=y, sr=16000, n_fft=2048, hop_length=512, n_mels=128,
+                                         pad_mode="constant")
+    expected = librosa.power_to_db(mel, ref=np.max, top_db=60) + 60
+    np.testing.assert_allclose(ours, expected, atol=1e-3)
+
+
+def test_apply_mel_writes_into_out_and_equals_the_dense_product():
+    from vocaltools.features.mel import apply_mel, mel_filters
+
+    power = np.random.default_rng(1).random((40, 1025), dtype=np.float32)
+    out = np.full((128, 50), np.nan, dtype=np.float32)
+    apply_mel(power, sample_rate=16000, n_fft=2048, out=out[:, 5:45])
+    dense = mel_filters(sample_rate=16000, n_fft=2048) @ power.T
+    np.testing.assert_allclose(out[:, 5:45], dense, rtol=1e-5, atol=1e-7)
+    assert np.isnan(out[:, :5]).all() and np.isnan(out[:, 45:]).all()

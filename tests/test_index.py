@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import invoke_cli
 from vocaltools.errors import ConfigError, FormatError, InputError
 from vocaltools.index.embeddings import (filter_items, load_embeddings, make_embedding_set,
                                          save_embeddings, select_vectors, standardize)
@@ -72,7 +72,7 @@ def test_index_round_trip_and_add(tmp_path):
 
 
 def test_index_config_and_file_errors(tmp_path):
-    with pytest.raises(ConfigError, match="Did you mean 'hnsw'"):
+    with pytest.raises(ConfigError, match="did you mean 'hnsw'"):
         IndexConfig(kind="hsnw")
     vectors, labels = voices(2, 3)
     with pytest.raises(InputError, match="needs at least 50 training vectors"):
@@ -86,14 +86,16 @@ def test_index_config_and_file_errors(tmp_path):
 
 def test_embeddings_file_round_trip_has_no_object_arrays(tmp_path):
     vectors, labels = voices(3, 4)
-    original = embedding_set(vectors, labels, fields={"song": ["x"] * 12}).__class__
     emb = embedding_set(vectors, labels, fields={"song": ["x"] * 12})
     save_embeddings(tmp_path / "emb.npz", emb)
     with np.load(tmp_path / "emb.npz", allow_pickle=False) as data:
         assert all(data[name].dtype != object for name in data.files)
         assert data["item_ids"].dtype.kind == "U" and data["field_values"].dtype.kind == "U"
     loaded = load_embeddings(tmp_path / "emb.npz")
-    assert isinstance(loaded, original)
+    np.testing.assert_array_equal(loaded.clip_embeddings, emb.clip_embeddings)
+    np.testing.assert_array_equal(loaded.clip_item, emb.clip_item)
+    np.testing.assert_allclose(loaded.clip_start_s, emb.clip_start_s, rtol=0, atol=1e-9)
+    assert loaded.meta["baseline"] == "synthetic" and loaded.meta["label_field"] == "singer"
     assert loaded.item_ids == emb.item_ids and loaded.labels == tuple(labels)
     assert loaded.fields["song"] == ("x",) * 12
     np.testing.assert_allclose(loaded.item_embeddings, emb.item_embeddings)
@@ -190,27 +192,27 @@ def test_knn_cli_build_query_identify_evaluate(tmp_path):
                                        fields={"song": [f"s{i % 3}" for i in range(36)]}))
     index = tmp_path / "index.npz"
     held_out = ["--where-not", "singer=singer50", "--where-not", "singer=singer51"]
-    result = run_cli("knn", "build", str(emb), "-o", str(index), *held_out)
+    result = invoke_cli("knn", "build", str(emb), "-o", str(index), *held_out)
     assert result.returncode == 0, result.stderr
     assert "indexed 30 item vectors of dim 16" in result.stderr and "threshold" in result.stderr
-    result = run_cli("knn", "query", str(index), str(emb), "-k", "3", "--where", "singer=singer0")
+    result = invoke_cli("knn", "query", str(index), str(emb), "-k", "3", "--where", "singer=singer0")
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 6 and records[0]["schema"] == "vocaltools.neighbors/1"
     assert records[0]["neighbors"][0]["item_id"] == records[0]["query_id"]
     assert len(records[0]["neighbors"]) == 3
-    result = run_cli("knn", "identify", str(index), str(emb), "--where", "singer=singer50")
+    result = invoke_cli("knn", "identify", str(index), str(emb), "--where", "singer=singer50")
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["label"] for r in records] == ["unknown"] * 3
     assert records[0]["schema"] == "vocaltools.identity/1" and records[0]["true_label"] == "singer50"
-    result = run_cli("knn", "evaluate", str(emb), "--by", "singer,song", "--k", "1,3")
+    result = invoke_cli("knn", "evaluate", str(emb), "--by", "singer,song", "--k", "1,3")
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(r["by"], r["k"]) for r in records] == [("singer", 1), ("singer", 3), ("song", 1),
                                                     ("song", 3)]
     assert records[0]["accuracy"] == 1.0 and records[0]["schema"] == "vocaltools.report/1"
-    result = run_cli("knn", "build", str(emb), "-o", str(index), "--kind", "ivff")
-    assert result.returncode == 1 and "Did you mean 'ivf'" in result.stderr
+    result = invoke_cli("knn", "build", str(emb), "-o", str(index), "--kind", "ivff")
+    assert result.returncode == 1 and "did you mean 'ivf'" in result.stderr
 
 
 @pytest.mark.slow
@@ -218,11 +220,11 @@ def test_knn_cli_tsne_writes_png(tmp_path):
     vectors, labels = voices(4, 5)
     emb = tmp_path / "emb.npz"
     save_embeddings(emb, embedding_set(vectors, labels, fields={"song": ["a", "b"] * 10}))
-    result = run_cli("knn", "tsne", str(emb), "--color", "singer", "--marker", "song",
+    result = invoke_cli("knn", "tsne", str(emb), "--color", "singer", "--marker", "song",
                      "-o", str(tmp_path / "map.png"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    result = run_cli("knn", "tsne", str(emb), "--color", "voice", "-o", str(tmp_path / "x.png"))
+    result = invoke_cli("knn", "tsne", str(emb), "--color", "voice", "-o", str(tmp_path / "x.png"))
     assert result.returncode == 1 and "unknown field 'voice'" in result.stderr
 
 

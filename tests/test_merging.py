@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import invoke_cli
 from vocaltools.errors import InputError
 from vocaltools.formats.npz import save_npz
 from vocaltools.formats.store import FeatureStore
@@ -114,13 +114,13 @@ def test_detect_kind_and_mixed_sources(tmp_path):
 def test_merge_cli_embeddings_and_errors(tmp_path):
     save_embeddings(tmp_path / "s1.npz", _set(["s0/a", "s1/b"], shard="1/3"))
     save_embeddings(tmp_path / "s3.npz", _set(["s2/c"], shard="3/3"))
-    result = run_cli("merge", "--kind", "embeddings", str(tmp_path / "s3.npz"),
+    result = invoke_cli("merge", "--kind", "embeddings", str(tmp_path / "s3.npz"),
                      str(tmp_path / "s1.npz"), "-o", str(tmp_path / "all.npz"))
     assert result.returncode == 0, result.stderr
     assert "merged 3 items from 2 embeddings files" in result.stderr
     assert "warning: no source holds shard 2/3" in result.stderr
     assert load_embeddings(tmp_path / "all.npz").item_ids == ("s0/a", "s1/b", "s2/c")
     save_embeddings(tmp_path / "s2.npz", _set(["s2/c"], shard="2/3"))
-    result = run_cli("merge", str(tmp_path / "s2.npz"), str(tmp_path / "s3.npz"),
+    result = invoke_cli("merge", str(tmp_path / "s2.npz"), str(tmp_path / "s3.npz"),
                      "-o", str(tmp_path / "dup.npz"))
     assert result.returncode == 1 and "error: item 's2/c' is in both" in result.stderr

@@ -3,13 +3,13 @@ import json
 import pytest
 
 from _train_helpers import make_store
-from conftest import run_cli
+from conftest import invoke_cli
 from vocaltools.formats.jsonl import read_jsonl
 
 
 @pytest.mark.slow
 def test_models_json_lists_every_architecture_with_counts():
-    result = run_cli("models", "--json")
+    result = invoke_cli("models", "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     architectures = {r["name"]: r for r in rows if r["kind"] == "architecture"}
@@ -24,24 +24,24 @@ def test_models_json_lists_every_architecture_with_counts():
 @pytest.mark.slow
 def test_train_registers_and_default_model_predicts(tmp_path):
     store = make_store(tmp_path / "store", n_classes=2, songs_per_class=3, seconds=3.0)
-    result = run_cli("train", str(store.root), "--model", "tiny_cnn", "--target", "singer",
+    result = invoke_cli("train", str(store.root), "--model", "tiny_cnn", "--target", "singer",
                      "-o", str(tmp_path / "singers"), "--split-by", "song_id", "--clip-seconds", "1",
                      "--epochs", "2", "--lr", "0.01", "--option", "width=8", "--threads", "1",
                      "--device", "cpu")
     assert result.returncode == 0, result.stderr
     assert "registered as 'singers'" in result.stderr
     assert "epoch 2/2" in result.stderr
-    listed = json.loads(run_cli("models", "--json").stdout)
+    listed = json.loads(invoke_cli("models", "--json").stdout)
     trained = [r for r in listed if r["kind"] == "trained"]
     assert [(r["name"], r["model"], r["target"], r["default"]) for r in trained] == \
         [("singers", "tiny_cnn", "singer", False)]
 
     # no default yet: a clear error
-    missing = run_cli("predict", str(store.root), "-o", "-")
+    missing = invoke_cli("predict", str(store.root), "-o", "-")
     assert missing.returncode == 1 and "--set-default" in missing.stderr
 
-    assert run_cli("models", "--set-default", "singers").returncode == 0
-    predicted = run_cli("predict", str(store.root), "-o", str(tmp_path / "p.jsonl"))
+    assert invoke_cli("models", "--set-default", "singers").returncode == 0
+    predicted = invoke_cli("predict", str(store.root), "-o", str(tmp_path / "p.jsonl"))
     assert predicted.returncode == 0, predicted.stderr
     records = read_jsonl(tmp_path / "p.jsonl", kind="prediction")
     assert records and records[0]["model"] == "singers"
@@ -49,17 +49,17 @@ def test_train_registers_and_default_model_predicts(tmp_path):
 
     assert resolve_model("singers") == (tmp_path / "singers" / "checkpoint.pt").resolve()
 
-    table = run_cli("models", "--no-params")
+    table = invoke_cli("models", "--no-params")
     assert "singers (default)" in table.stdout
 
 
 def test_unknown_names_suggest_the_closest(tmp_path):
-    result = run_cli("models", "--set-default", "nothing")
+    result = invoke_cli("models", "--set-default", "nothing")
     assert result.returncode == 1 and "no trained model called 'nothing'" in result.stderr
     store = make_store(tmp_path / "store", n_classes=2, songs_per_class=2, seconds=2.0)
-    result = run_cli("train", str(store.root), "--model", "tiny_cn", "--target", "singer",
+    result = invoke_cli("train", str(store.root), "--model", "tiny_cn", "--target", "singer",
                      "-o", str(tmp_path / "m"))
-    assert result.returncode == 1 and "Did you mean 'tiny_cnn'" in result.stderr
+    assert result.returncode == 1 and "did you mean 'tiny_cnn'" in result.stderr
 
 
 def _saved_model(folder):
@@ -91,7 +91,7 @@ def test_registry_register_resolve_default(tmp_path):
     assert resolve_model(str(folder)) == folder / "checkpoint.pt"  # a path works too
     set_default("voices")
     assert default_name() == "voices" and resolve_model(None) == folder.resolve() / "checkpoint.pt"
-    with pytest.raises(ModelError, match="Did you mean 'voices'"):
+    with pytest.raises(ModelError, match="did you mean 'voices'"):
         resolve_model("voice")
     with pytest.raises(InputError, match="invalid model name"):
         register(name="../x", model_dir=folder)

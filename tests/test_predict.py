@@ -6,6 +6,7 @@ import soundfile as sf
 
 from _train_helpers import make_store
 from conftest import run_cli
+from vocaltools.datasets.splits import select_fold, split_groups
 from vocaltools.errors import InputError
 from vocaltools.formats.jsonl import read_jsonl
 from vocaltools.formats.store import FeatureStore
@@ -13,7 +14,6 @@ from vocaltools.inference.predict import (ClipPrediction, collect_inputs, load_m
                                           summarise_items)
 from vocaltools.training.config import make_train_config
 from vocaltools.training.loop import train_model
-from vocaltools.training.split import make_split
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,8 @@ def trained(tmp_path_factory):
     """A tiny_cnn trained for a few epochs on a learnable store: ``(store, model_dir)``."""
     root = tmp_path_factory.mktemp("predict")
     store = make_store(root / "store", n_classes=3, songs_per_class=4, seconds=6.0)
-    split = make_split(store.items(), target="singer", group_by=("song_id",), seed=0,
-                       validation_fraction=0.25, test_fraction=0.25)
+    split = select_fold(split_groups(store.items(), by="song_id", stratify="singer", seed=0,
+                                     validation_fraction=0.25, test_fraction=0.25))
     config = make_train_config(model="tiny_cnn", target="singer", clip_seconds=1.0, epochs=10,
                                batch_size=8, lr=1e-2, patience=0, device="cpu",
                                model_options={"width": 8}, threads=1)

@@ -163,17 +163,17 @@ def test_featurize_shards_then_merge_equal_one_run(tmp_path):
     """featurize --shard 1/2 and 2/2 into two stores, merged, hold the items of one whole run."""
     import json
 
-    from conftest import run_cli
+    from conftest import invoke_cli
     from vocaltools.synth import make_singer_dataset
 
     make_singer_dataset(tmp_path / "audio", n_singers=2, n_songs=2, seconds=1.0)
     for k in (1, 2):
-        result = run_cli("featurize", str(tmp_path / "audio"), "--labels", "dirname", "--shard",
+        result = invoke_cli("featurize", str(tmp_path / "audio"), "--labels", "dirname", "--shard",
                          f"{k}/2", "-o", str(tmp_path / f"s{k}"), "--quiet")
         assert result.returncode == 0, result.stderr
-    merged = run_cli("merge", str(tmp_path / "s1"), str(tmp_path / "s2"), "-o", str(tmp_path / "m"))
+    merged = invoke_cli("merge", str(tmp_path / "s1"), str(tmp_path / "s2"), "-o", str(tmp_path / "m"))
     assert merged.returncode == 0, merged.stderr
     ids = {json.loads(line)["item_id"] for line in (tmp_path / "m" / "manifest.jsonl").open()}
     assert len(ids) == 8
-    bad = run_cli("featurize", str(tmp_path / "audio"), "--shard", "3/2", "-o", str(tmp_path / "x"))
+    bad = invoke_cli("featurize", str(tmp_path / "audio"), "--shard", "3/2", "-o", str(tmp_path / "x"))
     assert bad.returncode == 1 and "3/2" in bad.stderr

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import invoke_cli
 from vocaltools.datasets.items import AudioItem
 from vocaltools.datasets.itemlist import write_items
 from vocaltools.datasets.layouts import LAYOUTS
 from vocaltools.datasets.splits import (SplitAssignment, SplitConfig, count_split, make_split,
-                                        read_split, split_albums, split_damp_balanced,
-                                        split_groups, split_kfold, split_stratified,
-                                        split_vocalset, write_split)
+                                        read_split, select_fold, split_albums,
+                                        split_damp_balanced, split_groups, split_kfold,
+                                        split_stratified, split_vocalset, write_split)
 from vocaltools.errors import ConfigError, FormatError, InputError
+from vocaltools.formats.store import ItemRecord
 
 ALBUMS = {
     "aerosmith": ["Aerosmith", "Get_Your_Wings", "Pump", "Toys_in_the_Attic"],
@@ -88,9 +89,9 @@ def test_album_split_needs_three_albums_per_artist():
 def test_cli_album_split_from_scan_csv(tmp_path):
     root = artist20_tree(tmp_path / "artist20")
     items_csv = root / "items.csv"
-    assert run_cli("dataset", "scan", "artist20", str(root), "-o", str(items_csv),
+    assert invoke_cli("dataset", "scan", "artist20", str(root), "-o", str(items_csv),
                    "-q").returncode == 0
-    done = run_cli("dataset", "split", str(items_csv), "--scheme", "album", "--seed", "0",
+    done = invoke_cli("dataset", "split", str(items_csv), "--scheme", "album", "--seed", "0",
                    "-o", str(tmp_path / "split.jsonl"))
     assert done.returncode == 0, done.stderr
     assert "album: train 12, validation 6, test 6" in done.stderr
@@ -136,7 +137,7 @@ def test_keep_selects_the_s3_techniques_before_splitting(tmp_path):
     items = vocalset_items() + [item(f"f1/messa/{k}", singer="f1", technique="messa")
                                 for k in range(3)]
     write_items(items, tmp_path / "items.csv")
-    done = run_cli("dataset", "split", str(tmp_path / "items.csv"), "--scheme", "vocalset",
+    done = invoke_cli("dataset", "split", str(tmp_path / "items.csv"), "--scheme", "vocalset",
                    "--keep", "technique=belt,trill", "--validation-fraction", "0.2",
                    "-o", str(tmp_path / "split.jsonl"))
     assert done.returncode == 0, done.stderr
@@ -231,6 +232,81 @@ def test_group_split_keeps_groups_whole():
         split_groups(items[:6], by="song_key", seed=0)
 
 
+def _record(item_id, singer, song):
+    """A feature store's manifest line: splits read store items as they read dataset items."""
+    return ItemRecord(item_id, f"{item_id}.wav", f"items/{item_id}.npz", 3.0, 94,
+                      {"singer": singer, "song_id": song})
+
+
+def test_stratified_group_split_keeps_groups_together_per_class():
+    items = [_record(f"{s}-{g}-{t}", s, f"{s}-{g}") for s in "abc" for g in range(6)
+             for t in range(2)]
+    split = select_fold(split_groups(items, by="song_id", stratify="singer", seed=3,
+                                     test_fraction=0.15, validation_fraction=0.15))
+    by_group = defaultdict(set)
+    for record in items:
+        by_group[record.fields["song_id"]].add(split[record.item_id])
+    assert all(len(sides) == 1 for sides in by_group.values())
+    for singer in "abc":  # S1 album split: 6 groups -> 1 test, 1 validation, 4 train
+        sides = [next(iter(by_group[f"{singer}-{g}"])) for g in range(6)]
+        assert sides.count("test") == 1 and sides.count("validation") == 1
+    again = split_groups(items[::-1], by="song_id", stratify="singer", seed=3,
+                         test_fraction=0.15, validation_fraction=0.15)
+    assert select_fold(again) == split
+    other = split_groups(items, by="song_id", stratify="singer", seed=4, test_fraction=0.15,
+                         validation_fraction=0.15)
+    assert select_fold(other) != split
+
+
+def test_stratified_group_split_with_few_groups_keeps_training_data():
+    items = [_record("a1", "a", "1"), _record("b1", "b", "1"), _record("b2", "b", "2")]
+    split = select_fold(split_groups(items, by="singer,song_id", stratify="singer", seed=0))
+    assert split["a1"] == "train"
+    assert sorted([split["b1"], split["b2"]]) == ["test", "train"]
+
+
+def test_group_split_falls_back_to_one_draw_when_groups_mix_classes():
+    """Songs sung by several singers cannot be counted per singer: the groups are drawn together,
+    as 'dataset split --scheme group' without --stratify draws them."""
+    items = [_record(f"{s}-{g}", s, str(g)) for s in "ab" for g in range(10)]
+    mixed = split_groups(items, by="song_id", stratify="singer", seed=5, test_fraction=0.2,
+                         validation_fraction=0.2)
+    assert mixed == split_groups(items, by="song_id", seed=5, test_fraction=0.2,
+                                 validation_fraction=0.2)
+
+
+def test_train_split_is_the_group_scheme(tmp_path):
+    """'train --split-by F' and 'dataset split --scheme group --by F --stratify TARGET' agree."""
+    items = [_record(f"{s}-{g}-{t}", s, f"{g}") for s in "abc" for g in range(5) for t in range(2)]
+    config = SplitConfig(scheme="group", by="singer,song_id", stratify="singer", seed=7,
+                         test_fraction=0.15, validation_fraction=0.15)
+    assert make_split(items, config) == split_groups(
+        items, by=("singer", "song_id"), stratify="singer", seed=7, test_fraction=0.15,
+        validation_fraction=0.15)
+
+
+def test_group_split_by_item_id_and_missing_or_empty_fields():
+    items = [_record(f"i{n}", "a", "1") for n in range(10)]
+    split = select_fold(split_groups(items, by="item_id", seed=0, test_fraction=0.2,
+                                     validation_fraction=0.25))
+    assert Counter(split.values()) == {"test": 2, "validation": 2, "train": 6}
+    with pytest.raises(InputError, match="no field 'album'"):
+        split_groups([_record("a1", "a", "1")], by="album", seed=0)
+    with pytest.raises(InputError, match="field 'song_id' is empty"):
+        split_groups([_record("a1", "a", "")], by="song_id", seed=0)
+
+
+def test_select_fold_needs_a_fold_of_a_cross_validation_split():
+    assignments = [SplitAssignment("x", "test", fold=0), SplitAssignment("x", "train", fold=1)]
+    with pytest.raises(InputError, match="choose one with --fold"):
+        select_fold(assignments, where="k.jsonl")
+    assert select_fold(assignments, fold=1) == {"x": "train"}
+    with pytest.raises(InputError, match="no fold 5"):
+        select_fold(assignments, fold=5)
+    with pytest.raises(InputError, match="it has no folds"):
+        select_fold([SplitAssignment("x", "train")], fold=0)
+
+
 # -- dispatch and files --------------------------------------------------------------------------
 
 def test_make_split_errors():
@@ -241,6 +317,13 @@ def test_make_split_errors():
         make_split(items, SplitConfig(scheme="stratified"))
     with pytest.raises(InputError, match="no field 'singer'"):
         make_split(items, SplitConfig(scheme="kfold"))
+
+
+def test_split_file_from_a_mapping_is_sorted_by_item_id(tmp_path):
+    split = {"z": "test", "x": "train", "y": "validation"}
+    assert write_split(split, tmp_path / "split.jsonl") == 3
+    assert [a.item_id for a in read_split(tmp_path / "split.jsonl")] == ["x", "y", "z"]
+    assert select_fold(read_split(tmp_path / "split.jsonl")) == split
 
 
 def test_split_file_round_trip_and_validation(tmp_path):
@@ -263,12 +346,12 @@ def test_cli_kfold_from_jsonl_item_list(tmp_path):
     items = [item(f"{s}/rec{r}", singer=s, recording_index=r)
              for s in ("s1", "s2") for r in range(4)]
     write_items(items, tmp_path / "items.jsonl")
-    done = run_cli("dataset", "split", str(tmp_path / "items.jsonl"), "--scheme", "kfold",
+    done = invoke_cli("dataset", "split", str(tmp_path / "items.jsonl"), "--scheme", "kfold",
                    "--folds", "4", "--seed", "1", "-o", "-")
     assert done.returncode == 0, done.stderr
     assert "kfold fold 3: train 4, validation 2, test 2" in done.stderr
     assert len(done.stdout.splitlines()) == 4 * 8
-    per_fold = run_cli("dataset", "split", str(tmp_path / "items.jsonl"), "--scheme", "kfold",
+    per_fold = invoke_cli("dataset", "split", str(tmp_path / "items.jsonl"), "--scheme", "kfold",
                        "--folds", "4", "--seed", "1", "-o", str(tmp_path / "split-{fold}.jsonl"))
     assert per_fold.returncode == 0, per_fold.stderr
     for fold in range(4):

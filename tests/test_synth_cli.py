@@ -6,11 +6,11 @@ import csv
 
 import soundfile
 
-from conftest import run_cli
+from conftest import invoke_cli
 
 
 def test_synth_singers_writes_files_and_metadata(tmp_path):
-    result = run_cli("synth", "singers", str(tmp_path / "s"), "--n-singers", "2", "--n-songs", "2",
+    result = invoke_cli("synth", "singers", str(tmp_path / "s"), "--n-singers", "2", "--n-songs", "2",
                      "--seconds", "1")
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(open(tmp_path / "s" / "metadata.csv")))
@@ -21,12 +21,12 @@ def test_synth_singers_writes_files_and_metadata(tmp_path):
 
 
 def test_synth_notes_and_bad_range(tmp_path):
-    result = run_cli("synth", "notes", str(tmp_path / "n"), "--instruments", "oboe,cello",
+    result = invoke_cli("synth", "notes", str(tmp_path / "n"), "--instruments", "oboe,cello",
                      "--note-range", "60:64:2", "--velocities", "90")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "n" / "oboe").iterdir()) == [
         "C4_90.flac", "D4_90.flac", "E4_90.flac"]
-    bad = run_cli("synth", "notes", str(tmp_path / "n"), "--note-range", "sixty")
+    bad = invoke_cli("synth", "notes", str(tmp_path / "n"), "--note-range", "sixty")
     assert bad.returncode == 1 and "--note-range 'sixty'" in bad.stderr
-    unknown = run_cli("synth", "notes", str(tmp_path / "n"), "--instruments", "violn")
+    unknown = invoke_cli("synth", "notes", str(tmp_path / "n"), "--instruments", "violn")
     assert unknown.returncode == 1 and "did you mean 'violin'" in unknown.stderr

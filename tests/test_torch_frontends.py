@@ -18,8 +18,7 @@ from vocaltools.errors import ConfigError, InputError  # noqa: E402
 from vocaltools.features import (FeatureConfig, LogMel, Melody, compute_features,  # noqa: E402
                                  featurize_file, get_preset)
 from vocaltools.features.torch_frontends import (compute_features_torch,  # noqa: E402
-                                                 featurize_file_torch, iter_featurize_torch,
-                                                 resolve_device)
+                                                 featurize_file_torch, iter_featurize_torch)
 from vocaltools.synth import make_singers, synth_voice  # noqa: E402
 
 
@@ -141,6 +140,15 @@ def test_iter_featurize_torch_batches_files_of_different_lengths(tmp_path):
         assert np.abs(result.arrays["logmel"] - ref.arrays["logmel"]).max() < 1e-3
 
 
+def test_window_is_the_numpy_engines():
+    from vocaltools.features.compute import hann_window
+    from vocaltools.features.torch_frontends import _window
+
+    window = _window(2048, 1024, torch.device("cpu"))
+    assert window.dtype == torch.float32
+    np.testing.assert_array_equal(window.numpy(), hann_window(2048, 1024))
+
+
 def test_errors():
     config = get_preset("fgnl")
     with pytest.raises(ConfigError, match="expects 16000 Hz"):
@@ -152,12 +160,8 @@ def test_errors():
     with pytest.raises(ConfigError, match="melody"):
         compute_features_torch(np.zeros((1, 16000)), device="cpu",
                                config=FeatureConfig(16000, (Melody(),)))
-    with pytest.raises(InputError, match="unknown device"):
-        resolve_device("tpu")
-    assert resolve_device("auto").type in ("cpu", "cuda")
-    if not torch.cuda.is_available():
-        with pytest.raises(InputError, match="no CUDA"):
-            resolve_device("cuda")
+    with pytest.raises(ConfigError, match="unknown device 'tpu'"):
+        compute_features_torch(np.zeros((1, 16000)), config=config, device="tpu")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")

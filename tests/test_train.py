@@ -7,14 +7,14 @@ import torch
 
 from _train_helpers import make_store
 from vocaltools.checkpoint import build_from_checkpoint, load_checkpoint
-from vocaltools.errors import ConfigError, InputError, ModelError
+from vocaltools.datasets.splits import read_split, select_fold, split_groups
+from vocaltools.errors import ConfigError, ModelError
 from vocaltools.formats.jsonl import read_jsonl
-from vocaltools.formats.store import FeatureStore, ItemRecord
+from vocaltools.formats.store import FeatureStore
 from vocaltools.training.config import make_train_config
 from vocaltools.training.losses import class_weights
 from vocaltools.training.loop import train_model
 from vocaltools.training.runs import aggregate_metrics, run_seeds, train_runs
-from vocaltools.training.split import make_split, read_split, write_split
 
 
 def _config(**overrides):
@@ -22,59 +22,6 @@ def _config(**overrides):
                 lr=1e-2, patience=0, device="cpu", model_options={"width": 8}, threads=1)
     base.update(overrides)
     return make_train_config(**base)
-
-
-def _item(item_id, singer, song):
-    return ItemRecord(item_id, f"{item_id}.wav", f"items/{item_id}.npz", 3.0, 94,
-                      {"singer": singer, "song_id": song})
-
-
-# -- splits --------------------------------------------------------------------------------------
-
-def test_split_keeps_groups_together_and_stratifies():
-    items = [_item(f"{s}-{g}-{t}", s, f"{s}-{g}") for s in "abc" for g in range(6) for t in range(2)]
-    split = make_split(items, target="singer", group_by=("song_id",), seed=3)
-    by_group = {}
-    for item in items:
-        by_group.setdefault(item.fields["song_id"], set()).add(split[item.item_id])
-    assert all(len(sides) == 1 for sides in by_group.values())
-    for singer in "abc":  # S1 album split: 6 groups -> 1 test, 1 validation, 4 train
-        sides = [next(iter(by_group[f"{singer}-{g}"])) for g in range(6)]
-        assert sorted(sides).count("test") == 1 and sides.count("validation") == 1
-    assert split == make_split(items, target="singer", group_by=("song_id",), seed=3)
-    assert split != make_split(items, target="singer", group_by=("song_id",), seed=4)
-
-
-def test_split_with_few_groups_keeps_training_data():
-    items = [_item("a1", "a", "1"), _item("b1", "b", "1"), _item("b2", "b", "2")]
-    split = make_split(items, target="singer", group_by=("singer", "song_id"), seed=0)
-    assert split["a1"] == "train"
-    assert sorted([split["b1"], split["b2"]]) == ["test", "train"]
-
-
-def test_split_file_round_trip(tmp_path):
-    split = {"x": "train", "y": "validation", "z": "test"}
-    write_split(tmp_path / "split.jsonl", split)
-    assert read_split(tmp_path / "split.jsonl") == split
-    record = read_jsonl(tmp_path / "split.jsonl")[0]
-    assert record["schema"] == "vocaltools.split/1"
-
-
-def test_split_file_with_folds_needs_a_fold(tmp_path):
-    from vocaltools.formats.jsonl import make_record, write_jsonl
-
-    write_jsonl(tmp_path / "k.jsonl", [make_record("split", item_id="x", split=s, fold=f)
-                                       for f, s in enumerate(["test", "train"])])
-    with pytest.raises(InputError, match="choose one with --fold"):
-        read_split(tmp_path / "k.jsonl")
-    assert read_split(tmp_path / "k.jsonl", fold=1) == {"x": "train"}
-    with pytest.raises(InputError, match="no fold 5"):
-        read_split(tmp_path / "k.jsonl", fold=5)
-
-
-def test_split_by_missing_field_names_the_item():
-    with pytest.raises(InputError, match="has no field 'album'"):
-        make_split([_item("a1", "a", "1")], target="singer", group_by=("album",))
 
 
 # -- configuration and losses --------------------------------------------------------------------
@@ -131,8 +78,8 @@ def store(tmp_path):
 
 
 def _split(store):
-    return make_split(store.items(), target="singer", group_by=("song_id",), seed=0,
-                      validation_fraction=0.25, test_fraction=0.25)
+    return select_fold(split_groups(store.items(), by="song_id", stratify="singer", seed=0,
+                                    validation_fraction=0.25, test_fraction=0.25))
 
 
 def test_training_learns_and_writes_the_model_folder(store, tmp_path):
@@ -154,7 +101,7 @@ def test_training_learns_and_writes_the_model_folder(store, tmp_path):
     checkpoint = load_checkpoint(folder)
     assert checkpoint.target == "singer" and checkpoint.feature_config["preset"] == "fgnl"
     assert checkpoint.clip_config["clip_seconds"] == 1.0
-    assert read_split(folder / "split.jsonl") == split
+    assert select_fold(read_split(folder / "split.jsonl")) == split
 
 
 def test_selected_checkpoint_is_the_best_validation_epoch(store, tmp_path):

@@ -8,11 +8,11 @@ import torch
 
 from _train_helpers import make_store
 from vocaltools.checkpoint import load_checkpoint
+from vocaltools.datasets.splits import select_fold, split_groups
 from vocaltools.errors import ConfigError, ModelError
 from vocaltools.formats.jsonl import read_jsonl
 from vocaltools.training.config import make_train_config
 from vocaltools.training.loop import train_model
-from vocaltools.training.split import make_split
 
 
 def _config(**overrides):
@@ -28,8 +28,8 @@ def store(tmp_path_factory):
 
 
 def _split(store):
-    return make_split(store.items(), target="singer", group_by=("song_id",), seed=0,
-                      validation_fraction=0.25, test_fraction=0.25)
+    return select_fold(split_groups(store.items(), by="song_id", stratify="singer", seed=0,
+                                    validation_fraction=0.25, test_fraction=0.25))
 
 
 def _weights(folder):

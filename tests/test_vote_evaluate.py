@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import invoke_cli
 from vocaltools.errors import InputError
 from vocaltools.evaluation.metrics import aggregate, score
 from vocaltools.formats.jsonl import make_record, write_jsonl
@@ -95,17 +95,17 @@ def test_vote_and_evaluate_pipe(tmp_path):
                clip("s2", [0.1, 0.8, 0.1], "b"), clip("s3", [0.6, 0.3, 0.1], "c")]
     predictions = tmp_path / "pred.jsonl"
     write_jsonl(predictions, records)
-    voted = run_cli("vote", str(predictions))
+    voted = invoke_cli("vote", str(predictions))
     assert voted.returncode == 0, voted.stderr
     votes = [json.loads(line) for line in voted.stdout.splitlines()]
     assert [v["label"] for v in votes] == ["a", "b", "a"]
     assert all(v["schema"] == "vocaltools.vote/1" for v in votes)
-    report = run_cli("evaluate", "-", "--confusion", str(tmp_path / "cm.png"), input=voted.stdout)
+    report = invoke_cli("evaluate", "-", "--confusion", str(tmp_path / "cm.png"), input=voted.stdout)
     assert report.returncode == 0, report.stderr
     summary = json.loads(report.stdout)
     assert summary["runs"][0]["item"]["accuracy"] == pytest.approx(2 / 3)
     assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
-    both = run_cli("evaluate", str(predictions), str(predictions), "-o", str(tmp_path / "r.json"))
+    both = invoke_cli("evaluate", str(predictions), str(predictions), "-o", str(tmp_path / "r.json"))
     assert both.returncode == 0, both.stderr
     saved = json.loads((tmp_path / "r.json").read_text())
     assert saved["aggregate"]["clip"]["accuracy"]["mean"] == pytest.approx(0.5)
@@ -116,7 +116,7 @@ def test_vote_and_evaluate_pipe(tmp_path):
 def test_vote_rejects_other_records(tmp_path):
     path = tmp_path / "x.jsonl"
     write_jsonl(path, [make_record("split", item_id="a", split="train")])
-    result = run_cli("vote", str(path))
+    result = invoke_cli("vote", str(path))
     assert result.returncode == 1
     assert "expected a prediction record" in result.stderr and "x.jsonl:1" in result.stderr
 
@@ -124,5 +124,5 @@ def test_vote_rejects_other_records(tmp_path):
 def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "x.jsonl"
     path.write_text(json.dumps({"schema": "vocaltools.prediction/99", "item_id": "a"}) + "\n")
-    result = run_cli("vote", str(path))
+    result = invoke_cli("vote", str(path))
     assert result.returncode == 1 and "upgrade vocaltools" in result.stderr

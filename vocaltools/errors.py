@@ -20,3 +20,12 @@ class ModelError(VocaltoolsError):
 
 class ConfigError(VocaltoolsError):
     """An invalid combination of settings."""
+
+
+def did_you_mean(name: str, valid) -> str:
+    """``"; did you mean 'x'?"`` for the entry of ``valid`` closest to ``name`` (difflib), or
+    ``""`` when none is close: the tail of every unknown-name message, after the valid names."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""

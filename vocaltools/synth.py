@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vocaltools.errors import ConfigError, InputError
+from vocaltools.errors import ConfigError, InputError, did_you_mean
 
 
 # -- (a) singing voices ------------------------------------------------------------------------
@@ -280,10 +280,7 @@ def render_notes(root: str | os.PathLike, *, instruments: Sequence[str],
 
     unknown = [name for name in instruments if name not in GM_PROGRAMS]
     if unknown:
-        import difflib
-
-        hints = [difflib.get_close_matches(name, list(GM_PROGRAMS), n=1) for name in unknown]
-        hint = "".join(f"; did you mean {h[0]!r}?" for h in hints if h)
+        hint = "".join(did_you_mean(name, GM_PROGRAMS) for name in unknown)
         raise ConfigError(f"no General-MIDI program for {unknown}; valid: {', '.join(GM_PROGRAMS)} "
                           f"(missing S4 classes: {', '.join(MISSING_INSTRUMENTS)}){hint}")
     root = Path(root)

@@ -11,7 +11,6 @@ Entries point at model folders; nothing is copied. ``vocaltools train`` register
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -20,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from vocaltools.errors import InputError, ModelError
+from vocaltools.errors import InputError, ModelError, did_you_mean
 from vocaltools.formats.io import atomic_path
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -100,11 +99,9 @@ def get_trained(name: str) -> TrainedModel:
         if entry.name == name:
             return entry
     names = [e.name for e in list_trained()]
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
     known = ", ".join(names) if names else "none yet (train one with 'vocaltools train')"
-    raise ModelError(f"no trained model called {name!r}.{hint} Registered models: {known}; "
-                     "or give the path of a model folder")
+    raise ModelError(f"no trained model called {name!r}; registered models: {known}; or give "
+                     f"the path of a model folder{did_you_mean(name, names)}")
 
 
 def set_default(name: str) -> TrainedModel:

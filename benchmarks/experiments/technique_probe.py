@@ -31,7 +31,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from vocaltools.formats.store import FeatureStore
-from vocaltools.training.split import read_split
+from vocaltools.datasets.splits import read_split, select_fold
 
 TAKES = ("Control", "Breathy", "Vibrato", "Glissando", "Falsetto", "Mixed", "Pharyngeal")
 C_VALUES = (0.001, 0.01, 0.1, 1.0)
@@ -85,7 +85,7 @@ def main() -> None:
         result["cross_validation"].append(row)
         print(f"{f'{args.folds}-fold by song':<22} {c:>6} {row['accuracy']:>9.3f} {row['balanced_accuracy']:>7.3f}")
     if args.split:
-        split = read_split(args.split)
+        split = select_fold(read_split(args.split), where=str(args.split))
         side = np.array([split.get(i, "") for i in ids])
         fit, test = np.isin(side, ("train", "validation")), side == "test"
         for c in C_VALUES:

@@ -92,8 +92,9 @@ def split(
     scheme: Annotated[str, typer.Option("--scheme", "-s", help=(
         "album (S1), vocalset (S3), damp-balanced (S2), stratified (S4), kfold (S2), group."))],
     by: Annotated[Optional[str], typer.Option("--by", help=(
-        "Main field: artist (album), class (stratified), group (group), singer (kfold, "
-        "damp-balanced), validation strata (vocalset). Defaults per scheme."))] = None,
+        "Main field: artist (album), class (stratified), group field(s), comma-separated "
+        "(group), singer (kfold, damp-balanced), validation strata (vocalset). Defaults per "
+        "scheme."))] = None,
     group: Annotated[Optional[str], typer.Option("--group", help=(
         "Second field: album (album), recording order (kfold), singer (vocalset), song index "
         "(damp-balanced)."))] = None,
@@ -103,6 +104,9 @@ def split(
         "Share of items (stratified) or groups (group) for test."))] = 0.1,
     validation_fraction: Annotated[float, typer.Option("--validation-fraction", help=(
         "Share of the rest for validation (stratified, group, vocalset)."))] = 0.1,
+    stratify: Annotated[Optional[str], typer.Option("--stratify", help=(
+        "group: when every group holds one value of this field (e.g. singer), take the "
+        "fractions per value, so every class has groups on every side."))] = None,
     folds: Annotated[int, typer.Option("--folds", help="Number of folds (kfold).")] = 10,
     test_singers: Annotated[Optional[str], typer.Option("--test-singers", help=(
         "Test singers of the vocalset scheme (comma-separated) [default: the items' "
@@ -137,7 +141,7 @@ def split(
         kept[field.strip()] = tuple(v.strip() for v in values.split(",") if v.strip())
     config = SplitConfig(
         scheme=scheme, seed=seed, by=by, group=group, test_fraction=test_fraction,
-        validation_fraction=validation_fraction, n_folds=folds,
+        validation_fraction=validation_fraction, n_folds=folds, stratify=stratify,
         test_singers=None if test_singers is None else tuple(
             s.strip() for s in test_singers.split(",") if s.strip()),
         train_songs=_ints(train_songs, "--train-songs"),

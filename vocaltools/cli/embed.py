@@ -35,6 +35,9 @@ def embed(
     preset: Annotated[str, typer.Option(
         "--preset", help="Baseline only: feature preset for audio-file inputs.")] = "wang2018",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Clips per forward pass.")] = 64,
+    device: Annotated[str, typer.Option(
+        "--device", help="Model only: auto (CUDA when available), cpu, cuda or cuda:N; the "
+                         "model runs in float32.")] = "auto",
     shard: Annotated[Optional[str], typer.Option(
         "--shard", help="Only shard K of N of the items (K/N, 1-based; by a stable hash of the "
         "item id, as featurize --shard); the meta records it. Join the files with 'vocaltools "
@@ -66,7 +69,7 @@ def embed(
                                  input_name=input_name, label_field=label_field or "singer")
     else:
         embedder = model_embedder(model, layer=layer, label_field=label_field,
-                                  batch_size=batch_size)
+                                  batch_size=batch_size, device=device)
     show = not quiet and sys.stderr.isatty()
     bar = None
     if show:

@@ -109,14 +109,14 @@ def _subset(items, loaded, subset: str):
     from pathlib import Path
 
     from vocaltools.errors import InputError
-    from vocaltools.training.split import SPLITS, read_split
+    from vocaltools.datasets.splits import SPLIT_NAMES, read_split, select_fold
 
-    if subset not in SPLITS:
-        raise InputError(f"--subset {subset!r}: choose one of {', '.join(SPLITS)}")
+    if subset not in SPLIT_NAMES:
+        raise InputError(f"--subset {subset!r}: choose one of {', '.join(SPLIT_NAMES)}")
     path = Path(loaded.path).parent / "split.jsonl"
     if not path.is_file():
         raise InputError(f"{path}: no split file beside the model's checkpoint for --subset")
-    split = read_split(path)
+    split = select_fold(read_split(path), where=str(path))
     if any(item.store is None for item in items):
         raise InputError("--subset selects feature-store items; give a feature store, not audio files")
     return [item for item in items if split.get(item.item_id) == subset]

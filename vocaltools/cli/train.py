@@ -31,13 +31,15 @@ def train(
     output: Annotated[Path, typer.Option("--output", "-o", help="Model folder to write.")],
     split_by: Annotated[str, typer.Option(
         help="Field(s) whose values stay on one side of the split, comma-separated "
-             "(e.g. song_id, or singer,song_id when song numbers restart per singer).")] = "item_id",
+             "(e.g. song_id, or singer,song_id when song numbers restart per singer); the "
+             "split of 'dataset split --scheme group --by FIELDS --stratify TARGET'.")] = "item_id",
     split: Annotated[Optional[Path], typer.Option(
         "--split", help="Use this split file (vocaltools.split/1 JSONL) instead of making one.")] = None,
     fold: Annotated[Optional[int], typer.Option(
         help="The fold of a cross-validation split file (vocaltools dataset split --scheme kfold).")] = None,
     split_seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
-    validation_fraction: Annotated[float, typer.Option(help="Share of groups for validation.")] = 0.15,
+    validation_fraction: Annotated[float, typer.Option(
+        help="Share of the groups left after test for validation.")] = 0.15,
     test_fraction: Annotated[float, typer.Option(help="Share of groups for test.")] = 0.15,
     clip_seconds: Annotated[Optional[float], typer.Option(
         help="Clip length in seconds [default: the model's seed paper: S1 5, S2 6, S3 3, S4 1].")] = None,
@@ -113,7 +115,7 @@ def train(
     """
     from vocaltools.formats.store import FeatureStore
     from vocaltools.training.config import make_train_config
-    from vocaltools.training.split import make_split, read_split
+    from vocaltools.datasets.splits import SplitConfig, make_split, read_split, select_fold
 
     feature_store = FeatureStore(store)
     feature_store.read_meta()
@@ -130,11 +132,11 @@ def train(
         model_options=_parse_options(option or []), max_epochs_this_call=max_epochs,
         threads=threads, workers=workers, compile=compile_model, precise_bn=precise_bn)
     if split is not None:
-        item_split = read_split(split, fold=fold)
+        item_split = select_fold(read_split(split), fold=fold, where=str(split))
     else:
-        fields = tuple(f.strip() for f in split_by.split(",") if f.strip())
-        item_split = make_split(feature_store.items(), target=target, group_by=fields, seed=split_seed,
-                                validation_fraction=validation_fraction, test_fraction=test_fraction)
+        item_split = select_fold(make_split(feature_store.items(), SplitConfig(
+            scheme="group", by=split_by, stratify=target, seed=split_seed,
+            validation_fraction=validation_fraction, test_fraction=test_fraction)))
     from vocaltools.training import distributed
 
     context = distributed.init_from_environment(device=device, backend=dist_backend)

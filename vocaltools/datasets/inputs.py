@@ -29,7 +29,6 @@ malformed CSV, an unknown label scheme, clashing item ids) raise :class:`InputEr
 from __future__ import annotations
 
 import csv
-import difflib
 import glob
 import os
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from typing import Iterable, Sequence, TextIO
 
 from vocaltools.audio import AUDIO_EXTENSIONS
 from vocaltools.datasets.items import AudioItem
-from vocaltools.errors import InputError
+from vocaltools.errors import InputError, did_you_mean
 
 BUILTIN_LABELS = ("dirname", "csv:FILE", "none")
 
@@ -272,8 +271,7 @@ def _resolve_layout(inputs: Sequence[str], spec: str) -> ResolvedInputs:
     layouts = _layouts()
     if name not in layouts:
         valid = label_choices()
-        match = difflib.get_close_matches(name, valid, n=1)
-        hint = f"; did you mean {match[0]!r}?" if match else ""
+        hint = did_you_mean(name, valid)
         extra = "" if layouts else " (no dataset layouts are installed in this version)"
         raise InputError(f"unknown --labels {name!r}; valid: {', '.join(valid)}{extra}{hint}")
     if len(inputs) != 1 or not Path(inputs[0]).is_dir():

@@ -21,9 +21,13 @@ Schemes (:data:`SCHEMES`):
 - ``kfold`` (S2): recording k (by ``order_field``, else item id) of every ``by`` group is the test
   set of fold k (k = 0..n_folds-1, recordings past n_folds wrap around); in each fold one other
   recording per group, drawn with the seed, is the validation set. Records carry ``fold``.
-- ``group``: group-disjoint: the sorted values of ``by`` are shuffled with the seed and
-  ``round(fraction x groups)`` (at least one when the fraction is positive) go to test, then to
-  validation; at least one group must remain for train.
+- ``group``: group-disjoint: the sorted values of ``by`` (one field or several) are shuffled with
+  the seed; ``test_fraction`` of the groups go to test, then ``validation_fraction`` of the rest to
+  validation. With ``stratify`` (``train --split-by`` passes its target) and every group holding
+  one value of that field, the counts apply per value, so every class keeps groups on every side.
+
+Side names are :data:`SPLIT_NAMES`; :func:`select_fold` turns assignments into the
+``{item_id: side}`` mapping that training reads.
 """
 
 from __future__ import annotations
@@ -34,10 +38,9 @@ import os
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
-from vocaltools.datasets.items import AudioItem
-from vocaltools.errors import ConfigError, FormatError, InputError
+from vocaltools.errors import ConfigError, FormatError, InputError, did_you_mean
 from vocaltools.formats.jsonl import iter_jsonl, make_record, write_jsonl
 
 SPLIT_NAMES: tuple[str, ...] = ("train", "validation", "test")
@@ -46,6 +49,14 @@ VOCALSET_TEST_SINGERS: tuple[str, ...] = ("f2", "f8", "m3", "m5", "m10")
 DAMP_BALANCED_TRAIN_SONGS: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
 DAMP_BALANCED_VALIDATION_SONGS: tuple[int, ...] = (7, 8, 9, 10)
 DAMP_BALANCED_TEST_SONGS: tuple[int, ...] = (11, 12, 13, 14)
+
+
+class SplitItem(Protocol):
+    """What a split reads of an item: a dataset item (``AudioItem``) or a store's ``ItemRecord``."""
+
+    item_id: str
+    fields: Mapping[str, Any]
+
 
 
 @dataclass(frozen=True)
@@ -63,14 +74,17 @@ class SplitAssignment:
 
 # -- helpers ---------------------------------------------------------------------------------------
 
-def _value(item: AudioItem, field: str) -> str:
+def _value(item: SplitItem, field: str) -> str:
+    """The field's value as text; ``item_id`` names the item's id."""
+    if field == "item_id":
+        return item.item_id
     if field not in item.fields:
         raise InputError(f"item {item.item_id}: no field {field!r} (fields: "
-                         f"{', '.join(sorted(item.fields)) or 'none'}); pick one with --by")
+                         f"{', '.join(sorted(item.fields)) or 'none'})")
     return str(item.fields[field])
 
 
-def _sorted_items(items: Iterable[AudioItem]) -> list[AudioItem]:
+def _sorted_items(items: Iterable[SplitItem]) -> list[SplitItem]:
     items = sorted(items, key=lambda i: i.item_id)
     for a, b in zip(items, items[1:]):
         if a.item_id == b.item_id:
@@ -80,8 +94,8 @@ def _sorted_items(items: Iterable[AudioItem]) -> list[AudioItem]:
     return items
 
 
-def _group(items: Sequence[AudioItem], field: str) -> dict[str, list[AudioItem]]:
-    groups: dict[str, list[AudioItem]] = defaultdict(list)
+def _group(items: Sequence[SplitItem], field: str) -> dict[str, list[SplitItem]]:
+    groups: dict[str, list[SplitItem]] = defaultdict(list)
     for item in items:
         groups[_value(item, field)].append(item)
     return {key: groups[key] for key in sorted(groups)}
@@ -99,7 +113,7 @@ def _count(fraction: float, n: int) -> int:
 
 # -- schemes ---------------------------------------------------------------------------------------
 
-def split_albums(items: Iterable[AudioItem], *, seed: int, artist_field: str = "artist",
+def split_albums(items: Iterable[SplitItem], *, seed: int, artist_field: str = "artist",
                  album_field: str = "album", n_test_albums: int = 1,
                  n_validation_albums: int = 1) -> list[SplitAssignment]:
     """S1's album split: per artist, ``n_test_albums`` test and ``n_validation_albums`` validation
@@ -122,7 +136,7 @@ def split_albums(items: Iterable[AudioItem], *, seed: int, artist_field: str = "
                                                       _value(i, album_field))]) for i in items]
 
 
-def _draw_validation(items: Sequence[AudioItem], *, fraction: float, rng: random.Random,
+def _draw_validation(items: Sequence[SplitItem], *, fraction: float, rng: random.Random,
                      stratify_field: str | None) -> set[str]:
     if stratify_field and all(stratify_field in i.fields for i in items):
         strata = _group(items, stratify_field).values()
@@ -136,7 +150,7 @@ def _draw_validation(items: Sequence[AudioItem], *, fraction: float, rng: random
     return chosen
 
 
-def split_vocalset(items: Iterable[AudioItem], *, seed: int,
+def split_vocalset(items: Iterable[SplitItem], *, seed: int,
                    test_singers: Sequence[str] | None = None,
                    singer_field: str = "singer", validation_fraction: float = 0.1,
                    stratify_field: str | None = "technique") -> list[SplitAssignment]:
@@ -165,7 +179,7 @@ def split_vocalset(items: Iterable[AudioItem], *, seed: int,
                             "validation" if i.item_id in validation else "train") for i in items]
 
 
-def split_damp_balanced(items: Iterable[AudioItem], *,
+def split_damp_balanced(items: Iterable[SplitItem], *,
                         train_songs: Sequence[int] = DAMP_BALANCED_TRAIN_SONGS,
                         validation_songs: Sequence[int] = DAMP_BALANCED_VALIDATION_SONGS,
                         test_songs: Sequence[int] = DAMP_BALANCED_TEST_SONGS,
@@ -182,7 +196,7 @@ def split_damp_balanced(items: Iterable[AudioItem], *,
         raise ConfigError(f"songs {', '.join(sorted(overlap))} are in more than one split")
     out: list[SplitAssignment] = []
     for singer, singer_items in _group(items, singer_field).items():
-        first_of_song: dict[str, AudioItem] = {}
+        first_of_song: dict[str, SplitItem] = {}
         for item in singer_items:  # sorted by item id: the first performance of each song
             first_of_song.setdefault(_value(item, song_field), item)
         for side in ("test", "validation", "train"):
@@ -196,7 +210,7 @@ def split_damp_balanced(items: Iterable[AudioItem], *,
     return sorted(out, key=lambda a: a.item_id)
 
 
-def split_stratified(items: Iterable[AudioItem], *, by: str, seed: int,
+def split_stratified(items: Iterable[SplitItem], *, by: str, seed: int,
                      test_fraction: float = 0.1, validation_fraction: float = 0.1
                      ) -> list[SplitAssignment]:
     """S4's random split: per class of ``by``, ``test_fraction`` test, then
@@ -218,7 +232,7 @@ def split_stratified(items: Iterable[AudioItem], *, by: str, seed: int,
     return [SplitAssignment(i.item_id, side[i.item_id]) for i in items]
 
 
-def split_kfold(items: Iterable[AudioItem], *, by: str, seed: int, n_folds: int = 10,
+def split_kfold(items: Iterable[SplitItem], *, by: str, seed: int, n_folds: int = 10,
                 order_field: str | None = "recording_index", n_validation: int = 1
                 ) -> list[SplitAssignment]:
     """S2's cross-validation: in fold k, recording k of every ``by`` group is test and
@@ -231,7 +245,7 @@ def split_kfold(items: Iterable[AudioItem], *, by: str, seed: int, n_folds: int 
     items = _sorted_items(items)
     rng = random.Random(seed)
     groups = _group(items, by)
-    ordered: dict[str, list[AudioItem]] = {}
+    ordered: dict[str, list[SplitItem]] = {}
     for key, members in groups.items():
         if order_field and all(order_field in i.fields for i in members):
             try:
@@ -254,32 +268,105 @@ def split_kfold(items: Iterable[AudioItem], *, by: str, seed: int, n_folds: int 
     return out
 
 
-def split_groups(items: Iterable[AudioItem], *, by: str, seed: int, test_fraction: float = 0.1,
-                 validation_fraction: float = 0.1) -> list[SplitAssignment]:
-    """Group-disjoint split: whole groups of ``by`` go to test, validation or train."""
+def _group_fields(by: str | Sequence[str]) -> tuple[str, ...]:
+    fields = tuple(f.strip() for f in (by.split(",") if isinstance(by, str) else by) if f.strip())
+    if not fields:
+        raise ConfigError("the group split needs at least one field to group by")
+    return fields
+
+
+def _group_key(item: SplitItem, fields: Sequence[str]) -> tuple[str, ...]:
+    key = tuple(_value(item, field) for field in fields)
+    for field, value in zip(fields, key):
+        if field != "item_id" and item.fields[field] in (None, ""):
+            raise InputError(f"item {item.item_id}: field {field!r} is empty; every item needs a "
+                             "value to be grouped by")
+    return key
+
+
+def _group_counts(n_groups: int, *, test_fraction: float, validation_fraction: float
+                  ) -> tuple[int, int, bool]:
+    """``(n_test, n_validation, cut)`` of ``n_groups``: ``test_fraction`` of the groups, then
+    ``validation_fraction`` of the rest (half up), at least one each where the fraction is positive
+    and there are 2 (test) or 3 (validation) groups; cut down (``cut`` True) to leave one for
+    training."""
+    n_test = _count(test_fraction, n_groups)
+    if test_fraction > 0 and n_groups >= 2:
+        n_test = max(1, n_test)
+    n_validation = _count(validation_fraction, n_groups - n_test)
+    if validation_fraction > 0 and n_groups >= 3:
+        n_validation = max(1, n_validation)
+    cut = False
+    while n_test + n_validation > n_groups - 1 and (n_test or n_validation):
+        cut = True
+        if n_validation >= n_test and n_validation:
+            n_validation -= 1
+        else:
+            n_test -= 1
+    return n_test, n_validation, cut
+
+
+def split_groups(items: Iterable[SplitItem], *, by: str | Sequence[str], seed: int,
+                 test_fraction: float = 0.1, validation_fraction: float = 0.1,
+                 stratify: str | None = None) -> list[SplitAssignment]:
+    """Group-disjoint split: whole groups go to test, validation or train.
+
+    A group is the items that share the values of the ``by`` fields (one name, several names, or
+    a comma-separated text: ``"singer,song_id"`` when song numbers restart per singer; ``item_id``
+    makes every item its own group). ``test_fraction`` of the groups go to test, then
+    ``validation_fraction`` of the rest to validation (half up).
+
+    With ``stratify``, and every group holding a single value of that field (songs of one singer,
+    albums of one artist), the counts apply per value: values and their groups sorted, groups
+    shuffled with the seed value by value, at least one test group when the value has 2 groups and
+    one validation group when it has 3, always one in training. This is S1's album split (6
+    albums -> 1 test, 1 validation, 4 train) for ``by="album", stratify="artist"``. Otherwise the
+    groups are shuffled together, and too few groups for the fractions is an error.
+    """
     _check_fraction("test_fraction", test_fraction)
     _check_fraction("validation_fraction", validation_fraction)
     items = _sorted_items(items)
-    keys = list(_group(items, by))
-    random.Random(seed).shuffle(keys)
+    fields = _group_fields(by)
+    members: dict[tuple[str, ...], list[SplitItem]] = defaultdict(list)
+    for item in items:
+        members[_group_key(item, fields)].append(item)
+    rng = random.Random(seed)
+    side: dict[tuple[str, ...], str] = {}
 
-    def n_for(fraction: float, n: int) -> int:
-        count = _count(fraction, n)
-        return max(count, 1) if fraction > 0 else count
+    def assign(keys: list[tuple[str, ...]], n_test: int, n_validation: int) -> None:
+        side.update({k: "test" for k in keys[:n_test]})
+        side.update({k: "validation" for k in keys[n_test:n_test + n_validation]})
+        side.update({k: "train" for k in keys[n_test + n_validation:]})
 
-    n_test = n_for(test_fraction, len(keys))
-    n_validation = n_for(validation_fraction, len(keys) - n_test)
-    if n_test + n_validation >= len(keys):
-        raise InputError(f"only {len(keys)} distinct values of {by!r}: too few groups for a "
-                         "train/validation/test split; lower the fractions or group by another "
-                         "field")
-    side = {k: "test" for k in keys[:n_test]}
-    side.update({k: "validation" for k in keys[n_test:n_test + n_validation]})
-    side.update({k: "train" for k in keys[n_test + n_validation:]})
-    return [SplitAssignment(i.item_id, side[_value(i, by)]) for i in items]
+    strata: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+    if stratify is not None:
+        for key, group in members.items():
+            values = {_value(item, stratify) for item in group}
+            if len(values) > 1:
+                strata.clear()
+                break
+            strata[values.pop()].append(key)
+    if strata:
+        for value in sorted(strata):
+            keys = sorted(strata[value])
+            rng.shuffle(keys)
+            n_test, n_validation, _ = _group_counts(len(keys), test_fraction=test_fraction,
+                                                    validation_fraction=validation_fraction)
+            assign(keys, n_test, n_validation)
+    else:
+        keys = sorted(members)
+        rng.shuffle(keys)
+        n_test, n_validation, cut = _group_counts(len(keys), test_fraction=test_fraction,
+                                                  validation_fraction=validation_fraction)
+        if cut or (test_fraction > 0 and not n_test) or (validation_fraction > 0 and not n_validation):
+            raise InputError(f"only {len(keys)} distinct values of {','.join(fields)!r}: too few "
+                             "groups for a train/validation/test split; lower the fractions or "
+                             "group by another field")
+        assign(keys, n_test, n_validation)
+    return [SplitAssignment(i.item_id, side[_group_key(i, fields)]) for i in items]
 
 
-def keep_items(items: Iterable[AudioItem], keep: Mapping[str, Sequence[str]]) -> list[AudioItem]:
+def keep_items(items: Iterable[SplitItem], keep: Mapping[str, Sequence[str]]) -> list[SplitItem]:
     """The items whose field ``f`` is one of ``keep[f]`` for every ``f`` (values compared as text).
 
     Items left out of a split file are not used by ``train``: this is how a split selects, e.g., the
@@ -308,6 +395,8 @@ class SplitConfig:
     test_fraction: float = 0.1
     validation_fraction: float = 0.1
     n_folds: int = 10
+    #: group: count per value of this field when every group holds one (``train`` passes its target)
+    stratify: str | None = None
     #: vocalset: None = the items' official_split field, else VOCALSET_TEST_SINGERS
     test_singers: tuple[str, ...] | None = None
     train_songs: tuple[int, ...] = DAMP_BALANCED_TRAIN_SONGS
@@ -317,46 +406,46 @@ class SplitConfig:
     keep: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
 
-def _album(items: Sequence[AudioItem], c: SplitConfig) -> list[SplitAssignment]:
+def _album(items: Sequence[SplitItem], c: SplitConfig) -> list[SplitAssignment]:
     return split_albums(items, seed=c.seed, artist_field=c.by or "artist",
                         album_field=c.group or "album")
 
 
-def _vocalset(items: Sequence[AudioItem], c: SplitConfig) -> list[SplitAssignment]:
+def _vocalset(items: Sequence[SplitItem], c: SplitConfig) -> list[SplitAssignment]:
     return split_vocalset(items, seed=c.seed, test_singers=c.test_singers,
                           singer_field=c.group or "singer",
                           validation_fraction=c.validation_fraction,
                           stratify_field=c.by or "technique")
 
 
-def _damp(items: Sequence[AudioItem], c: SplitConfig) -> list[SplitAssignment]:
+def _damp(items: Sequence[SplitItem], c: SplitConfig) -> list[SplitAssignment]:
     return split_damp_balanced(items, train_songs=c.train_songs,
                                validation_songs=c.validation_songs, test_songs=c.test_songs,
                                song_field=c.group or "song_index", singer_field=c.by or "singer")
 
 
-def _stratified(items: Sequence[AudioItem], c: SplitConfig) -> list[SplitAssignment]:
+def _stratified(items: Sequence[SplitItem], c: SplitConfig) -> list[SplitAssignment]:
     if not c.by:
         raise ConfigError("the stratified scheme needs --by FIELD (the class, e.g. instrument)")
     return split_stratified(items, by=c.by, seed=c.seed, test_fraction=c.test_fraction,
                             validation_fraction=c.validation_fraction)
 
 
-def _kfold(items: Sequence[AudioItem], c: SplitConfig) -> list[SplitAssignment]:
+def _kfold(items: Sequence[SplitItem], c: SplitConfig) -> list[SplitAssignment]:
     return split_kfold(items, by=c.by or "singer", seed=c.seed, n_folds=c.n_folds,
                        order_field=c.group or "recording_index")
 
 
-def _groups(items: Sequence[AudioItem], c: SplitConfig) -> list[SplitAssignment]:
+def _groups(items: Sequence[SplitItem], c: SplitConfig) -> list[SplitAssignment]:
     if not (c.by or c.group):
         raise ConfigError("the group scheme needs --by FIELD (the groups to keep apart, e.g. "
                           "song_key)")
     return split_groups(items, by=c.by or c.group, seed=c.seed, test_fraction=c.test_fraction,
-                        validation_fraction=c.validation_fraction)
+                        validation_fraction=c.validation_fraction, stratify=c.stratify)
 
 
 #: scheme name -> (function, what --by and --group mean for it)
-SCHEMES: dict[str, tuple[Callable[[Sequence[AudioItem], SplitConfig], list[SplitAssignment]],
+SCHEMES: dict[str, tuple[Callable[[Sequence[SplitItem], SplitConfig], list[SplitAssignment]],
                          str]] = {
     "album": (_album, "S1: --by artist field (artist), --group album field (album)"),
     "vocalset": (_vocalset, "S3: official test singers; --by validation strata (technique), "
@@ -366,19 +455,16 @@ SCHEMES: dict[str, tuple[Callable[[Sequence[AudioItem], SplitConfig], list[Split
     "stratified": (_stratified, "S4: --by class field (required); test then validation fraction"),
     "kfold": (_kfold, "S2: --by singer field (singer), --group recording order field "
                       "(recording_index); one record per item and fold"),
-    "group": (_groups, "--by group field (required): groups never straddle sides"),
+    "group": (_groups, "--by group field(s) (required): groups never straddle sides; --stratify "
+                       "FIELD counts per class"),
 }
 
 
-def make_split(items: Sequence[AudioItem], config: SplitConfig) -> list[SplitAssignment]:
+def make_split(items: Sequence[SplitItem], config: SplitConfig) -> list[SplitAssignment]:
     """The split of ``items`` that ``config`` describes."""
     if config.scheme not in SCHEMES:
-        import difflib
-
-        close = difflib.get_close_matches(config.scheme, list(SCHEMES), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"unknown split scheme {config.scheme!r} (schemes: "
-                          f"{', '.join(SCHEMES)}){hint}")
+                          f"{', '.join(SCHEMES)}){did_you_mean(config.scheme, SCHEMES)}")
     if config.keep:
         items = keep_items(items, config.keep)
     return SCHEMES[config.scheme][0](items, config)
@@ -386,8 +472,14 @@ def make_split(items: Sequence[AudioItem], config: SplitConfig) -> list[SplitAss
 
 # -- files -----------------------------------------------------------------------------------------
 
-def write_split(assignments: Iterable[SplitAssignment], path: str | os.PathLike) -> int:
-    """Write ``vocaltools.split/1`` records (atomically; ``-`` = stdout); returns the count."""
+def write_split(assignments: Iterable[SplitAssignment] | Mapping[str, str],
+                path: str | os.PathLike) -> int:
+    """Write ``vocaltools.split/1`` records (atomically; ``-`` = stdout); returns the count.
+
+    ``assignments`` may also be a ``{item_id: side}`` mapping, written sorted by item id."""
+    if isinstance(assignments, Mapping):
+        assignments = [SplitAssignment(item_id, assignments[item_id])
+                       for item_id in sorted(assignments)]
     return write_jsonl(path, (a.to_record() for a in assignments))
 
 
@@ -409,6 +501,23 @@ def read_split(path: str | os.PathLike) -> list[SplitAssignment]:
         seen.add((item_id, fold))
         out.append(SplitAssignment(item_id, side, fold))
     return out
+
+
+def select_fold(assignments: Iterable[SplitAssignment], *, fold: int | None = None,
+                where: str = "split") -> dict[str, str]:
+    """``{item_id: side}`` of one fold (``fold`` None: a split without folds).
+
+    A cross-validation split holds one record per item and fold: choosing none of its folds, or
+    one it lacks, is an error that names ``where`` and the folds there are."""
+    assignments = list(assignments)
+    folds = sorted({a.fold for a in assignments if a.fold is not None})
+    if folds and fold is None:
+        raise InputError(f"{where}: this split has folds {folds[0]}..{folds[-1]}; choose one "
+                         "with --fold")
+    if fold is not None and fold not in folds:
+        raise InputError(f"{where}: no fold {fold} in this split"
+                         + (f" (folds {folds[0]}..{folds[-1]})" if folds else " (it has no folds)"))
+    return {a.item_id: a.split for a in assignments if a.fold == fold}
 
 
 def count_split(assignments: Iterable[SplitAssignment]) -> dict[int | None, Mapping[str, int]]:

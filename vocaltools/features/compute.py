@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from vocaltools.errors import ConfigError, InputError
-from vocaltools.features.config import Cqt, FeatureConfig, LogMel, Melody, MultiRes, Stft
+from vocaltools.features.config import Cqt, DbScale, FeatureConfig, LogMel, Melody, MultiRes, Stft
 
 #: seconds of signal each side of a segment for CQT / melody (the longest CQT filter of S4 spans
 #: about 1.6 s at 22,050 Hz)
@@ -48,14 +48,17 @@ class FeatureResult:
 # -- STFT machinery ---------------------------------------------------------------------------
 
 @lru_cache(maxsize=32)
-def _window(n_fft: int, win_length: int) -> np.ndarray:
-    """librosa's window: periodic Hann of ``win_length`` (``scipy.signal.get_window("hann",
-    win_length, fftbins=True)``) centred in ``n_fft`` (float32)."""
+def hann_window(n_fft: int, win_length: int) -> np.ndarray:
+    """float32 [n_fft], read-only: librosa's window, a periodic Hann of ``win_length``
+    (``scipy.signal.get_window("hann", win_length, fftbins=True)``, in float64) centred in
+    ``n_fft``. The window of both engines (the torch front ends copy it to their device)."""
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(win_length) / win_length)
     left = (n_fft - win_length) // 2
     padded = np.zeros(n_fft, dtype=np.float64)
     padded[left:left + win_length] = window
-    return padded.astype(np.float32)
+    padded = padded.astype(np.float32)
+    padded.setflags(write=False)
+    return padded
 
 
 def _frames(chunk: np.ndarray, *, offset: int, n_fft: int, hop: int, n_frames: int) -> np.ndarray:
@@ -71,7 +74,7 @@ def _stft_power(chunk, *, context, n_fft, win_length, hop, n_frames, magnitude=F
     import scipy.fft
 
     frames = _frames(chunk, offset=context - n_fft // 2, n_fft=n_fft, hop=hop, n_frames=n_frames)
-    spectrum = scipy.fft.rfft(frames * _window(n_fft, win_length), axis=-1, overwrite_x=True)
+    spectrum = scipy.fft.rfft(frames * hann_window(n_fft, win_length), axis=-1, overwrite_x=True)
     power = spectrum.real ** 2
     power += spectrum.imag ** 2
     if magnitude:
@@ -128,65 +131,49 @@ def _cqt(front_end: Cqt, chunk, *, sample_rate, context, n_frames) -> np.ndarray
 
 # -- front ends: final part (needs whole-item levels) ------------------------------------------
 
-def _top_db(front_end) -> float | None:
-    """The clipping range below the item's peak, or ``None`` when the front end does not clip."""
-    if isinstance(front_end, (LogMel, MultiRes)):
-        return front_end.top_db
-    if isinstance(front_end, (Stft, Cqt)) and front_end.scale == "db":
-        return 80.0
-    return None
-
-
 def _needs_levels(front_end) -> bool:
-    """Whether finalizing needs whole-item statistics (the maximum for ``ref="max"``, the peak
-    for ``top_db``)."""
-    return _top_db(front_end) is not None or (isinstance(front_end, LogMel) and front_end.ref == "max")
+    """Whether finalizing needs whole-item statistics (:attr:`DbScale.needs_levels`)."""
+    scale = front_end.db_scale
+    return scale is not None and scale.needs_levels
 
 
-def _decibels(front_end, linear: np.ndarray) -> np.ndarray | None:
-    """dB values before the item's reference and clipping; ``None`` for linear-scale front ends.
-    ``librosa.amplitude_to_db`` (20·log10, amin 1e-5) or, for ``LogMel(db="power")``,
-    ``librosa.power_to_db`` (10·log10, amin 1e-10), both with ref = 1."""
-    if isinstance(front_end, LogMel) and front_end.db == "power":
-        return 10.0 * np.log10(np.maximum(linear, np.float32(1e-10)))
-    if isinstance(front_end, (LogMel, MultiRes)) or (isinstance(front_end, (Stft, Cqt))
-                                                      and front_end.scale == "db"):
-        return 20.0 * np.log10(np.maximum(linear, np.float32(1e-5)))
-    return None
+def _decibels(scale: DbScale, linear: np.ndarray) -> np.ndarray:
+    """dB values before the item's reference and clipping (ref = 1)."""
+    return scale.factor * np.log10(np.maximum(linear, np.float32(scale.amin)))
 
 
 class _LevelMeter:
     """Running whole-item statistics of one front end over its linear blocks: the maximum linear
-    value (``ref="max"``) and the maximum dB value (``top_db``; per channel for multi-resolution,
-    whose channels are clipped separately)."""
+    value (``ref_max``) and the maximum dB value (``top_db``; per channel where the scale says so,
+    as for multi-resolution, whose channels are clipped separately)."""
 
     def __init__(self, front_end):
         self.front_end = front_end
+        self.scale: DbScale = front_end.db_scale
         self.max_linear: float | None = None
         self.max_db: np.ndarray | None = None
 
     def update(self, linear: np.ndarray) -> None:
-        fe = self.front_end
+        scale = self.scale
         if linear.size == 0:
             return
-        if isinstance(fe, LogMel) and fe.ref == "max":
+        if scale.ref_max:
             value = float(linear.max())
             self.max_linear = value if self.max_linear is None else max(self.max_linear, value)
-        if _top_db(fe) is not None:
-            peak = _decibels(fe, linear).max(axis=(1, 2) if isinstance(fe, MultiRes) else None)
+        if scale.top_db is not None:
+            peak = _decibels(scale, linear).max(axis=(1, 2) if scale.per_channel else None)
             self.max_db = peak if self.max_db is None else np.maximum(self.max_db, peak)
 
     def levels(self) -> "ItemLevels":
-        fe = self.front_end
+        scale = self.scale
         reference = None
-        if isinstance(fe, LogMel) and fe.ref == "max" and self.max_linear is not None:
-            reference = (20.0 * np.log10(max(self.max_linear, 1e-5)) if fe.db == "amplitude"
-                         else 10.0 * np.log10(max(self.max_linear, 1e-10)))
+        if scale.ref_max and self.max_linear is not None:
+            reference = scale.factor * np.log10(max(self.max_linear, scale.amin))
         peak = None
         if self.max_db is not None:
             # the peak of the referenced values: subtracting the reference and rounding to float32
             # are monotone, so this equals the maximum of the referenced dB values exactly
-            shape = (-1, 1, 1) if isinstance(fe, MultiRes) else ()
+            shape = (-1, 1, 1) if scale.per_channel else ()
             peak = _referenced(np.array(self.max_db, dtype=np.float32).reshape(shape), reference)
         return ItemLevels(reference_db=reference, peak_db=peak)
 
@@ -210,15 +197,14 @@ def _referenced(db: np.ndarray, reference_db: float | None) -> np.ndarray:
 def _finalize(front_end, linear: np.ndarray, levels: ItemLevels) -> np.ndarray:
     """float32 [channels, n_bins, n_frames]: ``linear`` values of any frames of an item in their
     final scale, given the item's ``levels``."""
-    db = _decibels(front_end, linear)
-    if db is None:
+    scale = front_end.db_scale
+    if scale is None:
         return linear
-    db = _referenced(db, levels.reference_db)
-    top_db = _top_db(front_end)
-    if top_db is not None and levels.peak_db is not None and db.size:
-        db = np.maximum(db, levels.peak_db - np.float32(top_db))
-    if isinstance(front_end, LogMel) and front_end.offset_db:
-        db += np.float32(front_end.offset_db)
+    db = _referenced(_decibels(scale, linear), levels.reference_db)
+    if scale.top_db is not None and levels.peak_db is not None and db.size:
+        db = np.maximum(db, levels.peak_db - np.float32(scale.top_db))
+    if scale.offset_db:
+        db += np.float32(scale.offset_db)
     return db
 
 

@@ -10,26 +10,70 @@ all front ends of one config share ``n_frames``.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
-from vocaltools.errors import ConfigError
-
-
-def _closest(name: str, valid) -> str:
-    match = difflib.get_close_matches(name, list(valid), n=1)
-    return f"; did you mean {match[0]!r}?" if match else ""
+from vocaltools.errors import ConfigError, did_you_mean
 
 
 def _check_choice(owner: str, name: str, value: str, valid: tuple[str, ...]) -> None:
     if value not in valid:
         raise ConfigError(f"{owner}.{name} must be one of {', '.join(valid)}; got {value!r}"
-                          f"{_closest(str(value), valid)}")
+                          f"{did_you_mean(value, valid)}")
 
 
 @dataclass(frozen=True)
-class LogMel:
+class DbScale:
+    """How a front end turns its linear values ``x`` into dB, read by both engines (NumPy and torch).
+
+    ``factor * log10(max(x, amin))`` (``librosa.amplitude_to_db``: 20, 1e-5; ``power_to_db``: 10,
+    1e-10, both with ref 1); with ``ref_max``, minus ``factor * log10(max(item max of x, amin))``
+    (librosa's ``ref=np.max``); with ``top_db``, values below the item's peak - ``top_db`` raised
+    to it (the peak per channel when ``per_channel``); ``offset_db`` added last. Item levels are
+    taken over the whole item, as a whole-song librosa call does.
+    """
+
+    factor: float
+    amin: float
+    ref_max: bool = False
+    top_db: float | None = None
+    per_channel: bool = False
+    offset_db: float = 0.0
+
+    @property
+    def needs_levels(self) -> bool:
+        """Whether finalizing needs whole-item statistics (the maximum or the peak)."""
+        return self.ref_max or self.top_db is not None
+
+
+#: ``librosa.amplitude_to_db`` and ``librosa.power_to_db`` (ref 1): ``(factor, amin)``
+AMPLITUDE_DB = (20.0, 1e-5)
+POWER_DB = (10.0, 1e-10)
+#: the clipping range of the STFT and CQT front ends with ``scale="db"`` (librosa's default top_db)
+SCALE_TOP_DB = 80.0
+
+
+class _OneChannel:
+    """Front ends with one channel."""
+
+    @property
+    def n_channels(self) -> int:
+        return 1
+
+
+class _LinearOrDb(_OneChannel):
+    """STFT and CQT magnitudes: ``scale="linear"``, or ``"db"`` (amplitude_to_db, ref 1, top_db 80)."""
+
+    @property
+    def db_scale(self) -> DbScale | None:
+        if self.scale != "db":
+            return None
+        factor, amin = AMPLITUDE_DB
+        return DbScale(factor=factor, amin=amin, top_db=SCALE_TOP_DB)
+
+
+@dataclass(frozen=True)
+class LogMel(_OneChannel):
     """Mel spectrogram in dB (librosa defaults: Slaney mel, Hann, centred, power 2).
 
     ``db``: ``"amplitude"`` = ``librosa.amplitude_to_db`` applied to the power mel (20·log10 of
@@ -55,16 +99,19 @@ class LogMel:
         _check_choice("logmel", "ref", self.ref, ("one", "max"))
         _check_positive(self, "n_fft", "hop_length", "n_mels")
 
-    @property
-    def n_channels(self) -> int:
-        return 1
-
     def n_bins(self, sample_rate: int) -> int:
         return self.n_mels
 
+    @property
+    def db_scale(self) -> DbScale:
+        factor, amin = AMPLITUDE_DB if self.db == "amplitude" else POWER_DB
+        return DbScale(factor=factor, amin=amin, ref_max=self.ref == "max",
+                       top_db=None if self.top_db is None else float(self.top_db),
+                       offset_db=float(self.offset_db))
+
 
 @dataclass(frozen=True)
-class Stft:
+class Stft(_LinearOrDb):
     """STFT magnitude ``|X|`` (Hann, centred, zero padded): ``1 + n_fft // 2`` bins.
     ``scale``: ``"linear"`` (S4 default) or ``"db"`` (amplitude_to_db, ref 1, top_db 80)."""
 
@@ -78,12 +125,9 @@ class Stft:
         _check_choice("stft", "scale", self.scale, ("linear", "db"))
         _check_positive(self, "n_fft", "hop_length")
 
-    @property
-    def n_channels(self) -> int:
-        return 1
-
     def n_bins(self, sample_rate: int) -> int:
         return 1 + self.n_fft // 2
+
 
 
 @dataclass(frozen=True)
@@ -111,9 +155,15 @@ class MultiRes:
     def n_bins(self, sample_rate: int) -> int:
         return 1 + self.n_fft // 2
 
+    @property
+    def db_scale(self) -> DbScale:
+        factor, amin = AMPLITUDE_DB
+        return DbScale(factor=factor, amin=amin, per_channel=True,
+                       top_db=None if self.top_db is None else float(self.top_db))
+
 
 @dataclass(frozen=True)
-class Cqt:
+class Cqt(_LinearOrDb):
     """Constant-Q magnitude (``librosa.cqt``): S4's 252 bins are inferred as 7 octaves x 36 bins
     from C1 (32.70 Hz) at 22,050 Hz, hop 256 (the paper gives only the 87 x 252 shape).
     ``scale`` as for :class:`Stft`."""
@@ -129,16 +179,13 @@ class Cqt:
         _check_choice("cqt", "scale", self.scale, ("linear", "db"))
         _check_positive(self, "hop_length", "n_bins_total", "bins_per_octave")
 
-    @property
-    def n_channels(self) -> int:
-        return 1
-
     def n_bins(self, sample_rate: int) -> int:
         return self.n_bins_total
 
 
+
 @dataclass(frozen=True)
-class Melody:
+class Melody(_OneChannel):
     """S1 melody input: a Viterbi-smoothed f0 contour (librosa.pyin, ``resolution`` semitones per
     pitch state) mapped to a one-hot ``[1, n_bins, n_frames]`` matrix. Bin = the highest of
     ``librosa.mel_frequencies(n_bins, fmin=0, fmax=bins_fmax)`` (librosa's defaults: 128 centres
@@ -165,12 +212,13 @@ class Melody:
         if not 0 < self.fmin < self.fmax:
             raise ConfigError(f"melody needs 0 < fmin < fmax; got {self.fmin}, {self.fmax}")
 
-    @property
-    def n_channels(self) -> int:
-        return 1
-
     def n_bins(self, sample_rate: int) -> int:
         return self.n_bins_total
+
+    @property
+    def db_scale(self) -> None:
+        """A one-hot matrix: no dB scale."""
+        return None
 
 
 FRONT_ENDS: dict[str, type] = {cls.name: cls for cls in (LogMel, Stft, MultiRes, Cqt, Melody)}
@@ -197,7 +245,7 @@ def front_end_from_dict(data: Mapping[str, Any]):
     name = data["name"]
     if name not in FRONT_ENDS:
         raise ConfigError(f"unknown front end {name!r}; valid: {', '.join(FRONT_ENDS)}"
-                          f"{_closest(str(name), FRONT_ENDS)}")
+                          f"{did_you_mean(name, FRONT_ENDS)}")
     cls = FRONT_ENDS[name]
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known - {"name"})

@@ -160,7 +160,7 @@ def featurize_items(items: Sequence[AudioItem], *, store: FeatureStore, config: 
     if jobs < 1:
         raise ConfigError(f"jobs must be >= 1; got {jobs}")
     if device is not None:
-        from vocaltools.features.torch_frontends import resolve_device
+        from vocaltools.device import resolve_device
 
         device = resolve_device(device)  # a bad name or a missing GPU fails before any work
     started = time.perf_counter()

@@ -19,9 +19,8 @@ S2's reference level is not stated in the paper; ref = max is the reading under 
 
 from __future__ import annotations
 
-import difflib
 
-from vocaltools.errors import ConfigError
+from vocaltools.errors import ConfigError, did_you_mean
 from vocaltools.features.config import Cqt, FeatureConfig, LogMel, Melody, MultiRes, Stft
 
 PRESETS: dict[str, FeatureConfig] = {
@@ -40,6 +39,5 @@ def get_preset(name: str) -> FeatureConfig:
     """The preset called ``name``; :class:`ConfigError` listing the valid names otherwise."""
     if name in PRESETS:
         return PRESETS[name]
-    match = difflib.get_close_matches(str(name), list(PRESETS), n=1)
-    hint = f"; did you mean {match[0]!r}?" if match else ""
-    raise ConfigError(f"unknown feature preset {name!r}; valid: {', '.join(PRESETS)}{hint}")
+    raise ConfigError(f"unknown feature preset {name!r}; valid: {', '.join(PRESETS)}"
+                      f"{did_you_mean(name, PRESETS)}")

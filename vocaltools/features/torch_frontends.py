@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from vocaltools.device import resolve_device
 from vocaltools.errors import ConfigError, InputError, VocaltoolsError
 from vocaltools.features.config import Cqt, FeatureConfig, LogMel, Melody, MultiRes, Stft
 
@@ -68,33 +69,6 @@ RESAMPLE_SPILL = 64
 _CACHE: dict[tuple, object] = {}
 
 
-def resolve_device(device: "str | torch.device | None") -> "torch.device":
-    """``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"`` (CUDA when available) or None (= auto).
-
-    Raises :class:`InputError` for an unknown name or a CUDA device this machine does not have."""
-    import torch
-
-    if isinstance(device, torch.device):
-        name = str(device)
-    else:
-        name = "auto" if device is None else str(device).strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(name)
-    except RuntimeError as error:
-        raise InputError(f"unknown device {name!r}; expected cpu, cuda, cuda:N or auto") from error
-    if resolved.type not in ("cpu", "cuda"):
-        raise InputError(f"device {name!r} is not supported; expected cpu, cuda, cuda:N or auto")
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"device {name!r} was asked for but torch sees no CUDA GPU here; "
-                             "use --device cpu (or auto)")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise InputError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    return resolved
-
-
 def _cached(key: tuple, build):
     value = _CACHE.get(key)
     if value is None:
@@ -105,15 +79,13 @@ def _cached(key: tuple, build):
 # -- STFT front ends ----------------------------------------------------------------------------
 
 def _window(n_fft: int, win_length: int, device) -> "torch.Tensor":
-    """librosa's window: periodic Hann of ``win_length`` centred (zero padded) in ``n_fft``."""
+    """float32 [n_fft]: :func:`~vocaltools.features.compute.hann_window` on ``device``."""
     import torch
 
+    from vocaltools.features.compute import hann_window
+
     def build():
-        window = torch.hann_window(win_length, periodic=True, dtype=torch.float64)
-        left = (n_fft - win_length) // 2
-        padded = torch.zeros(n_fft, dtype=torch.float64)
-        padded[left:left + win_length] = window
-        return padded.to(device=device, dtype=torch.float32)
+        return torch.from_numpy(hann_window(n_fft, win_length).copy()).to(device)
 
     return _cached(("window", n_fft, win_length, str(device)), build)
 
@@ -325,29 +297,19 @@ def _finalize(front_end, linear, valid):
     """``linear``: float32 [batch, channels, n_bins, n_frames] -> the front end's final values."""
     import torch
 
-    if isinstance(front_end, LogMel):
-        if front_end.db == "amplitude":
-            factor, amin = 20.0, 1e-5
-        else:
-            factor, amin = 10.0, 1e-10
-        db = factor * torch.log10(torch.clamp(linear, min=amin))
-        if front_end.ref == "max":
-            peak = _item_max(linear, valid, (1, 2, 3)).clamp(min=amin)
-            db = db - factor * torch.log10(peak)
-        if front_end.top_db is not None:
-            db = torch.maximum(db, _item_max(db, valid, (1, 2, 3)) - float(front_end.top_db))
-        if front_end.offset_db:
-            db = db + float(front_end.offset_db)
-        return db
-    if isinstance(front_end, MultiRes):
-        db = 20.0 * torch.log10(torch.clamp(linear, min=1e-5))
-        if front_end.top_db is not None:
-            db = torch.maximum(db, _item_max(db, valid, (2, 3)) - float(front_end.top_db))
-        return db
-    if isinstance(front_end, (Stft, Cqt)) and front_end.scale == "db":
-        db = 20.0 * torch.log10(torch.clamp(linear, min=1e-5))
-        return torch.maximum(db, _item_max(db, valid, (1, 2, 3)) - 80.0)
-    return linear
+    scale = front_end.db_scale  # the dB rule the NumPy engine reads too
+    if scale is None:
+        return linear
+    db = scale.factor * torch.log10(torch.clamp(linear, min=scale.amin))
+    if scale.ref_max:
+        peak = _item_max(linear, valid, (1, 2, 3)).clamp(min=scale.amin)
+        db = db - scale.factor * torch.log10(peak)
+    if scale.top_db is not None:
+        dims = (2, 3) if scale.per_channel else (1, 2, 3)
+        db = torch.maximum(db, _item_max(db, valid, dims) - scale.top_db)
+    if scale.offset_db:
+        db = db + scale.offset_db
+    return db
 
 
 # -- entry points -------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import os
 import sys
 import tempfile
@@ -87,7 +86,3 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
         return
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-
-
-def bytes_io(data: bytes) -> io.BytesIO:
-    return io.BytesIO(data)

@@ -33,7 +33,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from vocaltools.errors import ConfigError, FormatError, InputError
+from vocaltools.errors import ConfigError, FormatError, InputError, did_you_mean
 from vocaltools.formats.npz import load_npz, save_npz
 from vocaltools.index.embeddings import text_array
 
@@ -54,12 +54,8 @@ class IndexConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            import difflib
-
-            close = difflib.get_close_matches(self.kind, KINDS, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown index kind {self.kind!r}.{hint} Valid kinds: "
-                              f"{', '.join(KINDS)}")
+            raise ConfigError(f"unknown index kind {self.kind!r}; valid kinds: "
+                              f"{', '.join(KINDS)}{did_you_mean(self.kind, KINDS)}")
         for name in ("nprobe", "hnsw_m", "ef_construction", "ef_search"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -58,24 +58,34 @@ class Embedder:
     meta: Mapping[str, Any]
 
 
-def embed_batch(model, clips: np.ndarray, *, layer: str = "output", batch_size: int = 64) -> np.ndarray:
-    """Embed clips with a torch model in eval mode.
+def embed_batch(model, clips: np.ndarray, *, layer: str = "output", batch_size: int = 64,
+                device: "str | torch.device | None" = None) -> np.ndarray:
+    """Embed clips with a torch model in eval mode, in float32 on ``device`` (None: where the
+    model's parameters are).
 
     ``float32 [n, channels, n_bins, n_frames] -> [n, dim]``; ``layer="output"`` uses
     ``model(x)``, ``layer="features"`` ``model.forward_features(x)``."""
     import torch
 
+    from vocaltools.device import resolve_device
+
     if layer not in ("output", "features"):
         raise InputError(f"unknown layer {layer!r}; expected 'output' or 'features'")
     if layer == "features" and not hasattr(model, "forward_features"):
         raise ModelError(f"{type(model).__name__} has no forward_features; use layer='output'")
-    model.eval()
+    if device is None:
+        parameter = next(model.parameters(), None)
+        target = parameter.device if parameter is not None else torch.device("cpu")
+    else:
+        target = resolve_device(device)
+    model.to(target).eval()
     outputs = []
     with torch.no_grad():
         for start in range(0, len(clips), batch_size):
             x = torch.as_tensor(np.ascontiguousarray(clips[start:start + batch_size], dtype=np.float32))
+            x = x.to(target)
             y = model.forward_features(x) if layer == "features" else model(x)
-            outputs.append(y.reshape(len(x), -1).float().numpy())
+            outputs.append(y.reshape(len(x), -1).float().cpu().numpy())
     if not outputs:
         raise InputError("no clips to embed")
     return np.concatenate(outputs).astype(np.float32)
@@ -87,11 +97,10 @@ def embed_items(items: Iterable[ItemFeatures | Failure], *, embedder: Embedder,
                 failures: list[Failure] | None = None) -> EmbeddingSet:
     """Embed every item clip by clip (see the module docstring) into an :class:`EmbeddingSet`.
 
-    Items too short for a clip are padded by repetition (the train helper's ``pad_short``); an
-    item that still yields no clip is a failure naming it. ``items`` may hold :class:`Failure`
+    Items too short for a clip are padded by repetition when the clip config says ``pad_short``;
+    an item that still yields no clip is a failure naming it. ``items`` may hold :class:`Failure`
     records of items that could not be read. With a ``failures`` list, failures are appended to
     it and the other items go on; without one, the first raises :class:`InputError`."""
-    # call site: clip windows of the train helper's vocaltools.segments
     from vocaltools.segments import ClipConfig, clip_windows, cut_clip
 
     clip_config = ClipConfig.from_dict(dict(embedder.clip_config))
@@ -145,26 +154,29 @@ def embed_items(items: Iterable[ItemFeatures | Failure], *, embedder: Embedder,
 
 
 # ---------------------------------------------------------------------------------------------
-# Embedders. Call sites into the train helper's checkpoint API are marked "call site".
+# Embedders: a trained model's layer, or the MFCC baseline.
 
 def model_embedder(name_or_path: str, *, layer: str = "auto", label_field: str | None = None,
-                   batch_size: int = 64) -> Embedder:
-    """An :class:`Embedder` from a trained model (a registered name or a checkpoint path).
+                   batch_size: int = 64, device: str = "auto") -> Embedder:
+    """An :class:`Embedder` from a trained model (a registered name or a checkpoint path), run
+    in float32 on ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
 
     ``layer="auto"`` is ``output`` for an embedding model (task ``embed``) and ``features`` (the
     penultimate layer) for a classifier."""
     if layer not in LAYERS:
         raise InputError(f"unknown layer {layer!r}; expected one of {', '.join(LAYERS)}")
-    # call site: the train helper's model registry and plain-dict checkpoints
     from vocaltools.checkpoint import build_from_checkpoint, load_checkpoint
+    from vocaltools.device import resolve_device
     from vocaltools.trained import resolve_model
 
+    torch_device = resolve_device(device)  # a bad name or a missing GPU fails before loading
     checkpoint = load_checkpoint(resolve_model(name_or_path))
-    model = build_from_checkpoint(checkpoint)
+    model = build_from_checkpoint(checkpoint).to(torch_device)
     if layer == "auto":
         layer = "output" if checkpoint.task == "embed" else "features"
     return Embedder(
-        embed=lambda clips: embed_batch(model, clips, layer=layer, batch_size=batch_size),
+        embed=lambda clips: embed_batch(model, clips, layer=layer, batch_size=batch_size,
+                                        device=torch_device),
         inputs=tuple(checkpoint.inputs), clip_config=dict(checkpoint.clip_config),
         feature_config=dict(checkpoint.feature_config),
         label_field=label_field or checkpoint.target or "singer",
@@ -190,14 +202,12 @@ def mfcc_embedder(*, clip_config: Mapping[str, Any], input_name: str = "logmel",
 # Sources: feature stores and audio files.
 
 def _frames_per_second(feature_config: Mapping[str, Any]) -> float:
-    # call site: the foundation's feature configs (via the train helper's data module)
     from vocaltools.training.data import frames_per_second_of
 
     return frames_per_second_of(feature_config)
 
 
 def _stack(arrays: Mapping[str, np.ndarray], embedder: Embedder, where: str) -> np.ndarray:
-    # call site: the train helper's input stacking
     from vocaltools.training.data import stack_inputs
 
     return stack_inputs(arrays, inputs=embedder.inputs, where=where,
@@ -253,7 +263,6 @@ def iter_audio_items(paths: Sequence[str | os.PathLike], *, embedder: Embedder,
     relative to it, files given one by one relative to the folder they share, without extension
     (the parent folder's name is kept as the field ``folder``). With ``shard``, only its files are
     featurized."""
-    # call site: the foundation's featurize_file and FeatureConfig
     from vocaltools.datasets.inputs import expand_inputs, item_id_for
     from vocaltools.features import FeatureConfig, featurize_file
 
@@ -300,7 +309,7 @@ def embed_inputs(inputs: Sequence[str | os.PathLike], *, embedder: Embedder,
     if audio:
         feature_config = embedder.feature_config
         if feature_config is None:
-            from vocaltools.features import get_preset  # call site: foundation presets
+            from vocaltools.features import get_preset
 
             feature_config = get_preset(baseline_preset).to_dict()
         sources.append(iter_audio_items(audio, embedder=embedder, feature_config=feature_config,

@@ -46,9 +46,9 @@ class LoadedModel:
 def load_model(name_or_path: str | os.PathLike | None, *, device: str = "auto") -> LoadedModel:
     """Load a registered model by name, a model folder or a checkpoint file (``None``: the
     default model) onto ``device`` (``auto``, ``cpu``, ``cuda``)."""
+    from vocaltools.device import resolve_device
     from vocaltools.trained import resolve_model
     from vocaltools.training.data import frames_per_second_of
-    from vocaltools.training.loop import resolve_device
 
     path = resolve_model(name_or_path)
     checkpoint = load_checkpoint(path)
@@ -232,6 +232,7 @@ def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size:
     """
     import torch
 
+    from vocaltools.device import autocast, resolve_precision
     from vocaltools.training.data import stack_inputs
 
     stores: dict[str, FeatureStore] = {}
@@ -240,17 +241,13 @@ def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size:
     pending_x: list[np.ndarray] = []
     pending_meta: list[tuple[int, InputItem, int, float, float]] = []  # (serial, item, clip, start, end)
     done: deque[tuple[int, ClipPrediction]] = deque()  # predicted, waiting for their item to succeed
-    amp = model.device.type == "cuda"
+    precision = resolve_precision("auto", model.device)  # bf16 autocast on CUDA, fp32 on the CPU
     fps = model.frames_per_second
 
     def flush() -> None:
         x = torch.from_numpy(np.stack(pending_x)).to(model.device)
-        with torch.no_grad():
-            if amp:
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    logits = model.module(x)
-            else:
-                logits = model.module(x)
+        with torch.no_grad(), autocast(model.device, precision):
+            logits = model.module(x)
         probabilities = torch.softmax(logits.float(), dim=1).cpu().numpy()
         for (serial, item, clip_index, start_s, end_s), row in zip(pending_meta, probabilities):
             done.append((serial, ClipPrediction(item.item_id, item.source, clip_index, start_s, end_s,

@@ -14,19 +14,14 @@ The model contract (every builder returns a module that follows it):
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from typing import Any
 
 import torch
 from torch import nn
 
-from vocaltools.errors import ModelError
+from vocaltools.errors import ModelError, did_you_mean
 from vocaltools.models.catalog import SPECS, ModelSpec
-
-
-def list_specs() -> tuple[ModelSpec, ...]:
-    return SPECS
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -35,9 +30,8 @@ def get_spec(name: str) -> ModelSpec:
         if spec.name == name:
             return spec
     names = [s.name for s in SPECS]
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ModelError(f"unknown model {name!r}.{hint} Valid models: {', '.join(names)}")
+    raise ModelError(f"unknown model {name!r}; valid models: {', '.join(names)}"
+                     f"{did_you_mean(name, names)}")
 
 
 def build_model(name: str, *, n_classes: int | None = None, **options: Any) -> nn.Module:

@@ -7,12 +7,11 @@ Options are the fields of each method's config dataclass; unknown names list the
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from vocaltools.errors import ConfigError
+from vocaltools.errors import ConfigError, did_you_mean
 from vocaltools.separation.base import Separator
 
 DEFAULT_METHOD = "repet"
@@ -87,10 +86,8 @@ def list_methods() -> list[MethodSpec]:
 def get_method(name: str) -> MethodSpec:
     """The :class:`MethodSpec` called ``name``; :class:`ConfigError` naming the valid ones."""
     if name not in METHODS:
-        close = difflib.get_close_matches(name, METHODS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"unknown separation method {name!r}; valid: "
-                          f"{', '.join(METHODS)}{hint}")
+                          f"{', '.join(METHODS)}{did_you_mean(name, METHODS)}")
     return METHODS[name]
 
 
@@ -100,10 +97,8 @@ def make_config(method: str, **options: Any) -> Any:
     fields = {f.name: f for f in dataclasses.fields(config_class)}
     unknown = sorted(set(options) - set(fields))
     if unknown:
-        close = difflib.get_close_matches(unknown[0], fields, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"{method}: unknown option(s) {', '.join(unknown)}; valid: "
-                          f"{', '.join(fields)}{hint}")
+                          f"{', '.join(fields)}{did_you_mean(unknown[0], fields)}")
     return config_class(**options)
 
 

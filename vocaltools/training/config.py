@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping
 
+from vocaltools.device import PRECISIONS
 from vocaltools.errors import ConfigError
 from vocaltools.segments import SEED_CLIPS, ClipConfig
 
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 SELECT = ("val_loss", "val_f1", "val_accuracy", "last")
 STRATEGIES = ("joint", "crt_wc", "crt_wfc")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from vocaltools.checkpoint import Checkpoint, save_checkpoint
+from vocaltools.device import autocast, resolve_device, resolve_precision
 from vocaltools.errors import ConfigError, ModelError
 from vocaltools.formats.io import atomic_path
 from vocaltools.formats.jsonl import make_record, write_jsonl
@@ -85,25 +86,6 @@ class TrainResult:
     summary: dict[str, Any]
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a :class:`ConfigError`."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
-    return torch.device(device)
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> ``bf16`` on CUDA, ``fp32`` elsewhere; ``fp16`` off CUDA is a :class:`ConfigError`."""
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
-    if precision == "fp16" and device.type != "cuda":
-        raise ConfigError("--precision fp16 needs a CUDA GPU (float16 autocast with a gradient "
-                          "scaler); use --precision bf16 or fp32 on the CPU")
-    return precision
-
-
 def _optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
     parameters = [p for p in parameters if p.requires_grad]
     if config.optimizer == "adam":
@@ -152,20 +134,12 @@ def predict_clip_set(model: nn.Module, clip_set: ClipSet, cache: ItemCache, *, b
     model.eval()
     outputs = []
     for x, _ in clip_set.batches(cache, batch_size=batch_size):
-        with _autocast(device, precision):
+        with autocast(device, precision):
             logits = model(torch.from_numpy(x).to(device))
         outputs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
     if not outputs:
         return np.zeros((0, 0), dtype=np.float32)
     return np.concatenate(outputs)
-
-
-def _autocast(device: torch.device, precision: str):
-    import contextlib
-
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
 def _evaluate(model, clip_set, cache, *, batch_size, device, precision) -> dict[str, Any]:
@@ -189,7 +163,7 @@ def _precise_batch_norm(model: nn.Module, clip_set: ClipSet, cache: ItemCache, *
         _epoch_seed(config.seed, epoch, 4)))[:config.precise_bn]
     batches = (torch.from_numpy(x).to(device)
                for x, _ in clip_set.batches(cache, batch_size=batch_size, order=order.tolist()))
-    with _autocast(device, precision):
+    with autocast(device, precision):
         recalibrate_batch_norm(model, batches, set_train_mode=lambda m: _train_mode(m, stage))
 
 
@@ -234,7 +208,7 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
     ``training-curve.png`` and ``summary.json``; while a run is unfinished also ``train_state.pt``,
     from which a later call with the same settings resumes.
     """
-    from vocaltools.training.split import write_split
+    from vocaltools.datasets.splits import write_split
 
     model_dir = Path(model_dir)
     context = distributed.current()
@@ -265,7 +239,7 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
     cache.get(sets["train"].items[0])  # fail early when the store lacks the model's inputs
     distributed.per_rank_batch_size(config.batch_size, context)  # refuses a batch that does not divide
     if context.is_main:
-        write_split(model_dir / "split.jsonl", split)
+        write_split(split, model_dir / "split.jsonl")
 
     device = resolve_device(config.device)
     if config.threads:
@@ -344,7 +318,7 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
             xt = x.to(device, non_blocking=True)
             yt = y.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
-            with _autocast(device, precision):
+            with autocast(device, precision):
                 logits = _forward(runner, xt, compiled=config.compile and batch_index == 0)
             loss = classification_loss(model, logits, yt, weights=weights)
             if not torch.isfinite(loss):

@@ -229,11 +229,11 @@ def encode_labels(labels: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# From a feature store to a model folder. Call sites into the train helper's data loading
-# (vocaltools.training.data, vocaltools.segments) and checkpoints (vocaltools.checkpoint).
+# From a feature store to a model folder, with the classifier's clip sets (vocaltools.training.data,
+# vocaltools.segments) and checkpoints (vocaltools.checkpoint).
 
 class StoreClips:
-    """Clips of a train-helper ``ClipSet``, cut on demand: ``clips[rows] -> float32 [n, channels,
+    """Clips of a training ``ClipSet``, cut on demand: ``clips[rows] -> float32 [n, channels,
     n_bins, clip_frames]`` (items are cached by the ``ItemCache``, within its byte budget)."""
 
     def __init__(self, clip_set, cache):

@@ -9,7 +9,6 @@ name for a typo. Plain folders (``dirname``) and CSV files (``csv:FILE``) are re
 
 from __future__ import annotations
 
-import difflib
 from typing import Iterable, Mapping
 
 from vocaltools.datasets.layouts.artist20 import Artist20Layout
@@ -20,7 +19,7 @@ from vocaltools.datasets.layouts.iowa import IowaLayout
 from vocaltools.datasets.layouts.lpo import LPOLayout
 from vocaltools.datasets.layouts.orchestral import OrchestralLayout
 from vocaltools.datasets.layouts.vocalset import VocalSetLayout
-from vocaltools.errors import ConfigError
+from vocaltools.errors import ConfigError, did_you_mean
 
 LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (
     Artist20Layout(), VocalSetLayout(), DampLayout(), DampBalancedLayout(), LPOLayout(),
@@ -30,9 +29,8 @@ LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (
 def get_layout(name: str, options: Mapping[str, str] | Iterable[str] = ()) -> Layout:
     """The layout called ``name`` with ``options`` (``{key: text}`` or ``["key=text"]``) applied."""
     if name not in LAYOUTS:
-        close = difflib.get_close_matches(name, list(LAYOUTS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown dataset layout {name!r} (layouts: {', '.join(LAYOUTS)}){hint}")
+        raise ConfigError(f"unknown dataset layout {name!r} (layouts: {', '.join(LAYOUTS)})"
+                          f"{did_you_mean(name, LAYOUTS)}")
     return with_options(LAYOUTS[name], options)
 
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 import abc
 import csv
 import dataclasses
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
 from vocaltools.datasets.items import AudioItem
-from vocaltools.errors import ConfigError, InputError
+from vocaltools.errors import ConfigError, InputError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -97,18 +96,13 @@ def _parse_value(layout: Layout, key: str, text: str) -> Any:
         if lowered in _FALSE:
             return False
         raise ConfigError(f"layout {layout.name}: option {key} expects true or false, got {text!r}")
-    if isinstance(default, int):
-        try:
-            return int(text)
-        except ValueError as error:
-            raise ConfigError(f"layout {layout.name}: option {key} expects an integer, "
-                              f"got {text!r}") from error
-    if isinstance(default, float):
-        try:
-            return float(text)
-        except ValueError as error:
-            raise ConfigError(f"layout {layout.name}: option {key} expects a number, "
-                              f"got {text!r}") from error
+    for kind, expected in ((int, "an integer"), (float, "a number")):
+        if isinstance(default, kind):
+            try:
+                return kind(text)
+            except ValueError as error:
+                raise ConfigError(f"layout {layout.name}: option {key} expects {expected}, "
+                                  f"got {text!r}") from error
     if isinstance(default, tuple):
         return tuple(part.strip() for part in text.split(",") if part.strip())
     return text
@@ -131,22 +125,13 @@ def with_options(layout: Layout, options: Mapping[str, str] | Iterable[str]) -> 
     changes: dict[str, Any] = {}
     for key, text in options.items():
         if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"layout {layout.name} has no option {key!r} (options: "
-                              f"{', '.join(valid) or 'none'}){hint}")
+                              f"{', '.join(valid) or 'none'}){did_you_mean(key, valid)}")
         changes[key] = _parse_value(layout, key, str(text))
     return dataclasses.replace(layout, **changes)
 
 
 # -- helpers for the layouts -----------------------------------------------------------------------
-
-def is_hidden(path: Path, root: Path) -> bool:
-    """True for dot files and folders below ``root`` (``.DS_Store``, macOS ``._x.wav`` copies,
-    ``__MACOSX``)."""
-    parts = path.relative_to(root).parts
-    return any(part.startswith(".") or part == "__MACOSX" for part in parts)
-
 
 def iter_files(root: Path, *, extensions: Iterable[str]) -> Iterator[Path]:
     """Files under ``root`` whose suffix (case-insensitive) is one of ``extensions`` (``.wav``),
