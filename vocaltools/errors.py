@@ -20,3 +20,13 @@ class ModelError(VocaltoolsError):
 
 class ConfigError(VocaltoolsError):
     """An invalid combination of settings."""
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for an operating-system error on reading or writing: ``PATH: reason`` (both paths
+    of a rename or link), e.g. ``out/x.npz: No space left on device``."""
+    import os
+
+    reason = error.strerror or (os.strerror(error.errno) if error.errno else "") or str(error)
+    paths = [str(p) for p in (error.filename, error.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {reason}" if paths else reason

@@ -222,6 +222,7 @@ def iter_audio_items(paths: Sequence[str | os.PathLike], *, embedder: Embedder,
     (the parent folder's name is kept as the field ``folder``). With ``shard``, only its files are
     featurized."""
     # call site: the foundation's featurize_file and FeatureConfig
+    from vocaltools.audio import DEFAULT_MIN_PEAK_DB, DEFAULT_MIN_SECONDS
     from vocaltools.datasets.inputs import expand_inputs, item_id_for
     from vocaltools.features import FeatureConfig, featurize_file
 
@@ -235,7 +236,8 @@ def iter_audio_items(paths: Sequence[str | os.PathLike], *, embedder: Embedder,
 
     def items() -> Iterator[ItemFeatures]:
         for item_id, p in named:
-            arrays = featurize_file(p, config=config).arrays
+            arrays = featurize_file(p, config=config, min_seconds=DEFAULT_MIN_SECONDS,
+                                    min_peak_db=DEFAULT_MIN_PEAK_DB).arrays
             yield ItemFeatures(item_id, _stack(arrays, embedder, str(p)), {"folder": p.parent.name})
 
     return _frames_per_second(feature_config), items()

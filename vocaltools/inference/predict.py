@@ -149,11 +149,15 @@ def _item_blocks(model: LoadedModel, item: InputItem, *, block_seconds: float
 
         yield load_npz(item.source, kind="features").arrays
         return
+    from vocaltools.audio import DEFAULT_MIN_PEAK_DB, DEFAULT_MIN_SECONDS
     from vocaltools.features import FeatureConfig
     from vocaltools.features.compute import iter_feature_blocks
 
     config = FeatureConfig.from_dict(dict(model.checkpoint.feature_config))
-    for block in iter_feature_blocks(item.source, config=config, block_seconds=block_seconds):
+    # featurize's checks: a file too short or silent has no answer (and would get a confident one)
+    for block in iter_feature_blocks(item.source, config=config, block_seconds=block_seconds,
+                                     min_seconds=DEFAULT_MIN_SECONDS,
+                                     min_peak_db=DEFAULT_MIN_PEAK_DB):
         yield block.arrays
 
 

@@ -112,10 +112,13 @@ def read_info(path: str | os.PathLike):
 def iter_mono_blocks(path: str | os.PathLike, *, sample_rate: int | None,
                      block_seconds: float = READ_BLOCK_SECONDS) -> Iterator[np.ndarray]:
     """Mono ``float32 [n]`` blocks of ``path`` at ``sample_rate`` (``None`` = the file's rate),
-    decoded a block at a time so that memory does not grow with the file."""
-    from vocaltools.audio import iter_audio_blocks
+    decoded a block at a time so that memory does not grow with the file. A file too short or
+    silent is refused as every command that reads audio refuses it
+    (:func:`vocaltools.audio.check_signal`), once its last block is read."""
+    from vocaltools.audio import DEFAULT_MIN_PEAK_DB, DEFAULT_MIN_SECONDS, iter_audio_blocks
 
-    return iter_audio_blocks(path, sample_rate=sample_rate, block_seconds=block_seconds, mono=True)
+    return iter_audio_blocks(path, sample_rate=sample_rate, block_seconds=block_seconds, mono=True,
+                             min_seconds=DEFAULT_MIN_SECONDS, min_peak_db=DEFAULT_MIN_PEAK_DB)
 
 
 def _default_file_mode() -> int:
