@@ -124,7 +124,7 @@ def add(
 def query(
     index_path: Annotated[str, typer.Argument(help="Index file from 'knn build'.")],
     embeddings: Annotated[str, typer.Argument(help="Embeddings NPZ of the queries.")],
-    k: Annotated[int, typer.Option("-k", "--k", help="Neighbours per query.")] = 10,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="Neighbours per query.")] = 10,
     output: Annotated[str, typer.Option(
         "-o", "--output", help="JSONL of 'vocaltools.neighbors/1' records ('-' = stdout).")] = "-",
     where: WhereOption = None,
@@ -150,7 +150,7 @@ def identify(
                             "item; farther is 'unknown'. Default: the index's calibrated one.")] = None,
     closed_set: Annotated[bool, typer.Option(
         "--closed-set", help="Never answer 'unknown' (ignore any threshold).")] = False,
-    k: Annotated[int, typer.Option("-k", "--k", help="Neighbours that vote.")] = 5,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="Neighbours that vote.")] = 5,
     output: Annotated[str, typer.Option(
         "-o", "--output", help="JSONL of 'vocaltools.identity/1' records ('-' = stdout).")] = "-",
     where: WhereOption = None,

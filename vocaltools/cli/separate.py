@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from vocaltools.cli.common import check_shard
+
 def _expand(inputs: list[Path]) -> list[tuple[Path, str]]:
     """``(file, relpath)`` for every input: files as given, folders searched recursively for
     audio files (relpath = path under that folder without extension)."""
@@ -41,7 +43,7 @@ def _worker_init(method: str, weights: Optional[str], device: str, options: dict
 def _worker_run(path: str, relpath: str, out_dir: str, template: str, sources: tuple[str, ...],
                 overwrite: bool) -> tuple[bool, Optional[str]]:
     """Separate one file in a worker: ``(skipped, error message or None)``."""
-    from vocaltools.errors import VocaltoolsError
+    from vocaltools.errors import VocaltoolsError, describe_os_error
     from vocaltools.separation import separate_file
 
     try:
@@ -51,6 +53,8 @@ def _worker_run(path: str, relpath: str, out_dir: str, template: str, sources: t
         return stems.skipped, None
     except VocaltoolsError as error:
         return False, str(error)
+    except OSError as error:  # an input that cannot be read, a stem that cannot be written
+        return False, describe_os_error(error)
 
 
 def separate(
@@ -83,7 +87,7 @@ def separate(
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Redo files whose stems exist already (default: skip them).")] = False,
     shard: Annotated[Optional[str], typer.Option(
-        "--shard", help="Only shard K of N of the files (K/N, 1-based; by a stable hash of the "
+        "--shard", callback=check_shard, help="Only shard K of N of the files (K/N, 1-based; by a stable hash of the "
         "path under the input folder, the {relpath} field). Shards may share one --out-dir: "
         "their stem files never collide.", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option(
@@ -101,7 +105,8 @@ def separate(
 
     from vocaltools.audio import AUDIO_EXTENSIONS
     from vocaltools.cli.common import stderr_is_terminal
-    from vocaltools.errors import InputError, VocaltoolsError
+    from vocaltools.errors import InputError, VocaltoolsError, describe_os_error
+    from vocaltools.formats.io import check_folder_target
     from vocaltools.separation import get_separator, parse_options, separate_file
     from vocaltools.separation.files import check_distinct_outputs, check_template, read_info
     from vocaltools.sharding import parse_shard, select_shard
@@ -109,6 +114,7 @@ def separate(
     wanted = tuple(s.strip() for s in sources.split(",") if s.strip())
     options = parse_options(option or [], method=method)
     check_template(template)
+    check_folder_target(out_dir, what="a folder for the stems")
     selected = parse_shard(shard) if shard is not None else None
     separator = get_separator(method, weights=weights, device=device, **options)
     items = _expand(inputs)
@@ -144,6 +150,8 @@ def separate(
                         bar.update(durations[path])
                 except VocaltoolsError as error:
                     failures.append((path, str(error)))
+                except OSError as error:  # the other files go on
+                    failures.append((path, describe_os_error(error)))
         else:
             from concurrent.futures import ProcessPoolExecutor
 

@@ -42,6 +42,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def check_folder_target(path: str | os.PathLike, *, what: str) -> Path:
+    """``path`` as a folder to create or write into: an :class:`InputError` when it exists and is
+    not a folder (``-o`` naming a file where ``what``, e.g. "a feature store folder", is wanted)."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target}: exists and is not a folder; expected {what} (to create, or "
+                         "to resume); give a folder path")
+    return target
+
+
 @contextlib.contextmanager
 def open_text_read(path: str | os.PathLike) -> Iterator[IO[str]]:
     """Open ``path`` for reading text; ``-`` is stdin, ``.gz`` is decompressed."""

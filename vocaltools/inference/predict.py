@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from vocaltools.checkpoint import Checkpoint, build_from_checkpoint, load_checkpoint
-from vocaltools.errors import InputError, ModelError, VocaltoolsError
+from vocaltools.errors import InputError, ModelError, VocaltoolsError, describe_os_error
 from vocaltools.formats.jsonl import make_record
 from vocaltools.formats.store import FeatureStore
 from vocaltools.segments import ClipConfig, ClipWindow, clip_windows, cut_clip, frames_to_seconds
@@ -293,10 +293,11 @@ def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size:
             yield from queue(cutter.finish())
             if cutter.n_clips == 0:
                 raise InputError(f"{item.source}: shorter than one {model.clip.clip_seconds} s clip")
-        except VocaltoolsError as error:
+        except (VocaltoolsError, OSError) as error:
             if failures is None:
                 raise
-            failures.append(Failure(item.source, str(error)))
+            failures.append(Failure(item.source, describe_os_error(error)
+                                    if isinstance(error, OSError) else str(error)))
             # forget the item's clips (those already computed shared a batch with other items)
             kept = [i for i, meta in enumerate(pending_meta) if meta[0] != serial]
             pending_x[:] = [pending_x[i] for i in kept]
