@@ -194,3 +194,56 @@ def test_every_command_that_reads_audio_refuses_silence(command, bad_audio, tmp_
     assert f"{path}: silent: its peak level is -inf dBFS, below -60 dBFS" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "e.npz").exists() and not list(tmp_path.glob("stems/**/*.flac"))
+
+
+# -- messages: one line each ----------------------------------------------------------------
+
+class _Payload:
+    """Unpickling calls ``print('pwned')``: what a malicious checkpoint would do with os.system."""
+
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_a_malicious_pickle_is_refused_in_one_line(tmp_path):
+    import torch
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "vocaltools.checkpoint", "payload": _Payload()}, evil)
+    song = _tone(tmp_path / "song.wav", 1.0)
+    result = run_cli("predict", str(song), "--model", str(evil))
+    line = _one_error_line(result, f"{evil}: refused: the file holds pickled Python objects",
+                           "(it names print)")
+    assert len(result.stderr.strip().splitlines()) == 1 and "weights_only" not in result.stderr
+    assert "pwned" not in result.stdout + line
+
+
+def test_a_checkpoint_of_another_architecture_is_one_line(model_dir, tmp_path):
+    import dataclasses
+
+    from vocaltools.checkpoint import load_checkpoint, save_checkpoint
+
+    checkpoint = load_checkpoint(model_dir)
+    wider = dataclasses.replace(checkpoint, model_options={**checkpoint.model_options, "width": 8})
+    other = save_checkpoint(tmp_path / "other.pt", wider)
+    song = _tone(tmp_path / "song.wav", 1.0)
+    result = run_cli("predict", str(song), "--model", str(other))
+    _one_error_line(result, f"{other}: its weights are not those of a tiny_cnn", "of another shape")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_store_of_another_preset_is_one_line(model_dir, tmp_path):
+    from vocaltools.features import get_preset
+    from vocaltools.formats.store import FeatureStore
+
+    other = FeatureStore(tmp_path / "other")
+    other.create(feature_config=get_preset("wang2018").to_dict())
+    for index in range(3):
+        other.write_item(item_id=f"x{index}", audio_path="x.wav", duration_s=3.0, fields={},
+                         arrays={"logmel": np.zeros((1, 96, 100), np.float32)}, meta={})
+    result = run_cli("predict", str(other.root), "--model", str(model_dir), "-o", "-")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2, result.stderr
+    assert lines[0].startswith(f"error: {other.root}: features were computed with 'wang2018'")
+    assert lines[1] == "error: 3 of 3 input(s) failed"

@@ -99,7 +99,8 @@ def predict(
         for failure in failures:
             where = "" if failure.message.startswith(failure.source) else f"{failure.source}: "
             print(f"error: {where}{failure.message}", file=sys.stderr)
-        print(f"error: {len(failures)} of {len(items)} input(s) failed", file=sys.stderr)
+        n_failed = sum(failure.n_items for failure in failures)
+        print(f"error: {n_failed} of {len(items)} input(s) failed", file=sys.stderr)
         raise typer.Exit(1)
 
 

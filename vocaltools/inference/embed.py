@@ -140,8 +140,9 @@ def model_embedder(name_or_path: str, *, layer: str = "auto", label_field: str |
     from vocaltools.checkpoint import build_from_checkpoint, load_checkpoint
     from vocaltools.trained import resolve_model
 
-    checkpoint = load_checkpoint(resolve_model(name_or_path))
-    model = build_from_checkpoint(checkpoint)
+    path = resolve_model(name_or_path)
+    checkpoint = load_checkpoint(path)
+    model = build_from_checkpoint(checkpoint, where=path)
     if layer == "auto":
         layer = "output" if checkpoint.task == "embed" else "features"
     return Embedder(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -53,7 +53,7 @@ def load_model(name_or_path: str | os.PathLike | None, *, device: str = "auto") 
     path = resolve_model(name_or_path)
     checkpoint = load_checkpoint(path)
     torch_device = resolve_device(device)
-    module = build_from_checkpoint(checkpoint).to(torch_device)
+    module = build_from_checkpoint(checkpoint, where=path).to(torch_device)
     name = str(checkpoint.summary.get("name") or path.parent.name) if name_or_path is None or \
         Path(str(name_or_path)).exists() else str(name_or_path)
     return LoadedModel(name=name, path=str(path), checkpoint=checkpoint, module=module, device=torch_device,
@@ -133,10 +133,12 @@ class ClipPrediction:
 
 @dataclass(frozen=True)
 class Failure:
-    """An input that could not be predicted, and why."""
+    """An input that could not be predicted, and why (``n_items``: the items it stands for, all
+    of a store whose features do not fit the model)."""
 
     source: str
     message: str
+    n_items: int = 1
 
 
 def _item_blocks(model: LoadedModel, item: InputItem, *, block_seconds: float
@@ -238,6 +240,7 @@ def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size:
 
     stores: dict[str, FeatureStore] = {}
     checked: set[str] = set()
+    refused: dict[str, int] = {}  # stores of other features -> their one failure, items skipped
     checkpoint = model.checkpoint
     pending_x: list[np.ndarray] = []
     pending_meta: list[tuple[int, InputItem, int, float, float]] = []  # (serial, item, clip, start, end)
@@ -267,6 +270,10 @@ def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size:
     for serial, item in enumerate(items):
         if on_item:
             on_item(item)
+        if item.store in refused:
+            index = refused[item.store]
+            failures[index] = replace(failures[index], n_items=failures[index].n_items + 1)
+            continue
         cutter = ClipCutter(clip=model.clip, frames_per_second=fps)
 
         def queue(clips: Iterable[tuple[ClipWindow, np.ndarray]]) -> Iterator[ClipPrediction]:
@@ -282,7 +289,14 @@ def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size:
 
         try:
             if item.store is not None and item.store not in checked:
-                check_store_matches(model, stores.setdefault(item.store, FeatureStore(item.store)))
+                try:
+                    check_store_matches(model, stores.setdefault(item.store, FeatureStore(item.store)))
+                except InputError as error:
+                    if failures is None:
+                        raise
+                    refused[item.store] = len(failures)
+                    failures.append(Failure(item.store, f"{error} (none of its items predicted)"))
+                    continue
                 checked.add(item.store)
             for arrays in _item_blocks(model, item, block_seconds=block_seconds):
                 stacked = stack_inputs(arrays, inputs=checkpoint.inputs, where=item.source,
