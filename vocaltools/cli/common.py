@@ -49,3 +49,15 @@ def _check_preset(value: str) -> None:
 #: callbacks of the options every command spells alike
 check_shard = usage_check(_check_shard)
 check_preset = usage_check(_check_preset)
+
+
+def write_records(output: str | None, records, *, human) -> None:
+    """JSONL ``records`` to ``output`` ('-' = stdout); with no ``output`` and stdout a terminal,
+    one ``human(record)`` line each instead (as ``predict`` does), for a person to read."""
+    if output is None and stdout_is_terminal():
+        for record in records:
+            print(human(record), flush=True)
+        return
+    from vocaltools.formats.jsonl import write_jsonl
+
+    write_jsonl(output or "-", records)

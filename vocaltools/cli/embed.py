@@ -49,6 +49,9 @@ def embed(
     from vocaltools.inference.embed import embed_inputs, mfcc_embedder, model_embedder
     from vocaltools.sharding import parse_shard
 
+    if output == "-" and sys.stdout.isatty():
+        raise InputError("-o -: refusing to write a binary NPZ to the terminal; redirect stdout "
+                         "(-o - > emb.npz, or | vocaltools knn ...) or give -o FILE.npz")
     if shard is not None:
         shard = parse_shard(shard)  # a bad K/N fails before the model is loaded
     if (model is None) == (baseline is None):

@@ -80,8 +80,9 @@ def predict(
     try:
         if output is None and stdout_is_terminal():
             for answer in summarise_items(predictions, labels=checkpoint.labels):
-                line = (f"{answer.name}: {answer.label} ({answer.confidence:.2f}, "
-                        f"{answer.n_clips} clip{'s' if answer.n_clips != 1 else ''})")
+                line = (f"{answer.name}: {answer.label} (mean probability "
+                        f"{answer.confidence:.2f} over {answer.n_clips} clip"
+                        f"{'s' if answer.n_clips != 1 else ''})")
                 if bar is not None:
                     bar.write(line, file=sys.stdout)
                 else:

@@ -41,7 +41,7 @@ def _worker_init(method: str, weights: Optional[str], device: str, options: dict
 
 
 def _worker_run(path: str, relpath: str, out_dir: str, template: str, sources: tuple[str, ...],
-                overwrite: bool) -> tuple[bool, Optional[str]]:
+                overwrite: bool, output_rate: Optional[str]) -> tuple[bool, Optional[str]]:
     """Separate one file in a worker: ``(skipped, error message or None)``."""
     from vocaltools.errors import VocaltoolsError, describe_os_error
     from vocaltools.separation import separate_file
@@ -49,7 +49,7 @@ def _worker_run(path: str, relpath: str, out_dir: str, template: str, sources: t
     try:
         stems = separate_file(path, separator=_WORKER_SEPARATOR, out_dir=out_dir,
                               template=template, sources=sources, relpath=relpath,
-                              overwrite=overwrite)
+                              overwrite=overwrite, output_rate=output_rate)
         return stems.skipped, None
     except VocaltoolsError as error:
         return False, str(error)
@@ -86,6 +86,10 @@ def separate(
         "--device", help="Torch device for umx/demucs (cpu, cuda).")] = "cpu",
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Redo files whose stems exist already (default: skip them).")] = False,
+    input_rate: Annotated[bool, typer.Option(
+        "--input-rate/--separator-rate", help="Write the stems at the input file's sample rate "
+        "(resampled), or at the rate the separator works at (repet and hpss: 22050 Hz, umx and "
+        "demucs: 44100 Hz).")] = True,
     shard: Annotated[Optional[str], typer.Option(
         "--shard", callback=check_shard, help="Only shard K of N of the files (K/N, 1-based; by a stable hash of the "
         "path under the input folder, the {relpath} field). Shards may share one --out-dir: "
@@ -117,6 +121,10 @@ def separate(
     check_folder_target(out_dir, what="a folder for the stems")
     selected = parse_shard(shard) if shard is not None else None
     separator = get_separator(method, weights=weights, device=device, **options)
+    output_rate = "input" if input_rate else None
+    rate_said = ("at each input's sample rate" if input_rate else
+                 f"at the separator's {separator.sample_rate} Hz" if separator.sample_rate
+                 else "at each input's sample rate")
     items = _expand(inputs)
     if not items:
         raise InputError(f"no audio files found in {', '.join(map(str, inputs))} (looked for "
@@ -144,7 +152,8 @@ def separate(
                 try:
                     stems = separate_file(path, separator=separator, out_dir=out_dir,
                                           template=template, sources=wanted, relpath=relpath,
-                                          overwrite=overwrite, on_progress=bar.update)
+                                          overwrite=overwrite, on_progress=bar.update,
+                                          output_rate=output_rate)
                     n_skipped += stems.skipped
                     if stems.skipped:
                         bar.update(durations[path])
@@ -160,7 +169,8 @@ def separate(
                                      initargs=(method, str(weights) if weights else None, device,
                                                options)) as pool:
                 futures = {pool.submit(_worker_run, str(path), relpath, str(out_dir), template,
-                                       wanted, overwrite): path for path, relpath in items}
+                                       wanted, overwrite, output_rate): path
+                           for path, relpath in items}
                 for future, path in futures.items():
                     skipped, message = future.result()
                     n_skipped += skipped
@@ -172,7 +182,7 @@ def separate(
 
     n_done = len(items) - len(failures) - n_skipped
     if not quiet:
-        print(f"separated {n_done} file(s) with {method} into {out_dir}"
+        print(f"separated {n_done} file(s) with {method} into {out_dir} ({rate_said})"
               + (f" (shard {selected})" if selected is not None else "")
               + (f", skipped {n_skipped} already done" if n_skipped else ""), file=sys.stderr)
     if failures:

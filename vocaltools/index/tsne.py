@@ -89,5 +89,6 @@ def plot_tsne(tsne: TsneMap, *, colors: Sequence[str], path: str | os.PathLike,
     axes.set_yticks([])
     figure.tight_layout()
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
+        # the legends sit right of the axes: a tight box keeps them inside the image
+        figure.savefig(tmp, format="png", bbox_inches="tight")
     plt.close(figure)
