@@ -140,6 +140,8 @@ def test_model_folder_given_as_a_store(model_dir, tmp_path):
     result = run_cli("train", str(model_dir), "--model", "tiny_cnn", "--target", "singer",
                      "-o", str(tmp_path / "m"))
     _one_error_line(result, f"{model_dir}: a model folder", "not a feature store")
+    result = run_cli("predict", str(model_dir), "--model", str(model_dir))
+    _one_error_line(result, f"{model_dir}: a model folder", f"give it with --model {model_dir}")
 
 
 def test_path_longer_than_the_file_system_allows(tmp_path):

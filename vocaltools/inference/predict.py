@@ -87,6 +87,9 @@ def collect_inputs(paths: Sequence[str | os.PathLike]) -> list[InputItem]:
             store = FeatureStore(path)
             items.extend(InputItem(item.item_id, str(path / item.features), dict(item.fields), str(path))
                          for item in store.items())
+        elif path.is_dir() and (path / "checkpoint.pt").is_file():
+            raise InputError(f"{path}: a model folder (it holds checkpoint.pt), not audio or a "
+                             f"feature store; give it with --model {path}")
         elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
             if not files:
