@@ -128,10 +128,13 @@ def test_full_device_on_output_names_the_file(model_dir, tmp_path):
 
 def test_output_naming_a_file_where_a_folder_is_wanted(tmp_path):
     song = _tone(tmp_path / "song.wav", 1.0)
+    store = make_store(tmp_path / "store", n_classes=2, songs_per_class=2, seconds=2.0).root
     taken = tmp_path / "taken"
     taken.write_text("a file\n")
     for args in (("featurize", str(song), "-o", str(taken)),
-                 ("separate", str(song), "-o", str(taken))):
+                 ("separate", str(song), "-o", str(taken)),
+                 ("train", str(store), "--model", "tiny_cnn", "--target", "singer", "-o",
+                  str(taken))):
         _one_error_line(run_cli(*args), f"{taken}: exists and is not a folder")
     assert taken.read_text() == "a file\n"
 
