@@ -5,6 +5,7 @@ and writes what the help promises."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -28,9 +29,18 @@ def _train(store, out, *extra):
     return run_cli("train", str(store), *FAST, "-o", str(out), *extra)
 
 
-def test_a_finished_run_is_left_alone(store, tmp_path):
+@pytest.fixture(scope="module")
+def finished(store, tmp_path_factory):
+    """A finished run of ``--target singer`` (copied by each test that changes it)."""
+    out = tmp_path_factory.mktemp("finished") / "model"
+    result = _train(store, out, "--target", "singer")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_a_finished_run_is_left_alone(store, finished, tmp_path):
     out = tmp_path / "model"
-    assert _train(store, out, "--target", "singer").returncode == 0
+    shutil.copytree(finished, out)
     stamp = (out / "checkpoint.pt").stat().st_mtime_ns
     again = _train(store, out, "--target", "singer")
     assert again.returncode == 0, again.stderr
@@ -38,9 +48,9 @@ def test_a_finished_run_is_left_alone(store, tmp_path):
     assert (out / "checkpoint.pt").stat().st_mtime_ns == stamp
 
 
-def test_a_folder_of_other_settings_is_refused_and_overwrite_replaces_it(store, tmp_path):
+def test_a_folder_of_other_settings_is_refused_and_overwrite_replaces_it(store, finished, tmp_path):
     out = tmp_path / "model"
-    assert _train(store, out, "--target", "singer").returncode == 0
+    shutil.copytree(finished, out)
     stamp = (out / "checkpoint.pt").stat().st_mtime_ns
     other = _train(store, out, "--target", "song_id")
     assert other.returncode == 1 and "Traceback" not in other.stderr
