@@ -72,6 +72,17 @@ def test_an_interrupted_run_resumes(store, tmp_path):
     assert len((out / "history.jsonl").read_text().splitlines()) == 2
 
 
+def test_a_run_that_failed_before_its_first_epoch_does_not_claim_the_folder(store, tmp_path):
+    out = tmp_path / "model"
+    too_long = _train(store, out, "--target", "singer", "--clip-seconds", "100", "--skip-short")
+    assert too_long.returncode == 1 and "no training clip" in too_long.stderr, too_long.stderr
+    assert (out / "run.json").is_file()  # claimed before the clips were cut
+    fixed = _train(store, out, "--target", "singer")
+    assert fixed.returncode == 0, fixed.stderr
+    assert json.loads((out / "run.json").read_text())["identity"]["config"]["clip"][
+        "clip_seconds"] == 1.0
+
+
 def test_model_files_of_an_unknown_run_are_refused(store, tmp_path):
     out = tmp_path / "model"
     out.mkdir()

@@ -4,7 +4,8 @@
 the objective, the training configuration without its logistics (device, precision, threads,
 workers, compile, epochs per call), the seeds and a digest of the split. Before training:
 
-- an empty or new folder is claimed for this run (``new``);
+- an empty or new folder, or one whose run failed before its first epoch, is claimed for this
+  run (``new``);
 - a folder of the same run that finished is left alone (``finished``: "already trained");
 - a folder of the same run that did not finish resumes (``resume``);
 - a folder of another run, or model files whose run is unknown, are refused with a
@@ -30,6 +31,9 @@ STATE_FILE = "train_state.pt"  # vocaltools.training.loop.STATE_NAME (not import
 #: the files a training run writes into its folder (and ``runs/`` with several seeds)
 MODEL_FILES = ("checkpoint.pt", "labels.txt", "split.jsonl", "history.jsonl", "training-curve.png",
                "summary.json", STATE_FILE, RUN_FILE)
+#: files that hold a run's progress; without any of them (a run that failed before its first
+#: epoch) the folder is claimed anew
+PROGRESS_FILES = ("checkpoint.pt", "history.jsonl", "summary.json", STATE_FILE, "runs/")
 
 
 def run_identity(*, objective: str, config: Mapping[str, Any], seeds: Sequence[int],
@@ -77,6 +81,8 @@ def prepare_model_folder(model_dir: str | os.PathLike, identity: Mapping[str, An
     the module docstring); a new run's ``run.json`` is written before it starts."""
     model_dir = check_folder_target(model_dir, what="a model folder")
     present = _present(model_dir) if model_dir.is_dir() else []
+    if present and not set(present) & set(PROGRESS_FILES):
+        overwrite = True  # nothing trained yet: a failed start leaves nothing to keep
     if present and overwrite:
         for name in present:
             path = model_dir / name.rstrip("/")
