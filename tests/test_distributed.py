@@ -104,6 +104,7 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
     # rank 0 alone wrote: one history line per epoch, one registry entry, one summary line
     assert [r["epoch"] for r in read_jsonl(tmp_path / "two" / "history.jsonl")] == list(range(1, EPOCHS + 1))
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
-        ["checkpoint.pt", "labels.txt", "split.jsonl", "history.jsonl", "training-curve.png", "summary.json"])
+        ["checkpoint.pt", "labels.txt", "split.jsonl", "history.jsonl", "training-curve.png",
+         "summary.json", "run.json"])
     assert [p.name for p in registry_dir().iterdir()] == ["two.json"]
     assert result.stderr.count("registered as 'two'") == 1

@@ -123,7 +123,7 @@ def test_label_errors(tmp_path, singers):
     assert "unknown --labels 'dirnme'; valid: dirname, csv:FILE, none" in result.stderr
     assert "did you mean 'dirname'" in result.stderr
     result = run_cli("featurize", str(singers), "-o", str(tmp_path / "s"), "--preset", "wang")
-    assert result.returncode == 1 and "unknown feature preset 'wang'" in result.stderr
+    assert result.returncode == 2 and "unknown feature preset 'wang'" in result.stderr
     result = run_cli("featurize", str(singers), "--jobs", "0", "-o", str(tmp_path / "s"))
     assert result.returncode == 2
 

@@ -238,7 +238,8 @@ def test_separate_file_resamples_to_the_separator_rate_and_writes_flac(tmp_path)
 
 
 def test_an_interrupted_separation_leaves_no_file(tmp_path):
-    source = write_audio(tmp_path / "long.wav", np.zeros(4 * RATE, np.float32))
+    tone = 0.1 * np.sin(2 * np.pi * 220 * np.arange(4 * RATE) / RATE)  # not silent: it is read
+    source = write_audio(tmp_path / "long.wav", tone.astype(np.float32))
     with pytest.raises(InputError, match="boom"):
         separate_file(source, separator=Failing(), out_dir=tmp_path / "out")
     assert not any(p.is_file() for p in (tmp_path / "out").rglob("*"))

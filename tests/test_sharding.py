@@ -176,4 +176,4 @@ def test_featurize_shards_then_merge_equal_one_run(tmp_path):
     ids = {json.loads(line)["item_id"] for line in (tmp_path / "m" / "manifest.jsonl").open()}
     assert len(ids) == 8
     bad = invoke_cli("featurize", str(tmp_path / "audio"), "--shard", "3/2", "-o", str(tmp_path / "x"))
-    assert bad.returncode == 1 and "3/2" in bad.stderr
+    assert bad.returncode == 2 and "3/2" in bad.stderr  # a usage error

@@ -8,8 +8,9 @@ bit-identical.
 
 Every file that cannot be used raises :class:`~vocaltools.errors.InputError` naming the file and the
 reason: missing, empty (0 bytes), not an audio format, truncated (fewer samples than its header
-declares, or a decoder that loses sync), non-finite samples (NaN/inf), or shorter than
-``min_seconds``.
+declares, or a decoder that loses sync), non-finite samples (NaN/inf), and, when asked
+(:func:`check_signal`, which every command that reads audio applies), shorter than ``min_seconds``
+or silent (a peak level below ``min_peak_db`` dBFS).
 
 Lossy streams (MP3, AAC/M4A) may decode up to :data:`LOSSY_SHORTFALL_SECONDS` shorter than their
 header says: encoders add delay and padding that decoders trim. An MP3 without a Xing/Info or VBRI
@@ -19,6 +20,7 @@ art included), so its truncation cannot be told from its header and is not check
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -45,6 +47,12 @@ _LOSSY_EXTENSIONS = {".mp3", ".m4a", ".aac", ".mp4", ".wma"}
 #: frames read from the decoder at once when streaming
 _READ_FRAMES = 1 << 18
 #: libsndfile subtypes that store integers: their decoded samples are always finite
+#: what every command that reads audio (featurize, predict, embed, separate) requires of a file:
+#: at least this long (seconds; shorter files hold no usable frame) ...
+DEFAULT_MIN_SECONDS = 0.1
+#: ... and a peak level of at least this (dBFS): below it a file is silence, whose features are
+#: those of the noise floor and whose predictions would mean nothing
+DEFAULT_MIN_PEAK_DB = -60.0
 _INTEGER_SUBTYPES = frozenset({
     "PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "ULAW", "ALAW", "IMA_ADPCM", "MS_ADPCM",
     "GSM610", "G721_32", "G723_24", "G723_40", "DWVW_12", "DWVW_16", "DWVW_24", "DPCM_8", "DPCM_16",
@@ -59,6 +67,21 @@ class AudioInfo:
     sample_rate: int
     channels: int
     n_samples: int
+
+
+def check_signal(path: str | os.PathLike, *, seconds: float, peak: float, min_seconds: float = 0.0,
+                 min_peak_db: float | None = None) -> None:
+    """Refuse a decoded signal of ``seconds`` and absolute peak ``peak`` (full scale = 1.0) that is
+    shorter than ``min_seconds`` or whose peak level is below ``min_peak_db`` dBFS (None: no level
+    check), with an :class:`~vocaltools.errors.InputError` that names the file and says which."""
+    if seconds < min_seconds:
+        raise InputError(f"{path}: too short: {seconds:.3f} s, expected at least {min_seconds:g} s")
+    if min_peak_db is not None:
+        level = 20.0 * math.log10(peak) if peak > 0 else -math.inf
+        if level < min_peak_db:
+            shown = "-inf" if level == -math.inf else f"{level:.1f}"
+            raise InputError(f"{path}: silent: its peak level is {shown} dBFS, below "
+                             f"{min_peak_db:g} dBFS; there is no sound to analyse")
 
 
 def _check_file(path: Path) -> None:
@@ -251,13 +274,15 @@ def _audioread_frames(reader, path: Path) -> Iterator[np.ndarray]:
 
 
 def iter_audio_blocks(path: str | os.PathLike, *, sample_rate: int | None, block_seconds: float = 60.0,
-                      mono: bool = True, min_seconds: float = 0.0) -> Iterator[np.ndarray]:
+                      mono: bool = True, min_seconds: float = 0.0,
+                      min_peak_db: float | None = None) -> Iterator[np.ndarray]:
     """Decode ``path`` block by block in bounded memory.
 
     Yields float32 ``[n]`` blocks (mono) or ``[channels, n]`` blocks of about ``block_seconds`` at
     ``sample_rate`` (``None`` keeps the file's rate); their concatenation equals
     :func:`load_audio`'s output exactly. Validation happens while streaming: an error may come
-    after some blocks were yielded.
+    after some blocks were yielded (:func:`check_signal` with ``min_seconds`` and ``min_peak_db``
+    once the whole file is decoded).
     """
     import soxr
 
@@ -284,6 +309,7 @@ def iter_audio_blocks(path: str | os.PathLike, *, sample_rate: int | None, block
     pending: list[np.ndarray] = []
     n_pending = 0
     n_native = 0
+    peak = 0.0  # of the decoded samples (any channel), before resampling
 
     def convert(block: np.ndarray, last: bool) -> np.ndarray:
         mixed = _mixdown(block, mono)
@@ -309,6 +335,8 @@ def iter_audio_blocks(path: str | os.PathLike, *, sample_rate: int | None, block
             raise InputError(f"{path}: non-finite sample (NaN or inf) at {where / native_rate:.3f} s; "
                              "the file is corrupt")
         n_native += block.shape[0]
+        if min_peak_db is not None and block.size:
+            peak = max(peak, float(np.max(np.abs(block))))
         converted = convert(block, last=False)
         if converted.shape[-1]:
             pending.append(converted)
@@ -316,9 +344,8 @@ def iter_audio_blocks(path: str | os.PathLike, *, sample_rate: int | None, block
         yield from take(force=False)
     if n_native == 0:
         raise InputError(f"{path}: no audio samples (a header without data); expected audio")
-    if n_native / native_rate < min_seconds:
-        raise InputError(f"{path}: too short: {n_native / native_rate:.3f} s, expected at least "
-                         f"{min_seconds:g} s")
+    check_signal(path, seconds=n_native / native_rate, peak=peak, min_seconds=min_seconds,
+                 min_peak_db=min_peak_db)
     if stream is not None:
         tail = stream.resample_chunk(np.zeros((0, out_channels) if not mono else 0, np.float32),
                                      last=True)
@@ -330,7 +357,7 @@ def iter_audio_blocks(path: str | os.PathLike, *, sample_rate: int | None, block
 
 
 def load_audio(path: str | os.PathLike, *, sample_rate: int | None, mono: bool = True,
-               min_seconds: float = 0.0) -> np.ndarray:
+               min_seconds: float = 0.0, min_peak_db: float | None = None) -> np.ndarray:
     """Decode, validate, mix down and resample a whole file.
 
     Parameters
@@ -339,6 +366,7 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int | None, mono: bool =
     sample_rate : target rate in Hz (``None`` keeps the file's rate).
     mono : average the channels (default); otherwise keep them.
     min_seconds : reject files shorter than this.
+    min_peak_db : reject files whose peak level is below this many dBFS (None: no level check).
 
     Returns
     -------
@@ -350,7 +378,8 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int | None, mono: bool =
     samples, too short, no decoder for the format).
     """
     blocks = list(iter_audio_blocks(path, sample_rate=sample_rate, mono=mono,
-                                    block_seconds=3600.0, min_seconds=min_seconds))
+                                    block_seconds=3600.0, min_seconds=min_seconds,
+                                    min_peak_db=min_peak_db))
     if len(blocks) == 1:
         return np.ascontiguousarray(blocks[0])
     return np.ascontiguousarray(np.concatenate(blocks, axis=-1))

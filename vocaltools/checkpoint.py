@@ -12,6 +12,7 @@ Keys of a checkpoint (``format == "vocaltools.checkpoint"``, ``version == 1``)::
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -101,8 +102,21 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
                          "'vocaltools train' or its checkpoint.pt")
     try:
         data = torch.load(target, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
-        raise ModelError(f"{target}: not a readable vocaltools checkpoint ({error})") from error
+    except pickle.UnpicklingError as error:
+        text = str(error)
+        if "Unsupported global" not in text:  # no pickled code, but no valid checkpoint either
+            detail = text.partition("WeightsUnpickler error:")[2] or text
+            reason = next((line.strip() for line in detail.splitlines() if line.strip()), "?")
+            raise ModelError(f"{target}: not a readable vocaltools checkpoint ({reason})") from error
+        # torch's text suggests weights_only=False, i.e. running the file's code: never do that
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        what = f" (it names {found.group(1)})" if found else ""
+        raise ModelError(f"{target}: refused: the file holds pickled Python objects{what} beyond "
+                         "the tensors and plain data of a vocaltools checkpoint, and loading it "
+                         "could run code") from error
+    except (RuntimeError, EOFError, OSError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ModelError(f"{target}: not a readable vocaltools checkpoint ({reason})") from error
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ModelError(f"{target}: not a vocaltools checkpoint (no format {FORMAT!r})")
     if int(data.get("version", 0)) > VERSION:
@@ -120,15 +134,31 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise ModelError(f"{target}: checkpoint lacks the key {error}") from error
 
 
-def build_from_checkpoint(checkpoint: Checkpoint):
-    """The registry model of ``checkpoint`` with its weights loaded, in eval mode."""
+def build_from_checkpoint(checkpoint: Checkpoint, *, where: str | os.PathLike | None = None):
+    """The registry model of ``checkpoint`` with its weights loaded, in eval mode; weights of
+    another architecture are a one-line :class:`ModelError` naming ``where`` (the file)."""
     from vocaltools.models.registry import build_model
 
     model = build_model(checkpoint.model, n_classes=checkpoint.n_classes,
                         **dict(checkpoint.model_options))
+    expected = model.state_dict()
+    given = dict(checkpoint.state_dict)
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    reshaped = [k for k in expected if k in given and tuple(getattr(given[k], "shape", ())) !=
+                tuple(expected[k].shape)]
+    if missing or unexpected or reshaped:
+        counts = [f"{len(keys)} {what} (e.g. {keys[0]!r})" for keys, what in (
+            (missing, "missing"), (unexpected, "unexpected"), (reshaped, "of another shape"))
+            if keys]
+        raise ModelError(f"{where or 'checkpoint'}: its weights are not those of a "
+                         f"{checkpoint.model} with its recorded options ({', '.join(counts)} of "
+                         f"{len(expected)} tensors); it was written for another architecture or "
+                         "by another version of the model")
     try:
-        model.load_state_dict(dict(checkpoint.state_dict))
+        model.load_state_dict(given)
     except RuntimeError as error:
-        raise ModelError(f"{checkpoint.model}: the checkpoint's weights do not fit the model "
-                         f"built from the registry ({error})") from error
+        reason = (str(error).strip().splitlines() or ["?"])[0]
+        raise ModelError(f"{where or 'checkpoint'}: its weights do not fit {checkpoint.model} "
+                         f"({reason})") from error
     return model.eval()

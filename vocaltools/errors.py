@@ -29,3 +29,12 @@ def did_you_mean(name: str, valid) -> str:
 
     close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+def describe_os_error(error: OSError) -> str:
+    """One line for an operating-system error on reading or writing: ``PATH: reason`` (both paths
+    of a rename or link), e.g. ``out/x.npz: No space left on device``."""
+    import os
+
+    reason = error.strerror or (os.strerror(error.errno) if error.errno else "") or str(error)
+    paths = [str(p) for p in (error.filename, error.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {reason}" if paths else reason

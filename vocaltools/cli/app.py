@@ -57,15 +57,22 @@ app.command("merge")(merge.merge)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: expected errors print one line on stderr and exit 1."""
-    from vocaltools.errors import VocaltoolsError
+    """Console-script entry point: expected errors print one line on stderr and exit 1.
+
+    Expected are every :class:`~vocaltools.errors.VocaltoolsError` and every operating-system error
+    on reading or writing (a read-only folder, a full disk, a path too long): one line naming the
+    path and the reason."""
+    from vocaltools.errors import VocaltoolsError, describe_os_error
+
+    def fail(message: str) -> None:
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank fails alike: say it once
+            print(f"error: {message}", file=sys.stderr)
+        sys.exit(1)
 
     try:
         app(args=argv, prog_name="vocaltools")
     except VocaltoolsError as error:
-        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank fails alike: say it once
-            print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        fail(str(error))
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
@@ -73,3 +80,5 @@ def main(argv: list[str] | None = None) -> None:
         # the reader of our stdout went away (e.g. `| head`): not an error of ours
         sys.stderr.close()
         sys.exit(0)
+    except OSError as error:
+        fail(describe_os_error(error))

@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from vocaltools.cli.common import check_preset, check_shard
+
 
 def embed(
     inputs: Annotated[list[str], typer.Argument(
@@ -33,13 +35,13 @@ def embed(
     input_name: Annotated[str, typer.Option(
         "--input-name", help="Baseline only: the dB mel feature array to read.")] = "logmel",
     preset: Annotated[str, typer.Option(
-        "--preset", help="Baseline only: feature preset for audio-file inputs.")] = "wang2018",
+        "--preset", callback=check_preset, help="Baseline only: feature preset for audio-file inputs.")] = "wang2018",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Clips per forward pass.")] = 64,
     device: Annotated[str, typer.Option(
         "--device", help="Model only: auto (CUDA when available), cpu, cuda or cuda:N; the "
                          "model runs in float32.")] = "auto",
     shard: Annotated[Optional[str], typer.Option(
-        "--shard", help="Only shard K of N of the items (K/N, 1-based; by a stable hash of the "
+        "--shard", callback=check_shard, help="Only shard K of N of the items (K/N, 1-based; by a stable hash of the "
         "item id, as featurize --shard); the meta records it. Join the files with 'vocaltools "
         "merge'.", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -55,6 +57,9 @@ def embed(
     from vocaltools.inference.predict import Failure
     from vocaltools.sharding import parse_shard
 
+    if output == "-" and sys.stdout.isatty():
+        raise InputError("-o -: refusing to write a binary NPZ to the terminal; redirect stdout "
+                         "(-o - > emb.npz, or | vocaltools knn ...) or give -o FILE.npz")
     if shard is not None:
         shard = parse_shard(shard)  # a bad K/N fails before the model is loaded
     if (model is None) == (baseline is None):

@@ -9,6 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from vocaltools.cli.common import check_preset, check_shard
+
 
 def _complete_preset(incomplete: str) -> list[str]:
     from vocaltools.features.presets import PRESETS
@@ -31,7 +33,7 @@ def featurize(
         "--output", "-o", help="Feature store folder to create or resume.",
         show_default=False)] = ...,
     preset: Annotated[Optional[str], typer.Option(
-        "--preset", "-p", help="Feature preset: fgnl (default), fgnl-melody, nasrullah, wang2018, "
+        "--preset", "-p", callback=check_preset, help="Feature preset: fgnl (default), fgnl-melody, nasrullah, wang2018, "
         "yamamoto2022, wise-stft, wise-cqt.", autocompletion=_complete_preset,
         show_default=False)] = None,
     config: Annotated[Optional[Path], typer.Option(
@@ -57,7 +59,7 @@ def featurize(
         "--device", help="Compute the front ends in torch on cpu, cuda or auto (files batched; "
         "--jobs does not apply) [default: the NumPy engine].", show_default=False)] = None,
     shard: Annotated[Optional[str], typer.Option(
-        "--shard", help="Only shard K of N (K/N, 1-based; items chosen by a stable hash of their "
+        "--shard", callback=check_shard, help="Only shard K of N (K/N, 1-based; items chosen by a stable hash of their "
         "id) for a SLURM array or GNU parallel; join the stores with 'vocaltools merge'.",
         show_default=False)] = None,
     strict: Annotated[bool, typer.Option(

@@ -124,21 +124,31 @@ def add(
 def query(
     index_path: Annotated[str, typer.Argument(help="Index file from 'knn build'.")],
     embeddings: Annotated[str, typer.Argument(help="Embeddings NPZ of the queries.")],
-    k: Annotated[int, typer.Option("-k", "--k", help="Neighbours per query.")] = 10,
-    output: Annotated[str, typer.Option(
-        "-o", "--output", help="JSONL of 'vocaltools.neighbors/1' records ('-' = stdout).")] = "-",
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="Neighbours per query.")] = 10,
+    output: Annotated[Optional[str], typer.Option(
+        "-o", "--output", help="JSONL of 'vocaltools.neighbors/1' records ('-' = stdout). Without "
+                               "it, a terminal gets one line per query and a pipe gets JSONL.",
+        show_default=False)] = None,
     where: WhereOption = None,
     where_not: WhereNotOption = None,
 ) -> None:
     """Find the k nearest enrolled items of every query (squared Euclidean distance)."""
-    from vocaltools.formats.jsonl import make_record, write_jsonl
+    from vocaltools.cli.common import write_records
+    from vocaltools.formats.jsonl import make_record
+
     index, vectors = _index_and_vectors(index_path, embeddings, where=where, where_not=where_not)
     results = index.search(vectors.vectors, k=k)
-    write_jsonl(output, (
+
+    def human(record) -> str:
+        near = "; ".join(f"{n['rank']}. {n['item_id']} ({n['label']}, squared distance "
+                         f"{n['distance']:.3f})" for n in record["neighbors"])
+        return f"{record['query_id']} ({record['query_label']}): {near}"
+
+    write_records(output, (
         make_record("neighbors", query_id=query_id, query_label=label,
                     neighbors=[{"rank": n.rank, "item_id": n.item_id, "label": n.label,
                                 "distance": round(n.distance, 6)} for n in neighbors])
-        for query_id, label, neighbors in zip(vectors.ids, vectors.labels, results)))
+        for query_id, label, neighbors in zip(vectors.ids, vectors.labels, results)), human=human)
 
 
 @app.command("identify")
@@ -150,14 +160,17 @@ def identify(
                             "item; farther is 'unknown'. Default: the index's calibrated one.")] = None,
     closed_set: Annotated[bool, typer.Option(
         "--closed-set", help="Never answer 'unknown' (ignore any threshold).")] = False,
-    k: Annotated[int, typer.Option("-k", "--k", help="Neighbours that vote.")] = 5,
-    output: Annotated[str, typer.Option(
-        "-o", "--output", help="JSONL of 'vocaltools.identity/1' records ('-' = stdout).")] = "-",
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="Neighbours that vote.")] = 5,
+    output: Annotated[Optional[str], typer.Option(
+        "-o", "--output", help="JSONL of 'vocaltools.identity/1' records ('-' = stdout). Without "
+                               "it, a terminal gets one line per voice and a pipe gets JSONL.",
+        show_default=False)] = None,
     where: WhereOption = None,
     where_not: WhereNotOption = None,
 ) -> None:
     """Identify voices by a kNN vote; 'unknown' beyond the open-set threshold."""
-    from vocaltools.formats.jsonl import make_record, write_jsonl
+    from vocaltools.cli.common import write_records
+    from vocaltools.formats.jsonl import make_record
     from vocaltools.index.identify import identify as identify_vectors
 
     index, vectors = _index_and_vectors(index_path, embeddings, where=where, where_not=where_not)
@@ -172,12 +185,20 @@ def identify(
                  "identification (never 'unknown'); give --threshold T")
     decisions = identify_vectors(index, vectors.vectors, query_ids=vectors.ids, k=k, threshold=used)
     n_unknown = sum(d.label == "unknown" for d in decisions)
-    write_jsonl(output, (
+
+    def human(record) -> str:
+        limit = "" if record["threshold"] is None else f", threshold {record['threshold']:.3f}"
+        truth = "" if record["true_label"] is None else f"; true {record['true_label']}"
+        return (f"{record['query_id']}: {record['label']} (confidence {record['confidence']:.2f} "
+                f"of a {k}-nearest vote, nearest squared distance "
+                f"{record['nearest_distance']:.3f}{limit}{truth})")
+
+    write_records(output, (
         make_record("identity", query_id=d.query_id, label=d.label,
                     confidence=round(d.confidence, 4), candidate=d.candidate,
                     nearest_distance=round(d.nearest_distance, 6), threshold=d.threshold, k=k,
                     true_label=true_label)
-        for d, true_label in zip(decisions, vectors.labels)))
+        for d, true_label in zip(decisions, vectors.labels)), human=human)
     _say(f"identified {len(decisions)} queries: {n_unknown} unknown"
          + (f" (threshold {used:.4g})" if used is not None else " (closed set)"))
 

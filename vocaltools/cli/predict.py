@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from vocaltools.cli.common import check_shard
+
 
 def predict(
     inputs: Annotated[list[Path], typer.Argument(
@@ -21,11 +23,11 @@ def predict(
         help="With a feature store: only its items on this side (train, validation, test) of the "
              "model's split (split.jsonl beside its checkpoint), e.g. to evaluate on test.")] = None,
     shard: Annotated[Optional[str], typer.Option(
-        help="Only shard K of N of the inputs (K/N, 1-based; by a stable hash of the item id, as "
+        callback=check_shard, help="Only shard K of N of the inputs (K/N, 1-based; by a stable hash of the item id, as "
              "featurize --shard); join the outputs with cat.", show_default=False)] = None,
-    top_k: Annotated[int, typer.Option(help="Labels listed in each record's 'top'.")] = 3,
+    top_k: Annotated[int, typer.Option(min=1, help="Labels listed in each record's 'top'.")] = 3,
     batch_size: Annotated[Optional[int], typer.Option(
-        help="Clips per batch (across files) [default: the model's: 32, or 4 for oblong and aacnn, "
+        min=1, help="Clips per batch (across files) [default: the model's: 32, or 4 for oblong and aacnn, "
              "whose activations would exceed 2 GB].", show_default=False)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch [default: torch's].")] = None,
@@ -40,7 +42,6 @@ def predict(
     import sys
 
     from vocaltools.cli.common import stderr_is_terminal, stdout_is_terminal
-    from vocaltools.errors import InputError
     from vocaltools.formats.io import open_text_write
     from vocaltools.formats.jsonl import dumps_record
     from vocaltools.inference.predict import (Failure, collect_inputs, load_model, model_summary,
@@ -50,8 +51,6 @@ def predict(
         import torch
 
         torch.set_num_threads(threads)
-    if (batch_size is not None and batch_size < 1) or top_k < 1:
-        raise InputError("--batch-size and --top-k must be at least 1")
     loaded = load_model(model, device=device)
     if batch_size is None:
         from vocaltools.models.registry import get_spec
@@ -81,8 +80,9 @@ def predict(
     try:
         if output is None and stdout_is_terminal():
             for answer in summarise_items(predictions, labels=checkpoint.labels):
-                line = (f"{answer.name}: {answer.label} ({answer.confidence:.2f}, "
-                        f"{answer.n_clips} clip{'s' if answer.n_clips != 1 else ''})")
+                line = (f"{answer.name}: {answer.label} (mean probability "
+                        f"{answer.confidence:.2f} over {answer.n_clips} clip"
+                        f"{'s' if answer.n_clips != 1 else ''})")
                 if bar is not None:
                     bar.write(line, file=sys.stdout)
                 else:
@@ -100,7 +100,8 @@ def predict(
         for failure in failures:
             where = "" if failure.message.startswith(failure.source) else f"{failure.source}: "
             print(f"error: {where}{failure.message}", file=sys.stderr)
-        print(f"error: {len(failures)} of {len(items)} input(s) failed", file=sys.stderr)
+        n_failed = sum(failure.n_items for failure in failures)
+        print(f"error: {n_failed} of {len(items)} input(s) failed", file=sys.stderr)
         raise typer.Exit(1)
 
 

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 def print_report(reports: Sequence[Any], summary: dict[str, Any]) -> None:
     """A table of the scalar metrics per run (and mean/std/best over runs) on the terminal; on
     stderr when stdout is a pipe or file."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -19,25 +20,32 @@ def print_report(reports: Sequence[Any], summary: dict[str, Any]) -> None:
     metrics = ["n", "accuracy", "f1_weighted", "f1_macro", "balanced_accuracy", "precision_macro",
                "recall_macro", "top2", "top3"]
     headers = ["n", "acc", "F1w", "F1m", "bacc", "Pm", "Rm", "top2", "top3"]
-    table = Table(title="vocaltools evaluate",
-                  caption="acc accuracy, F1w/F1m weighted/macro F1, bacc balanced accuracy, "
-                          "Pm/Rm macro precision/recall")
-    table.add_column("run")
-    table.add_column("level")
+    # runs are numbered in the first column and named in the caption: eleven columns of numbers
+    # that never wrap fit an 80-column terminal, whatever the length of the file names
+    runs = "; ".join(f"{i} = {Path(r.source).name}" for i, r in enumerate(reports, start=1))
+    table = Table(title="vocaltools evaluate", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+                  caption=(f"runs: {runs}. " if len(reports) > 1 else f"{runs[4:]}: ")
+                  + "acc accuracy, F1w/F1m weighted/macro F1, bacc balanced accuracy, Pm/Rm "
+                    "macro precision/recall")
+    several = len(reports) > 1
+    if several:
+        table.add_column("run", no_wrap=True)
+    table.add_column("level", no_wrap=True)
     for name in headers:
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
 
     def cell(value: Any) -> str:
         if value is None:
             return "-"
         return str(value) if isinstance(value, int) else f"{value:.3f}"
 
-    for report in reports:
+    for number, report in enumerate(reports, start=1):
         for level, scores in (("clip", report.clip), ("item", report.item)):
             if scores is not None:
                 row = scores.summary()
-                table.add_row(Path(report.source).name, level, *(cell(row[m]) for m in metrics))
-    if len(reports) > 1:
+                table.add_row(*([str(number)] if several else []), level,
+                              *(cell(row[m]) for m in metrics))
+    if several:
         for level in ("clip", "item"):
             agg = summary["aggregate"][level]
             if agg:

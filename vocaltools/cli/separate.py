@@ -9,6 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from vocaltools.cli.common import check_shard
+
 def _expand(inputs: list[Path]) -> list[tuple[Path, str]]:
     """``(file, relpath)`` for every input: files as given, folders searched recursively for
     audio files (relpath = path under that folder without extension)."""
@@ -44,18 +46,20 @@ def _worker_init(method: str, weights: Optional[str], device: str, options: dict
 
 
 def _worker_run(path: str, relpath: str, out_dir: str, template: str, sources: tuple[str, ...],
-                overwrite: bool) -> tuple[bool, Optional[str]]:
+                overwrite: bool, output_rate: Optional[str]) -> tuple[bool, Optional[str]]:
     """Separate one file in a worker: ``(skipped, error message or None)``."""
-    from vocaltools.errors import VocaltoolsError
+    from vocaltools.errors import VocaltoolsError, describe_os_error
     from vocaltools.separation import separate_file
 
     try:
         stems = separate_file(path, separator=_WORKER_SEPARATOR, out_dir=out_dir,
                               template=template, sources=sources, relpath=relpath,
-                              overwrite=overwrite)
+                              overwrite=overwrite, output_rate=output_rate)
         return stems.skipped, None
     except VocaltoolsError as error:
         return False, str(error)
+    except OSError as error:  # an input that cannot be read, a stem that cannot be written
+        return False, describe_os_error(error)
 
 
 def separate(
@@ -87,8 +91,12 @@ def separate(
         "--device", help="Torch device for umx/demucs (cpu, cuda).")] = "cpu",
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Redo files whose stems exist already (default: skip them).")] = False,
+    input_rate: Annotated[bool, typer.Option(
+        "--input-rate/--separator-rate", help="Write the stems at the input file's sample rate "
+        "(resampled), or at the rate the separator works at (repet and hpss: 22050 Hz, umx and "
+        "demucs: 44100 Hz).")] = True,
     shard: Annotated[Optional[str], typer.Option(
-        "--shard", help="Only shard K of N of the files (K/N, 1-based; by a stable hash of the "
+        "--shard", callback=check_shard, help="Only shard K of N of the files (K/N, 1-based; by a stable hash of the "
         "path under the input folder, the {relpath} field). Shards may share one --out-dir: "
         "their stem files never collide.", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option(
@@ -106,7 +114,8 @@ def separate(
 
     from vocaltools.audio import AUDIO_EXTENSIONS
     from vocaltools.cli.common import stderr_is_terminal
-    from vocaltools.errors import InputError, VocaltoolsError
+    from vocaltools.errors import InputError, VocaltoolsError, describe_os_error
+    from vocaltools.formats.io import check_folder_target
     from vocaltools.separation import get_separator, parse_options, separate_file
     from vocaltools.separation.files import check_distinct_outputs, check_template, read_info
     from vocaltools.sharding import parse_shard, select_shard
@@ -114,8 +123,13 @@ def separate(
     wanted = tuple(s.strip() for s in sources.split(",") if s.strip())
     options = parse_options(option or [], method=method)
     check_template(template)
+    check_folder_target(out_dir, what="a folder for the stems")
     selected = parse_shard(shard) if shard is not None else None
     separator = get_separator(method, weights=weights, device=device, **options)
+    output_rate = "input" if input_rate else None
+    rate_said = ("at each input's sample rate" if input_rate else
+                 f"at the separator's {separator.sample_rate} Hz" if separator.sample_rate
+                 else "at each input's sample rate")
     items = _expand(inputs)
     if not items:
         raise InputError(f"no audio files found in {', '.join(map(str, inputs))} (looked for "
@@ -143,12 +157,15 @@ def separate(
                 try:
                     stems = separate_file(path, separator=separator, out_dir=out_dir,
                                           template=template, sources=wanted, relpath=relpath,
-                                          overwrite=overwrite, on_progress=bar.update)
+                                          overwrite=overwrite, on_progress=bar.update,
+                                          output_rate=output_rate)
                     n_skipped += stems.skipped
                     if stems.skipped:
                         bar.update(durations[path])
                 except VocaltoolsError as error:
                     failures.append((path, str(error)))
+                except OSError as error:  # the other files go on
+                    failures.append((path, describe_os_error(error)))
         else:
             from concurrent.futures import ProcessPoolExecutor
 
@@ -157,7 +174,8 @@ def separate(
                                      initargs=(method, str(weights) if weights else None, device,
                                                options, os.getpid())) as pool:
                 futures = {pool.submit(_worker_run, str(path), relpath, str(out_dir), template,
-                                       wanted, overwrite): path for path, relpath in items}
+                                       wanted, overwrite, output_rate): path
+                           for path, relpath in items}
                 for future, path in futures.items():
                     skipped, message = future.result()
                     n_skipped += skipped
@@ -169,7 +187,7 @@ def separate(
 
     n_done = len(items) - len(failures) - n_skipped
     if not quiet:
-        print(f"separated {n_done} file(s) with {method} into {out_dir}"
+        print(f"separated {n_done} file(s) with {method} into {out_dir} ({rate_said})"
               + (f" (shard {selected})" if selected is not None else "")
               + (f", skipped {n_skipped} already done" if n_skipped else ""), file=sys.stderr)
     if failures:

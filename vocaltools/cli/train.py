@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -24,7 +25,39 @@ def _parse_options(options: list[str]) -> dict:
     return parsed
 
 
+#: flags the contrastive objective does not take unless they hold one of these values, and why
+CONTRASTIVE_REFUSED = {
+    "runs": ((1,), "--runs", "one seed per call; train several folders with --seed"),
+    "precision": (("auto", "fp32"), "--precision", "it trains in fp32"),
+    "optimizer": (("adam",), "--optimizer", "S2's siamese training uses Adam"),
+    "select": (("val_loss",), "--select", "the epoch of lowest validation contrastive loss is kept"),
+    "alpha": ((0.0,), "--alpha", "class weights belong to the classify objective"),
+    "strategy": (("joint",), "--strategy", "classifier re-training belongs to the classify objective"),
+    "crt_epochs": ((0,), "--crt-epochs", "classifier re-training belongs to the classify objective"),
+    "max_epochs": ((None,), "--max-epochs", "a contrastive run does not resume; use --epochs"),
+    "workers": ((0, None), "--workers", "pairs are cut in the training process"),
+    "compile_model": ((False,), "--compile", "not implemented for the contrastive objective"),
+    "precise_bn": ((0,), "--precise-bn", "it keeps the BatchNorm running averages"),
+}
+
+
+def _refuse_contrastive_flags(ctx: typer.Context) -> None:
+    """A contrastive run refuses the classify-only flags that were given with another value
+    than the one it uses (a flag left at its default is not given)."""
+    from vocaltools.errors import ConfigError
+
+    refused = []
+    for name, (allowed, flag, why) in CONTRASTIVE_REFUSED.items():
+        source = ctx.get_parameter_source(name)  # a click ParameterSource (COMMANDLINE, DEFAULT, ...)
+        given = source is not None and source.name != "DEFAULT"
+        if given and ctx.params[name] not in allowed:
+            refused.append(f"{flag} ({why})")
+    if refused:
+        raise ConfigError("--objective contrastive does not take " + "; ".join(refused))
+
+
 def train(
+    ctx: typer.Context,
     store: Annotated[Path, typer.Argument(help="Feature store written by 'vocaltools featurize'.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Architecture (see 'vocaltools models').")],
     target: Annotated[str, typer.Option("--target", "-t", help="Item field to predict, e.g. singer.")],
@@ -104,19 +137,25 @@ def train(
         help="Contrastive objective: same/different pairs drawn per epoch (1:1).")] = 1024,
     embedding_dim: Annotated[int, typer.Option(
         help="Contrastive objective: width of the linear embedding output.")] = 16,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace the run in the output folder (a finished one, or one of "
+                            "other settings) instead of refusing.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Train a classifier on a feature store; select on validation, report test metrics.
 
-    Writes checkpoint.pt, labels.txt, split.jsonl, history.jsonl, training-curve.png and
-    summary.json into the output folder; an interrupted run resumes when started again with the
-    same settings. Started by torchrun (e.g. 'torchrun --standalone --nproc_per_node 2 -m
+    Writes checkpoint.pt, labels.txt, split.jsonl, history.jsonl, training-curve.png, summary.json
+    and run.json into the output folder (with --objective contrastive too). An interrupted run
+    resumes when started again with the same settings; a finished one is left alone, and a folder
+    that holds a run of other settings is refused (--overwrite replaces it). Started by torchrun (e.g. 'torchrun --standalone --nproc_per_node 2 -m
     vocaltools train ...') it trains with DistributedDataParallel and rank 0 writes the output.
     """
     from vocaltools.formats.store import FeatureStore
     from vocaltools.training.config import make_train_config
     from vocaltools.datasets.splits import SplitConfig, make_split, read_split, select_fold
 
+    if objective == "contrastive":
+        _refuse_contrastive_flags(ctx)
     feature_store = FeatureStore(store)
     feature_store.read_meta()
     if register:  # a bad name must not wait for the end of training
@@ -141,6 +180,19 @@ def train(
 
     context = distributed.init_from_environment(device=device, backend=dist_backend)
     try:
+        from vocaltools.training.runs import run_seeds
+
+        seeds = run_seeds(seed=seed, runs=max(1, runs))
+        extra = ({"pairs_per_epoch": pairs_per_epoch, "embedding_dim": embedding_dim}
+                 if objective == "contrastive" else {})
+        status = _prepare_output(output, config=config, objective=objective, seeds=seeds,
+                                 item_split=item_split, extra=extra, overwrite=overwrite,
+                                 context=context)
+        if status == "finished":
+            if context.is_main:  # the answer of this call, even with --quiet
+                print(f"{output}: already trained with these settings; --overwrite to replace it",
+                      file=sys.stderr)
+            return
         _train_classifier_or_embedding(
             feature_store, config=config, item_split=item_split, output=output, objective=objective,
             seed=seed, runs=runs, quiet=quiet or not context.is_main, register=register, name=name,
@@ -150,6 +202,28 @@ def train(
         distributed.barrier()
     finally:
         distributed.shutdown()
+
+
+def _prepare_output(output: Path, *, config, objective: str, seeds, item_split, extra,
+                    overwrite: bool, context) -> str:
+    """Rank 0 decides what becomes of the output folder (``new``, ``resume``, ``finished``, or a
+    refusal that every rank raises)."""
+    from vocaltools.errors import ConfigError, VocaltoolsError
+    from vocaltools.training import distributed
+    from vocaltools.training.model_folder import prepare_model_folder, run_identity
+
+    decision = None
+    if context.is_main:
+        identity = run_identity(objective=objective, config=config.to_dict(), seeds=seeds,
+                                split=item_split, extra=extra)
+        try:
+            decision = ("ok", prepare_model_folder(output, identity, overwrite=overwrite))
+        except VocaltoolsError as error:
+            decision = ("error", str(error))
+    decision = distributed.broadcast_object(decision, context=context)
+    if decision[0] == "error":
+        raise ConfigError(decision[1])
+    return decision[1]
 
 
 def _train_classifier_or_embedding(feature_store, *, config, item_split, output: Path, objective: str,
@@ -167,7 +241,8 @@ def _train_classifier_or_embedding(feature_store, *, config, item_split, output:
             raise ConfigError("--objective contrastive runs in one process; start it without torchrun")
         _train_contrastive(feature_store, config=config, split=item_split, output=output,
                            seed=seed, quiet=quiet, register=register, name=name,
-                           pairs_per_epoch=pairs_per_epoch, embedding_dim=embedding_dim)
+                           pairs_per_epoch=pairs_per_epoch, embedding_dim=embedding_dim,
+                           device=config.device)
         return
     if objective != "classify":
         raise ConfigError(f"unknown objective {objective!r}; valid: classify, contrastive")
@@ -208,7 +283,7 @@ def _train_classifier_or_embedding(feature_store, *, config, item_split, output:
 
 def _train_contrastive(feature_store, *, config, split, output: Path, seed: int, quiet: bool,
                        register: bool, name: str | None, pairs_per_epoch: int,
-                       embedding_dim: int) -> None:
+                       embedding_dim: int, device: str) -> None:
     """The siamese branch of ``train`` (vocaltools.training.siamese)."""
     import sys
 
@@ -226,8 +301,8 @@ def _train_contrastive(feature_store, *, config, split, output: Path, seed: int,
                             seed=seed)
     run = train_siamese_store(store=feature_store, model=config.model, target=config.target,
                               clip=config.clip, split=split, model_dir=output, config=siamese,
-                              embedding_dim=embedding_dim, model_options=config.model_options, threads=config.threads or 0,
-                              on_epoch=on_epoch)
+                              embedding_dim=embedding_dim, model_options=config.model_options,
+                              threads=config.threads or 0, device=device, on_epoch=on_epoch)
     registered = ""
     if register:
         from vocaltools.trained import register as register_model

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -12,9 +12,10 @@ def vote(
     input: Annotated[Path, typer.Argument(
         help="Prediction records (JSONL from 'vocaltools predict'); '-' reads stdin.",
         allow_dash=True)] = Path("-"),
-    output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Where to write one vote record per item; '-' is stdout.",
-        allow_dash=True)] = Path("-"),
+    output: Annotated[Optional[str], typer.Option(
+        "--output", "-o", help="Where to write one vote record per item ('-' = stdout). Without "
+                               "it, a terminal gets one line per item and a pipe gets JSONL.",
+        show_default=False)] = None,
     method: Annotated[str, typer.Option(
         help="s1: keep clips with max probability > threshold (all if none), most frequent label, "
              "ties to the lowest class index; majority: most frequent label over all clips; "
@@ -23,9 +24,17 @@ def vote(
         help="Confidence a clip needs to be kept by the s1 rule (strictly greater).")] = 0.5,
 ) -> None:
     """Vote clip predictions into one label per item (song)."""
-    from vocaltools.formats.jsonl import read_jsonl, write_jsonl
+    from vocaltools.cli.common import write_records
+    from vocaltools.formats.jsonl import read_jsonl
     from vocaltools.inference.vote import vote_items
 
     records = read_jsonl(str(input), kind="prediction")
     votes = vote_items(records, method=method, threshold=threshold)
-    write_jsonl(str(output), (v.to_record() for v in votes))
+
+    def human(record) -> str:
+        truth = "" if record["true_label"] is None else f"; true {record['true_label']}"
+        return (f"{record['item_id']}: {record['label']} (confidence {record['confidence']:.2f}, "
+                f"{record['method']} vote of {record['n_clips']} clip"
+                f"{'s' if record['n_clips'] != 1 else ''}{truth})")
+
+    write_records(output, (v.to_record() for v in votes), human=human)

@@ -80,9 +80,25 @@ def _scan_folder(folder: Path, extensions: Sequence[str]) -> list[Path]:
     return find_files(folder, extensions=extensions)
 
 
-def read_input_list(handle: TextIO) -> list[str]:
-    """Newline-separated inputs (blank lines and ``#`` comments skipped)."""
-    return [line.strip() for line in handle if line.strip() and not line.lstrip().startswith("#")]
+def read_input_list(handle: TextIO, *, where: str = "stdin") -> list[str]:
+    """Newline-separated inputs (blank lines and ``#`` comments skipped); binary data (audio piped
+    in by mistake) is an :class:`InputError`, not a list of odd paths."""
+    try:
+        text = handle.read()
+    except UnicodeDecodeError as error:
+        raise InputError(f"{where}: binary data, not text ({error.reason} at byte {error.start}); "
+                         f"{_INPUT_LIST_HINT}") from error
+    # control characters other than tab and line ends never occur in a list of paths
+    control = next((c for c in text if (ord(c) < 32 and c not in "\t\n\r") or ord(c) == 127), None)
+    if control is not None:
+        raise InputError(f"{where}: binary data, not a list of inputs (a control character "
+                         f"{control!r}); {_INPUT_LIST_HINT}")
+    return [line.strip() for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+_INPUT_LIST_HINT = ("'-' reads audio paths, folders or patterns, one per line (e.g. find music -name "
+                    "'*.flac' | vocaltools featurize - ...); give audio files as arguments")
 
 
 def expand_inputs(inputs: Sequence[str], *, stdin: TextIO | None = None,

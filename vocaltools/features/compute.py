@@ -366,8 +366,8 @@ def compute_features(waveform: np.ndarray, *, sample_rate: int, config: FeatureC
 
 
 def iter_feature_blocks(path: str | os.PathLike, *, config: FeatureConfig, block_seconds: float = 60.0,
-                        min_seconds: float = 0.0, cache_bytes: float = 256 * 2**20
-                        ) -> Iterator[FeatureBlock]:
+                        min_seconds: float = 0.0, min_peak_db: float | None = None,
+                        cache_bytes: float = 256 * 2**20) -> Iterator[FeatureBlock]:
     """Decode ``path`` and yield its final features block by block, in bounded memory.
 
     Parameters
@@ -375,7 +375,8 @@ def iter_feature_blocks(path: str | os.PathLike, *, config: FeatureConfig, block
     path : an audio file (its cached vocal stem when ``config`` has a separation step).
     config : the front ends to compute.
     block_seconds : decoding block and feature block length (the last block may be shorter).
-    min_seconds : refuse files shorter than this (:func:`~vocaltools.audio.iter_audio_blocks`).
+    min_seconds, min_peak_db : refuse files shorter than this or whose peak level is below this
+        many dBFS (:func:`~vocaltools.audio.check_signal`; None: no level check).
     cache_bytes : linear values kept between the two passes (below); beyond, the file is decoded
         and computed a second time instead.
 
@@ -394,22 +395,24 @@ def iter_feature_blocks(path: str | os.PathLike, *, config: FeatureConfig, block
 
     def open_signal() -> Iterator[np.ndarray]:
         return iter_audio_blocks(audio, sample_rate=config.sample_rate, block_seconds=block_seconds,
-                                 mono=True, min_seconds=min_seconds)
+                                 mono=True, min_seconds=min_seconds, min_peak_db=min_peak_db)
 
     return _feature_blocks(open_signal, config=config, frames_per_segment=frames_per_segment,
                            cache_bytes=cache_bytes, where=str(path))
 
 
 def featurize_file(path: str | os.PathLike, *, config: FeatureConfig, block_seconds: float = 60.0,
-                   min_seconds: float = 0.0) -> FeatureResult:
+                   min_seconds: float = 0.0, min_peak_db: float | None = None) -> FeatureResult:
     """Decode ``path`` block by block and compute ``config``'s features of the whole file (the
-    concatenation of :func:`iter_feature_blocks`, decoded once).
+    concatenation of :func:`iter_feature_blocks`, decoded once; ``min_seconds`` and
+    ``min_peak_db`` as there).
 
     Results equal :func:`compute_features` on the whole decoded file (exactly for STFT-based front
     ends; see the module docstring for CQT and melody).
     """
     blocks = iter_feature_blocks(path, config=config, block_seconds=block_seconds,
-                                 min_seconds=min_seconds, cache_bytes=math.inf)
+                                 min_seconds=min_seconds, min_peak_db=min_peak_db,
+                                 cache_bytes=math.inf)
     return _concatenate(blocks, config=config)
 
 

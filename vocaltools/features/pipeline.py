@@ -21,14 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TextIO
 
+from vocaltools.audio import DEFAULT_MIN_PEAK_DB, DEFAULT_MIN_SECONDS
 from vocaltools.datasets.items import AudioItem
-from vocaltools.errors import ConfigError, VocaltoolsError
+from vocaltools.errors import ConfigError, VocaltoolsError, describe_os_error
 from vocaltools.features.config import FeatureConfig
 from vocaltools.formats.store import (FeatureStore, ItemRecord, SourceStamp, item_features_path,
                                      stamp_source)
-
-#: files shorter than this are rejected (no usable frame of audio)
-DEFAULT_MIN_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -81,10 +79,12 @@ def _featurize_one(item_id: str, audio_path: str, config_dict: dict[str, Any], s
     config = FeatureConfig.from_dict(config_dict)
     try:
         result = featurize_file(audio_path, config=config, block_seconds=block_seconds,
-                                min_seconds=min_seconds)
+                                min_seconds=min_seconds, min_peak_db=DEFAULT_MIN_PEAK_DB)
+        return _save_result(item_id, audio_path, result, config_dict, store_root)
     except VocaltoolsError as error:
         return item_id, 0.0, 0, None, str(error)
-    return _save_result(item_id, audio_path, result, config_dict, store_root)
+    except OSError as error:  # a file that cannot be read, a store that cannot be written
+        return item_id, 0.0, 0, None, describe_os_error(error)
 
 
 def _save_result(item_id: str, audio_path: str, result, config_dict: dict[str, Any],
@@ -241,7 +241,8 @@ def _featurize_locked(items: Sequence[AudioItem], *, store: FeatureStore, config
             str(item.audio_path) for item in todo]
         results = iter(iter_featurize_torch([p for p in paths if isinstance(p, str)],
                                             config=config, device=device,
-                                            min_seconds=min_seconds))
+                                            min_seconds=min_seconds,
+                                            min_peak_db=DEFAULT_MIN_PEAK_DB))
         for done, (item, path) in enumerate(zip(todo, paths), start=1):
             result = path if isinstance(path, VocaltoolsError) else next(results)[1]
             if isinstance(result, VocaltoolsError):

@@ -400,7 +400,7 @@ def compute_features_torch(waveforms, *, config: FeatureConfig, device=None,
 
 
 def featurize_file_torch(path: str | os.PathLike, *, config: FeatureConfig, device=None,
-                         min_seconds: float = 0.0):
+                         min_seconds: float = 0.0, min_peak_db: float | None = None):
     """:func:`~vocaltools.features.featurize_file` with the torch front ends on ``device``.
 
     The whole file is decoded at once (``float32 [n_samples]``; 4 minutes at 44.1 kHz = 42 MB).
@@ -410,7 +410,8 @@ def featurize_file_torch(path: str | os.PathLike, *, config: FeatureConfig, devi
     from vocaltools.audio import load_audio
 
     samples = np.asarray(load_audio(path, sample_rate=config.sample_rate, mono=True,
-                                    min_seconds=min_seconds), dtype=np.float32)
+                                    min_seconds=min_seconds, min_peak_db=min_peak_db),
+                         dtype=np.float32)
     ((_, result),) = _featurize_decoded([(path, samples)], config=config,
                                         device=resolve_device(device))
     return result
@@ -427,8 +428,8 @@ def _split_config(config: FeatureConfig) -> tuple[FeatureConfig | None, FeatureC
 
 
 def iter_featurize_torch(paths: Iterable[str | os.PathLike], *, config: FeatureConfig, device=None,
-                         max_batch_samples: int = 1 << 24, min_seconds: float = 0.0
-                         ) -> Iterator[tuple[str | os.PathLike, "FeatureResult | VocaltoolsError"]]:
+                         max_batch_samples: int = 1 << 24, min_seconds: float = 0.0,
+                         min_peak_db: float | None = None) -> Iterator[tuple[str | os.PathLike, "FeatureResult | VocaltoolsError"]]:
     """Featurize files in padded batches on ``device``; yields ``(path, result)`` in input order.
 
     Files are decoded on the CPU one by one; consecutive decoded files are grouped while the padded
@@ -450,7 +451,8 @@ def iter_featurize_torch(paths: Iterable[str | os.PathLike], *, config: FeatureC
     for path in paths:
         try:
             samples = np.asarray(load_audio(path, sample_rate=config.sample_rate, mono=True,
-                                            min_seconds=min_seconds), dtype=np.float32)
+                                            min_seconds=min_seconds, min_peak_db=min_peak_db),
+                                 dtype=np.float32)
         except VocaltoolsError as error:
             yield from flush()
             yield path, error

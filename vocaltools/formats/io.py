@@ -26,19 +26,35 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     is not a regular file (``/dev/null``, ``/dev/stdout``, a named pipe) is written in place:
     renaming onto it would replace the device."""
     target = Path(path)
-    if target.exists() and not target.is_file() and not target.is_dir():
-        yield target
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-    tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.replace(tmp_path, target)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+        if target.exists() and not target.is_file() and not target.is_dir():
+            yield target
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+        tmp_path = Path(tmp)
+        try:
+            yield tmp_path
+            os.replace(tmp_path, target)
+        finally:
+            tmp_path.unlink(missing_ok=True)
+    except OSError as error:
+        if error.filename is None or str(error.filename).startswith(str(target.parent / ".")):
+            error.filename = str(target)  # a failed write (a full disk) names the file it was for
+            error.filename2 = None
+        raise
+
+
+def check_folder_target(path: str | os.PathLike, *, what: str) -> Path:
+    """``path`` as a folder to create or write into: an :class:`InputError` when it exists and is
+    not a folder (``-o`` naming a file where ``what``, e.g. "a feature store folder", is wanted)."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target}: exists and is not a folder; expected {what} (to create, or "
+                         "to resume); give a folder path")
+    return target
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ VERSIONS: dict[str, int] = {
     "identity": 1,    # knn identify
     "index": 1,       # knn index meta
     "audio_item": 1,  # dataset scan: one audio file with its fields
+    "run": 1,         # train: run.json, the identity of the run that owns a model folder
 }
 
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from vocaltools import __version__
 from vocaltools.errors import FormatError, InputError
-from vocaltools.formats.io import atomic_path
+from vocaltools.formats.io import atomic_path, check_folder_target
 from vocaltools.formats.jsonl import dumps_record, iter_jsonl, make_record
 from vocaltools.formats.npz import load_npz, save_npz
 from vocaltools.formats.schema import check_schema, schema_tag
@@ -159,6 +159,10 @@ class FeatureStore:
     def read_meta(self) -> dict[str, Any]:
         path = self.root / STORE_META
         if not path.is_file():
+            if (self.root / "checkpoint.pt").is_file():
+                raise InputError(f"{self.root}: a model folder (it holds checkpoint.pt), not a "
+                                 "feature store; give the store that 'vocaltools featurize -o "
+                                 "STORE' wrote")
             raise InputError(f"{self.root}: not a feature store (no {STORE_META}); "
                              "create one with 'vocaltools featurize ... -o STORE'")
         try:
@@ -179,6 +183,7 @@ class FeatureStore:
                 raise InputError(f"{self.root}: this store was made with other feature settings "
                                  f"({existing.get('preset', existing)}); write to a new folder")
             return
+        check_folder_target(self.root, what="a feature store folder")
         self.root.mkdir(parents=True, exist_ok=True)
         meta = {"schema": schema_tag("store"), "software": f"vocaltools {__version__}",
                 "feature_config": dict(feature_config), **(extra or {})}

@@ -74,20 +74,23 @@ def plot_tsne(tsne: TsneMap, *, colors: Sequence[str], path: str | os.PathLike,
                              marker=MARKERS[m_index % len(MARKERS)],
                              label=None if labelled else name)
                 labelled = True
+    legends = []
     if len(names) <= 30:
         colour_legend = axes.legend(title=color_name or None, fontsize=7, loc="upper left",
                                     bbox_to_anchor=(1.0, 1.0), frameon=False)
+        legends.append(colour_legend)
         if markers is not None and len(marker_names) <= len(MARKERS):
             axes.add_artist(colour_legend)
             handles = [plt.Line2D([], [], linestyle="", marker=MARKERS[i], color="grey", label=m)
                        for i, m in enumerate(marker_names)]
-            axes.legend(handles=handles, title=marker_name or None, fontsize=7, loc="lower left",
-                        bbox_to_anchor=(1.0, 0.0), frameon=False)
+            legends.append(axes.legend(handles=handles, title=marker_name or None, fontsize=7,
+                                       loc="lower left", bbox_to_anchor=(1.0, 0.0), frameon=False))
     axes.set_title(title or f"t-SNE (perplexity {tsne.perplexity:g})"
                    + (f", marker = {marker_name}" if markers is not None and marker_name else ""))
     axes.set_xticks([])
     axes.set_yticks([])
     figure.tight_layout()
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
+        # the legends sit right of the axes: a tight box keeps them inside the image
+        figure.savefig(tmp, format="png", bbox_inches="tight", bbox_extra_artists=legends)
     plt.close(figure)

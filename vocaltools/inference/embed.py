@@ -170,8 +170,9 @@ def model_embedder(name_or_path: str, *, layer: str = "auto", label_field: str |
     from vocaltools.trained import resolve_model
 
     torch_device = resolve_device(device)  # a bad name or a missing GPU fails before loading
-    checkpoint = load_checkpoint(resolve_model(name_or_path))
-    model = build_from_checkpoint(checkpoint).to(torch_device)
+    path = resolve_model(name_or_path)
+    checkpoint = load_checkpoint(path)
+    model = build_from_checkpoint(checkpoint, where=path).to(torch_device)
     if layer == "auto":
         layer = "output" if checkpoint.task == "embed" else "features"
     return Embedder(
@@ -263,6 +264,7 @@ def iter_audio_items(paths: Sequence[str | os.PathLike], *, embedder: Embedder,
     relative to it, files given one by one relative to the folder they share, without extension
     (the parent folder's name is kept as the field ``folder``). With ``shard``, only its files are
     featurized."""
+    from vocaltools.audio import DEFAULT_MIN_PEAK_DB, DEFAULT_MIN_SECONDS
     from vocaltools.datasets.inputs import expand_inputs, item_id_for
     from vocaltools.features import FeatureConfig, featurize_file
 
@@ -277,7 +279,9 @@ def iter_audio_items(paths: Sequence[str | os.PathLike], *, embedder: Embedder,
             yield Failure(failure.path, failure.message)
         for item_id, p in named:
             try:
-                features = _stack(featurize_file(p, config=config).arrays, embedder, str(p))
+                arrays = featurize_file(p, config=config, min_seconds=DEFAULT_MIN_SECONDS,
+                                        min_peak_db=DEFAULT_MIN_PEAK_DB).arrays
+                features = _stack(arrays, embedder, str(p))
             except (VocaltoolsError, OSError) as error:
                 yield _failure(str(p), error)
                 continue

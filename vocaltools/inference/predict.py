@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 import os
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from vocaltools.checkpoint import Checkpoint, build_from_checkpoint, load_checkpoint
-from vocaltools.errors import InputError, ModelError, VocaltoolsError
+from vocaltools.errors import InputError, ModelError, VocaltoolsError, describe_os_error
 from vocaltools.formats.jsonl import make_record
 from vocaltools.formats.store import FeatureStore
 from vocaltools.segments import ClipConfig, ClipWindow, clip_windows, cut_clip, frames_to_seconds
@@ -53,7 +53,7 @@ def load_model(name_or_path: str | os.PathLike | None, *, device: str = "auto") 
     path = resolve_model(name_or_path)
     checkpoint = load_checkpoint(path)
     torch_device = resolve_device(device)
-    module = build_from_checkpoint(checkpoint).to(torch_device)
+    module = build_from_checkpoint(checkpoint, where=path).to(torch_device)
     name = str(checkpoint.summary.get("name") or path.parent.name) if name_or_path is None or \
         Path(str(name_or_path)).exists() else str(name_or_path)
     return LoadedModel(name=name, path=str(path), checkpoint=checkpoint, module=module, device=torch_device,
@@ -87,6 +87,9 @@ def collect_inputs(paths: Sequence[str | os.PathLike]) -> list[InputItem]:
             store = FeatureStore(path)
             items.extend(InputItem(item.item_id, str(path / item.features), dict(item.fields), str(path))
                          for item in store.items())
+        elif path.is_dir() and (path / "checkpoint.pt").is_file():
+            raise InputError(f"{path}: a model folder (it holds checkpoint.pt), not audio or a "
+                             f"feature store; give it with --model {path}")
         elif path.is_dir():
             from vocaltools.datasets.walk import find_files  # symlinked folders followed
 
@@ -135,10 +138,12 @@ class ClipPrediction:
 
 @dataclass(frozen=True)
 class Failure:
-    """An input that could not be predicted, and why."""
+    """An input that could not be predicted, and why (``n_items``: the items it stands for, all
+    of a store whose features do not fit the model)."""
 
     source: str
     message: str
+    n_items: int = 1
 
 
 def _item_blocks(model: LoadedModel, item: InputItem, *, block_seconds: float
@@ -151,11 +156,15 @@ def _item_blocks(model: LoadedModel, item: InputItem, *, block_seconds: float
 
         yield load_npz(item.source, kind="features").arrays
         return
+    from vocaltools.audio import DEFAULT_MIN_PEAK_DB, DEFAULT_MIN_SECONDS
     from vocaltools.features import FeatureConfig
     from vocaltools.features.compute import iter_feature_blocks
 
     config = FeatureConfig.from_dict(dict(model.checkpoint.feature_config))
-    for block in iter_feature_blocks(item.source, config=config, block_seconds=block_seconds):
+    # featurize's checks: a file too short or silent has no answer (and would get a confident one)
+    for block in iter_feature_blocks(item.source, config=config, block_seconds=block_seconds,
+                                     min_seconds=DEFAULT_MIN_SECONDS,
+                                     min_peak_db=DEFAULT_MIN_PEAK_DB):
         yield block.arrays
 
 
@@ -237,6 +246,7 @@ def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size:
 
     stores: dict[str, FeatureStore] = {}
     checked: set[str] = set()
+    refused: dict[str, int] = {}  # stores of other features -> their one failure, items skipped
     checkpoint = model.checkpoint
     pending_x: list[np.ndarray] = []
     pending_meta: list[tuple[int, InputItem, int, float, float]] = []  # (serial, item, clip, start, end)
@@ -262,6 +272,10 @@ def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size:
     for serial, item in enumerate(items):
         if on_item:
             on_item(item)
+        if item.store in refused:
+            index = refused[item.store]
+            failures[index] = replace(failures[index], n_items=failures[index].n_items + 1)
+            continue
         cutter = ClipCutter(clip=model.clip, frames_per_second=fps)
 
         def queue(clips: Iterable[tuple[ClipWindow, np.ndarray]]) -> Iterator[ClipPrediction]:
@@ -277,7 +291,14 @@ def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size:
 
         try:
             if item.store is not None and item.store not in checked:
-                check_store_matches(model, stores.setdefault(item.store, FeatureStore(item.store)))
+                try:
+                    check_store_matches(model, stores.setdefault(item.store, FeatureStore(item.store)))
+                except InputError as error:
+                    if failures is None:
+                        raise
+                    refused[item.store] = len(failures)
+                    failures.append(Failure(item.store, f"{error} (none of its items predicted)"))
+                    continue
                 checked.add(item.store)
             for arrays in _item_blocks(model, item, block_seconds=block_seconds):
                 stacked = stack_inputs(arrays, inputs=checkpoint.inputs, where=item.source,
@@ -288,10 +309,11 @@ def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size:
             yield from queue(cutter.finish())
             if cutter.n_clips == 0:
                 raise InputError(f"{item.source}: shorter than one {model.clip.clip_seconds} s clip")
-        except VocaltoolsError as error:
+        except (VocaltoolsError, OSError) as error:
             if failures is None:
                 raise
-            failures.append(Failure(item.source, str(error)))
+            failures.append(Failure(item.source, describe_os_error(error)
+                                    if isinstance(error, OSError) else str(error)))
             # forget the item's clips (those already computed shared a batch with other items)
             kept = [i for i, meta in enumerate(pending_meta) if meta[0] != serial]
             pending_x[:] = [pending_x[i] for i in kept]

@@ -112,10 +112,13 @@ def read_info(path: str | os.PathLike):
 def iter_mono_blocks(path: str | os.PathLike, *, sample_rate: int | None,
                      block_seconds: float = READ_BLOCK_SECONDS) -> Iterator[np.ndarray]:
     """Mono ``float32 [n]`` blocks of ``path`` at ``sample_rate`` (``None`` = the file's rate),
-    decoded a block at a time so that memory does not grow with the file."""
-    from vocaltools.audio import iter_audio_blocks
+    decoded a block at a time so that memory does not grow with the file. A file too short or
+    silent is refused as every command that reads audio refuses it
+    (:func:`vocaltools.audio.check_signal`), once its last block is read."""
+    from vocaltools.audio import DEFAULT_MIN_PEAK_DB, DEFAULT_MIN_SECONDS, iter_audio_blocks
 
-    return iter_audio_blocks(path, sample_rate=sample_rate, block_seconds=block_seconds, mono=True)
+    return iter_audio_blocks(path, sample_rate=sample_rate, block_seconds=block_seconds, mono=True,
+                             min_seconds=DEFAULT_MIN_SECONDS, min_peak_db=DEFAULT_MIN_PEAK_DB)
 
 
 def _default_file_mode() -> int:
@@ -152,7 +155,8 @@ def separate_file(path: str | os.PathLike, *, method: str = "repet",
                   separator: Separator | None = None, weights: str | os.PathLike | None = None,
                   options: dict[str, Any] | None = None, sources: tuple[str, ...] = SOURCES,
                   relpath: str | None = None, overwrite: bool = False,
-                  on_progress: Callable[[float], None] | None = None) -> SeparatedStems:
+                  on_progress: Callable[[float], None] | None = None,
+                  output_rate: int | str | None = None) -> SeparatedStems:
     """Separate one audio file into stem files under ``out_dir``.
 
     Parameters
@@ -164,10 +168,12 @@ def separate_file(path: str | os.PathLike, *, method: str = "repet",
     sources: which stems to write (``vocals``, ``accompaniment``).
     overwrite: redo a file whose stems all exist (otherwise it is skipped).
     on_progress: called with the seconds of input finished after each chunk.
+    output_rate: the stems' sample rate: ``None`` the separator's own (repet: 22050 Hz),
+        ``"input"`` the input file's, or a rate in Hz; stems are resampled (soxr, streaming).
 
     Returns
     -------
-    SeparatedStems with the paths (at the separator's rate, mono; 24-bit FLAC or float WAV).
+    SeparatedStems with the paths (mono; 24-bit FLAC or float WAV).
     """
     from vocaltools.separation.chunked import separate_stream
     from vocaltools.separation.registry import get_separator
@@ -184,11 +190,26 @@ def separate_file(path: str | os.PathLike, *, method: str = "repet",
     rate = separator.sample_rate or info.sample_rate
     blocks = iter_mono_blocks(path, sample_rate=rate)
     progress = (lambda n: on_progress(n / rate)) if on_progress else None
-    with _stem_writers(targets, sample_rate=rate) as writers:
+    out_rate = int(info.sample_rate if output_rate == "input" else output_rate or rate)
+    resamplers = {}
+    if out_rate != rate:
+        import soxr
+
+        resamplers = {source: soxr.ResampleStream(rate, out_rate, 1, dtype="float32", quality="HQ")
+                      for source in targets}
+
+    def write(writers, source: str, data: np.ndarray, *, last: bool = False) -> None:
+        if source in resamplers:
+            data = resamplers[source].resample_chunk(np.asarray(data, np.float32), last=last)
+        if writers[source].subtype.startswith("PCM"):
+            data = np.clip(data, -1.0, 1.0)
+        if len(data):
+            writers[source].write(data)
+
+    with _stem_writers(targets, sample_rate=out_rate) as writers:
         for out in separate_stream(separator, blocks, sample_rate=rate, on_output=progress):
-            for source, writer in writers.items():
-                data = out.get(source)
-                if writer.subtype.startswith("PCM"):
-                    data = np.clip(data, -1.0, 1.0)
-                writer.write(data)
+            for source in writers:
+                write(writers, source, out.get(source))
+        for source in resamplers:  # the resamplers' last samples
+            write(writers, source, np.zeros(0, np.float32), last=True)
     return SeparatedStems(**stems)

@@ -461,6 +461,7 @@ def plot_history(history, path: Path, *, title: str, selected_epoch: int | None 
     if any(r.val_loss is not None for r in history):
         left.plot(epochs, [r.val_loss if r.val_loss is not None else np.nan for r in history],
                   label="validation loss")
+    if any(r.val_accuracy is not None for r in history):  # the contrastive objective has none
         right.plot(epochs, [r.val_accuracy if r.val_accuracy is not None else np.nan for r in history],
                    label="validation accuracy")
         right.plot(epochs, [r.val_f1 if r.val_f1 is not None else np.nan for r in history],
@@ -474,7 +475,10 @@ def plot_history(history, path: Path, *, title: str, selected_epoch: int | None 
     left.legend()
     right.set_xlabel("epoch")
     right.set_ylim(0, 1)
-    right.legend()
+    if right.get_legend_handles_labels()[0]:
+        right.legend()
+    else:
+        right.set_visible(False)
     figure.suptitle(title)
     figure.tight_layout()
     with atomic_path(path) as tmp:

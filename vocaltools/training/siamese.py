@@ -16,7 +16,6 @@ as in the paper; the epoch with the lowest validation loss is kept.
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -131,15 +130,15 @@ def sample_pairs(label_index: np.ndarray, *, n_pairs: int, rng: np.random.Genera
 
 
 def _pair_loss(model, clips, pairs: PairBatch, *, margin: float, batch_size: int,
-               train: bool, optimizer=None) -> float:
+               train: bool, optimizer=None, device=None) -> float:
     import torch
 
     total, count = 0.0, 0
     for start in range(0, len(pairs.same), batch_size):
         rows = slice(start, start + batch_size)
-        a = torch.as_tensor(np.asarray(clips[pairs.first[rows]], dtype=np.float32))
-        b = torch.as_tensor(np.asarray(clips[pairs.second[rows]], dtype=np.float32))
-        y = torch.as_tensor(pairs.same[rows])
+        a = torch.as_tensor(np.asarray(clips[pairs.first[rows]], dtype=np.float32), device=device)
+        b = torch.as_tensor(np.asarray(clips[pairs.second[rows]], dtype=np.float32), device=device)
+        y = torch.as_tensor(pairs.same[rows], device=device)
         # both twins in one forward pass: shared weights, and BatchNorm sees one batch
         embeddings = model(torch.cat([a, b]))
         loss = contrastive_loss(embeddings[: len(y)], embeddings[len(y):], y, margin=margin)
@@ -155,7 +154,8 @@ def _pair_loss(model, clips, pairs: PairBatch, *, margin: float, batch_size: int
 def train_siamese(model, *, clips: np.ndarray, label_index: np.ndarray,
                   valid_clips: np.ndarray | None = None, valid_label_index: np.ndarray | None = None,
                   config: SiameseConfig = SiameseConfig(),
-                  on_epoch: Callable[[EpochStats], None] | None = None) -> SiameseResult:
+                  on_epoch: Callable[[EpochStats], None] | None = None,
+                  device: str = "cpu") -> SiameseResult:
     """Train ``model`` as a siamese twin; the model is left with its best weights.
 
     Parameters
@@ -169,8 +169,11 @@ def train_siamese(model, *, clips: np.ndarray, label_index: np.ndarray,
         without them the training loss selects the epoch.
     config : :class:`SiameseConfig`.
     on_epoch : called with every epoch's :class:`EpochStats` (progress display).
+    device : ``cpu``, ``cuda`` or ``auto``; the model is left on the CPU.
     """
     import torch
+
+    from vocaltools.training.loop import resolve_device
 
     label_index = np.asarray(label_index, dtype=np.int64)
     if isinstance(clips, np.ndarray):
@@ -182,6 +185,8 @@ def train_siamese(model, *, clips: np.ndarray, label_index: np.ndarray,
         raise InputError(f"clips need one label each; got {len(clips)} clips and "
                          f"{len(label_index)} labels")
     torch.manual_seed(config.seed)
+    target = resolve_device(device)
+    model.to(target)
     rng = np.random.default_rng(config.seed)
     valid_pairs = None
     if valid_clips is not None:
@@ -195,13 +200,15 @@ def train_siamese(model, *, clips: np.ndarray, label_index: np.ndarray,
         model.train()
         pairs = sample_pairs(label_index, n_pairs=config.pairs_per_epoch, rng=rng)
         train_loss = _pair_loss(model, clips, pairs, margin=config.margin,
-                                batch_size=config.batch_size, train=True, optimizer=optimizer)
+                                batch_size=config.batch_size, train=True, optimizer=optimizer,
+                                device=target)
         valid_loss = None
         if valid_pairs is not None:
             model.eval()
             with torch.no_grad():
                 valid_loss = _pair_loss(model, valid_clips, valid_pairs, margin=config.margin,
-                                        batch_size=max(config.batch_size, 64), train=False)
+                                        batch_size=max(config.batch_size, 64), train=False,
+                                        device=target)
         stats = EpochStats(epoch, train_loss, valid_loss)
         history.append(stats)
         if on_epoch is not None:
@@ -209,11 +216,12 @@ def train_siamese(model, *, clips: np.ndarray, label_index: np.ndarray,
         score = valid_loss if valid_loss is not None else train_loss
         if score < best_loss:
             best_loss, best_epoch, stale = score, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         else:
             stale += 1
             if config.patience is not None and stale >= config.patience:
                 break
+    model.cpu()
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
@@ -278,14 +286,17 @@ def train_siamese_store(*, store, model: str, target: str = "singer", clip=None,
                         split: Mapping[str, str] | None = None, model_dir: str | os.PathLike,
                         config: SiameseConfig = SiameseConfig(), embedding_dim: int = 16,
                         model_options: Mapping[str, Any] | None = None, threads: int = 0,
-                        on_epoch: Callable[[EpochStats], None] | None = None) -> SiameseRun:
+                        on_epoch: Callable[[EpochStats], None] | None = None,
+                        device: str = "cpu") -> SiameseRun:
     """Train ``model`` as a siamese embedding on a feature store and write a model folder.
 
     ``split`` maps item ids to ``train`` / ``validation`` (others ignored; ``None``: every item
     trains); validation singers may be other singers (S2's splits are singer-disjoint). ``clip``
     is a ``ClipConfig`` (default: the model's seed setting, S2: 6 s = 256 frames, hop 51).
     The folder gets ``checkpoint.pt`` (task ``embed``: ``vocaltools embed --model DIR`` uses its
-    output), ``history.jsonl``, ``labels.txt`` (the training singers) and ``summary.json``."""
+    output), ``history.jsonl``, ``labels.txt`` (the training singers), ``split.jsonl`` (with a
+    ``split``), ``training-curve.png`` and ``summary.json``. ``device``: where it trains
+    (``cpu``, ``cuda``, ``auto``)."""
     import json
     import time
 
@@ -298,6 +309,8 @@ def train_siamese_store(*, store, model: str, target: str = "singer", clip=None,
     from vocaltools.segments import SEED_CLIPS
     from vocaltools.training.data import (ItemCache, frames_per_second_of, make_clip_set,
                                           training_labels)
+    from vocaltools.training.loop import EpochRecord, plot_history, resolve_device
+    from vocaltools.training.split import write_split
 
     spec = get_spec(model)
     clip = clip if clip is not None else SEED_CLIPS.get(spec.seed, SEED_CLIPS[""])
@@ -329,14 +342,14 @@ def train_siamese_store(*, store, model: str, target: str = "singer", clip=None,
     result = train_siamese(network, clips=train_clips, label_index=train_clips.label_index(),
                            valid_clips=StoreClips(valid[0], cache) if valid else None,
                            valid_label_index=valid[0].label_indices() if valid else None,
-                           config=config, on_epoch=on_epoch)
+                           config=config, on_epoch=on_epoch, device=device)
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     summary = {**result.summary(), "model": model, "target": target, "embedding_dim": n_out,
                "params": count_params(network), "frames_per_second": fps,
                "clip": clip.to_dict(), "n_items": {k: len(v) for k, v in chosen.items()},
                "n_clips": {k: len(v[0]) for k, v in sets.items()},
-               "train_singers": list(train_labels),
+               "train_singers": list(train_labels), "device": str(resolve_device(device)),
                "seconds": round(time.perf_counter() - started, 3)}
     merged_options = {**dict(spec.options), **options}
     save_checkpoint(model_dir, Checkpoint(
@@ -350,6 +363,14 @@ def train_siamese_store(*, store, model: str, target: str = "singer", clip=None,
         for h in result.history))
     with atomic_path(model_dir / "labels.txt") as tmp:
         tmp.write_text("".join(f"{label}\n" for label in train_labels), encoding="utf-8")
+    if split is not None:
+        write_split(model_dir / "split.jsonl", split)
+    plot_history([EpochRecord(epoch=h.epoch, stage="siamese", train_loss=h.train_loss,
+                              val_loss=h.valid_loss, val_accuracy=None, val_f1=None,
+                              lr=config.learning_rate, seconds=0.0,
+                              improved=h.epoch == result.best_epoch) for h in result.history],
+                 model_dir / "training-curve.png", title=f"{model} siamese -> {target}",
+                 selected_epoch=result.best_epoch or None)
     with atomic_path(model_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     return SiameseRun(str(model_dir), summary)
