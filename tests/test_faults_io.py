@@ -62,12 +62,12 @@ def model_dir(tmp_path_factory):
     """A tiny_cnn classifier of the fgnl preset (16 kHz audio), trained for two epochs."""
     from vocaltools.training.config import make_train_config
     from vocaltools.training.loop import train_model
-    from vocaltools.training.split import make_split
+    from vocaltools.datasets.splits import select_fold, split_groups
 
     root = tmp_path_factory.mktemp("faults-model")
     store = make_store(root / "store", n_classes=2, songs_per_class=3, seconds=3.0)
-    split = make_split(store.items(), target="singer", group_by=("song_id",), seed=0,
-                       validation_fraction=0.2, test_fraction=0.2)
+    split = select_fold(split_groups(store.items(), by="song_id", stratify="singer", seed=0,
+                                     validation_fraction=0.2, test_fraction=0.2))
     config = make_train_config(model="tiny_cnn", target="singer", clip_seconds=1.0, epochs=2,
                                batch_size=8, device="cpu", model_options={"width": 4},
                                threads=1, precise_bn=0)

@@ -53,12 +53,12 @@ def predictions(tmp_path_factory):
     """A tiny model's clip predictions of its own store: ``(root, model_dir, predictions.jsonl)``."""
     from vocaltools.training.config import make_train_config
     from vocaltools.training.loop import train_model
-    from vocaltools.training.split import make_split
+    from vocaltools.datasets.splits import select_fold, split_groups
 
     root = tmp_path_factory.mktemp("terminal")
     store = make_store(root / "store", n_classes=2, songs_per_class=2, seconds=3.0)
-    split = make_split(store.items(), target="singer", group_by=("song_id",), seed=0,
-                       validation_fraction=0.25, test_fraction=0.25)
+    split = select_fold(split_groups(store.items(), by="song_id", stratify="singer", seed=0,
+                                     validation_fraction=0.25, test_fraction=0.25))
     config = make_train_config(model="tiny_cnn", target="singer", clip_seconds=1.0, epochs=1,
                                batch_size=8, device="cpu", model_options={"width": 4},
                                threads=1, precise_bn=0)

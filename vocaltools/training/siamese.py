@@ -173,7 +173,7 @@ def train_siamese(model, *, clips: np.ndarray, label_index: np.ndarray,
     """
     import torch
 
-    from vocaltools.training.loop import resolve_device
+    from vocaltools.device import resolve_device
 
     label_index = np.asarray(label_index, dtype=np.int64)
     if isinstance(clips, np.ndarray):
@@ -309,8 +309,9 @@ def train_siamese_store(*, store, model: str, target: str = "singer", clip=None,
     from vocaltools.segments import SEED_CLIPS
     from vocaltools.training.data import (ItemCache, frames_per_second_of, make_clip_set,
                                           training_labels)
-    from vocaltools.training.loop import EpochRecord, plot_history, resolve_device
-    from vocaltools.training.split import write_split
+    from vocaltools.datasets.splits import write_split
+    from vocaltools.device import resolve_device
+    from vocaltools.training.loop import EpochRecord, plot_history
 
     spec = get_spec(model)
     clip = clip if clip is not None else SEED_CLIPS.get(spec.seed, SEED_CLIPS[""])
@@ -364,7 +365,7 @@ def train_siamese_store(*, store, model: str, target: str = "singer", clip=None,
     with atomic_path(model_dir / "labels.txt") as tmp:
         tmp.write_text("".join(f"{label}\n" for label in train_labels), encoding="utf-8")
     if split is not None:
-        write_split(model_dir / "split.jsonl", split)
+        write_split(split, model_dir / "split.jsonl")
     plot_history([EpochRecord(epoch=h.epoch, stage="siamese", train_loss=h.train_loss,
                               val_loss=h.valid_loss, val_accuracy=None, val_f1=None,
                               lr=config.learning_rate, seconds=0.0,
