@@ -32,6 +32,7 @@ from vocaltools.formats.jsonl import make_record, write_jsonl
 from vocaltools.formats.store import FeatureStore
 from vocaltools.models.registry import build_model, count_params, get_spec
 from vocaltools.training import distributed
+from vocaltools.training.augment import augment_batch, feature_scale
 from vocaltools.training.batchnorm import recalibrate_batch_norm
 from vocaltools.training.config import TrainConfig
 from vocaltools.training.data import (ClipSet, ItemCache, frames_per_second_of, make_clip_set,
@@ -248,6 +249,7 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
     feature_config = store.feature_config()
     check_store_inputs(feature_config, model=config.model, where=str(store.root))
     fps = frames_per_second_of(feature_config)
+    scale = feature_scale(feature_config)
     items = store.items()
     unknown = sorted(set(split) - {i.item_id for i in items})
     by_split = {s: [i for i in items if split.get(i.item_id) == s] for s in ("train", "validation", "test")}
@@ -339,14 +341,21 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
         if device.type == "cuda":
             torch.cuda.manual_seed_all(_epoch_seed(config.seed, epoch, 2) + context.rank)
         _train_mode(model, stage)
+        # augmentation draws: seeded by (seed, epoch, rank), the same whether resumed or not
+        augment_rng = np.random.default_rng(_epoch_seed(config.seed, epoch, 5) + context.rank) \
+            if config.augment.enabled else None
         total_loss, seen = 0.0, 0
         for batch_index, (x, y) in enumerate(loader):
+            if augment_rng is not None:
+                x = augment_batch(x, config=config.augment, rng=augment_rng,
+                                  frames_per_second=fps, scale=scale)
             xt = x.to(device, non_blocking=True)
             yt = y.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             with _autocast(device, precision):
                 logits = _forward(runner, xt, compiled=config.compile and batch_index == 0)
-            loss = classification_loss(model, logits, yt, weights=weights)
+            loss = classification_loss(model, logits, yt, weights=weights,
+                                       label_smoothing=config.label_smoothing)
             if not torch.isfinite(loss):
                 raise ModelError(f"epoch {epoch + 1}: the training loss became {loss.item()}; "
                                  "lower --lr")
