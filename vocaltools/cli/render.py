@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
-def print_report(reports: Sequence[Any], summary: dict[str, Any]) -> None:
-    """A table of the scalar metrics per run (and mean/std/best over runs) on the terminal; on
-    stderr when stdout is a pipe or file."""
+def print_report(reports: Sequence[Any], summary: dict[str, Any], pooled: Any = None) -> None:
+    """A table of the scalar metrics per run (and mean/std/best over runs; with ``pooled``, the
+    folds of a cross-validation and their pooled scores) on the terminal; on stderr when stdout is
+    a pipe or file."""
     from rich.console import Console
     from rich.table import Table
 
@@ -32,11 +33,12 @@ def print_report(reports: Sequence[Any], summary: dict[str, Any]) -> None:
             return "-"
         return str(value) if isinstance(value, int) else f"{value:.3f}"
 
-    for report in reports:
+    for index, report in enumerate(reports):
+        name = f"fold {index}" if pooled is not None else Path(report.source).name
         for level, scores in (("clip", report.clip), ("item", report.item)):
             if scores is not None:
                 row = scores.summary()
-                table.add_row(Path(report.source).name, level, *(cell(row[m]) for m in metrics))
+                table.add_row(name, level, *(cell(row[m]) for m in metrics))
     if len(reports) > 1:
         for level in ("clip", "item"):
             agg = summary["aggregate"][level]
@@ -44,4 +46,9 @@ def print_report(reports: Sequence[Any], summary: dict[str, Any]) -> None:
                 for stat in ("mean", "std", "best"):
                     table.add_row(stat, level, "", *(cell(agg[m][stat]) if m in agg else "-"
                                                      for m in metrics[1:]))
+    if pooled is not None:
+        for level, scores in (("clip", pooled.clip), ("item", pooled.item)):
+            if scores is not None:
+                row = scores.summary()
+                table.add_row("pooled", level, *(cell(row[m]) for m in metrics))
     console.print(table)
