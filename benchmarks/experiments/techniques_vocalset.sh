@@ -4,7 +4,10 @@
 #
 # featurize (yamamoto2022: 44.1 kHz multi-resolution STFT, 3 x 1025 x 87 per 1-s clip)
 # -> 4 folds, one singer tested per fold (dataset split --scheme kfold --by singer --hold-out group)
-# -> per fold: train the networks of RUNS, predict the held-out singer's clips
+# -> per fold and setting: one crt_wc training (EPOCHS unweighted, then CRT epochs of classifier
+#    re-training with w_c = 1/n_c^0.2), predictions of its stage-1 model (= joint with alpha 0.2:
+#    the five classes have 18 training clips each in every fold, so the class weights are uniform
+#    and weighted cross-entropy is the unweighted one) and of its final model (crt_wc)
 # -> evaluate --folds per setting (per fold, mean, std, pooled)
 # -> the MFCC-statistics + logistic-regression baseline on the same folds (techniques_baseline.py).
 #
@@ -13,13 +16,13 @@
 #   PY        python with vocaltools installed             [python]
 #   VT        command that runs vocaltools                 [$PY -m vocaltools]
 #   DATA      shared data folder                           [<repo>/../shared/data]
-#   EPOCHS    joint epochs (and stage-1 epochs of crt_wc)  [8]
-#   CRT       crt_wc classifier re-training epochs         [4]
+#   EPOCHS    stage-1 (joint) epochs                       [6]
+#   CRT       classifier re-training epochs                [3]
 #   LR        Adam learning rate                           [1e-3]
 #   BATCH     batch size                                   [8]
-#   JOBS      trainings at once (one thread each)          [4]
-#   RUNS      settings, "model:strategy:tag" separated by spaces; tag "aug" adds the augmentation
-#             and label smoothing of AUG_FLAGS [the four of the acceptance table + oblong:joint:aug]
+#   JOBS      trainings at once (one thread each)          [6]
+#   RUNS      settings "model:tag" separated by spaces; tag "aug" adds the augmentation and label
+#             smoothing of AUG_FLAGS   [oblong:plain oblong_dc_late:plain oblong:aug]
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 WORK="${1:-/tmp/vt-techniques-vocalset}"
@@ -27,8 +30,8 @@ PY="${PY:-python}"
 VT="${VT:-$PY -m vocaltools}"
 DATA="${DATA:-$ROOT/../shared/data}"
 [ -d "$DATA" ] || [ ! -d "$ROOT/../../shared/data" ] || DATA="$ROOT/../../shared/data"  # a worktree under /work/wt
-EPOCHS="${EPOCHS:-8}"; CRT="${CRT:-4}"; LR="${LR:-1e-3}"; BATCH="${BATCH:-8}"; JOBS="${JOBS:-4}"
-RUNS="${RUNS:-oblong:joint:plain oblong:crt_wc:plain oblong_dc_late:joint:plain oblong_dc_late:crt_wc:plain oblong:joint:aug}"
+EPOCHS="${EPOCHS:-6}"; CRT="${CRT:-3}"; LR="${LR:-1e-3}"; BATCH="${BATCH:-8}"; JOBS="${JOBS:-6}"
+RUNS="${RUNS:-oblong:plain oblong_dc_late:plain oblong:aug}"
 AUG_FLAGS="${AUG_FLAGS:---augment-gain-db 6 --augment-shift-seconds 0.25 --augment-pitch-semitones 1 --augment-noise-snr-db 10 --label-smoothing 0.1}"
 SRC="$DATA/vocalset-excerpts"
 [ -d "$SRC" ] || { echo "error: $SRC not found (set DATA)" >&2; exit 2; }
@@ -43,48 +46,62 @@ $VT dataset split "$WORK/store" --scheme kfold --by singer --hold-out group --va
   --seed 0 -o "$WORK/loso.jsonl"
 FOLDS=$($PY -c "import json,sys; print(' '.join(sorted({str(json.loads(l)['fold']) for l in open(sys.argv[1])})))" "$WORK/loso.jsonl")
 
-# 3. one job per (setting, fold): train, then predict the fold's test singer
-job() {  # model strategy tag fold
-  local m=$1 s=$2 tag=$3 f=$4 name="$1-$2-$3" extra=()
+# 3. one job per (setting, fold): train, then predict the fold's test singer with both models
+job() {  # model tag fold
+  local m=$1 tag=$2 f=$3 name="$1-$2" extra=()
   local dir="$WORK/models/$name/fold-$f"
-  [ -f "$dir/test-predictions.jsonl" ] && return 0
-  if [ "$s" != joint ]; then extra+=(--crt-epochs "$CRT"); fi
-  if [ "$tag" = aug ]; then read -r -a aug <<< "$AUG_FLAGS"; extra+=("${aug[@]}"); fi
+  [ -f "$dir/test-predictions.jsonl" ] && [ -f "$dir/stage1/test-predictions.jsonl" ] && return 0
+  if [ "$tag" = aug ]; then read -r -a extra <<< "$AUG_FLAGS"; fi
   /usr/bin/time -f "$name fold $f: wall %e s, cpu %U+%S s" \
     $VT train "$WORK/store" -m "$m" -t technique --split "$WORK/loso.jsonl" --fold "$f" \
-    --clip-seconds 1 --alpha 0.2 --strategy "$s" --epochs "$EPOCHS" --lr "$LR" --batch-size "$BATCH" \
-    --select last --precise-bn 0 --threads 1 --no-register "${extra[@]}" -o "$dir" -q
+    --clip-seconds 1 --alpha 0.2 --strategy crt_wc --epochs "$EPOCHS" --crt-epochs "$CRT" \
+    --lr "$LR" --batch-size "$BATCH" --select last --precise-bn 0 --threads 1 --no-register \
+    "${extra[@]}" -o "$dir" -q
   $VT predict "$WORK/store" -m "$dir" --subset test --threads 1 -q -o "$dir/test-predictions.jsonl"
+  $VT predict "$WORK/store" -m "$dir/stage1" --subset test --threads 1 -q \
+    -o "$dir/stage1/test-predictions.jsonl"
 }
 export -f job
 export WORK VT EPOCHS CRT LR BATCH AUG_FLAGS
-for r in $RUNS; do
-  for f in $FOLDS; do echo "${r//:/ } $f"; done
+for f in $FOLDS; do
+  for r in $RUNS; do echo "${r//:/ } $f"; done
 done | xargs -P "$JOBS" -L 1 bash -c 'job "$@"' _
 
-# 4. per setting: every fold, their mean and std, and all folds pooled
+# 4. per setting and strategy: every fold, their mean and std, and all folds pooled
+TABLE=()
 for r in $RUNS; do
   name="${r//:/-}"
-  preds=(); for f in $FOLDS; do preds+=("$WORK/models/$name/fold-$f/test-predictions.jsonl"); done
-  $VT evaluate --folds "${preds[@]}" -o "$WORK/models/$name/report.json" > /dev/null
+  for strategy in joint crt_wc; do
+    sub=""; [ "$strategy" = joint ] && sub="/stage1"
+    preds=(); for f in $FOLDS; do preds+=("$WORK/models/$name/fold-$f$sub/test-predictions.jsonl"); done
+    $VT evaluate --folds "${preds[@]}" -o "$WORK/models/$name/report-$strategy.json" 2> /dev/null
+    TABLE+=("$name-$strategy=$WORK/models/$name/report-$strategy.json")
+  done
 done
 
 # 5. the baseline on the same folds, and the table
-"$PY" "$ROOT/benchmarks/experiments/techniques_baseline.py" "$WORK/store" --split "$WORK/loso.jsonl" \
+PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PY" "$ROOT/benchmarks/experiments/techniques_baseline.py" "$WORK/store" --split "$WORK/loso.jsonl" \
   -o "$WORK/baseline-report.json"
-"$PY" - "$WORK" $RUNS <<'PY'
+"$PY" - "$WORK/loso.jsonl" "${TABLE[@]}" "mfcc-stats-logreg=$WORK/baseline-report.json" <<'PY'
 import json, sys
-work, runs = sys.argv[1], sys.argv[2:]
-rows = [(r.replace(":", " "), json.load(open(f"{work}/models/{r.replace(':', '-')}/report.json")))
-        for r in runs] + [("mfcc-stats logreg", json.load(open(f"{work}/baseline-report.json")))]
+split, entries = sys.argv[1], sys.argv[2:]
+test_singer = {}
+for line in open(split):
+    r = json.loads(line)
+    if r["split"] == "test":
+        test_singer[r["fold"]] = r["item_id"].split("/")[-2]
 keys = (("f1_macro", "macro F1"), ("accuracy", "acc"), ("balanced_accuracy", "B-acc"), ("top2", "top-2"))
-print("| setting | fold | " + " | ".join(k[1] for k in keys) + " |")
+print("| setting | fold (test singer) | " + " | ".join(k[1] for k in keys) + " |")
 print("|---|---|" + "---|" * len(keys))
-for name, rep in rows:
+for entry in entries:
+    name, path = entry.split("=", 1)
+    rep = json.load(open(path))
     for run in rep["runs"]:
         c = run["clip"]
-        print(f"| {name} | {run.get('fold', run['source'])} | " + " | ".join(f"{c[k]:.3f}" for k, _ in keys) + " |")
+        print(f"| {name} | {run['fold']} ({test_singer[run['fold']]}) | " + " | ".join(f"{c[k]:.3f}" for k, _ in keys) + " |")
     agg = rep["aggregate"]["clip"]
-    print(f"| {name} | mean +- std | " + " | ".join(f"{agg[k]['mean']:.3f} +- {agg[k]['std']:.3f}" for k, _ in keys) + " |")
+    print(f"| {name} | **mean +- std** | " + " | ".join(f"**{agg[k]['mean']:.3f}** +- {agg[k]['std']:.3f}" for k, _ in keys) + " |")
+    pooled = rep["pooled"]["clip"]
+    print(f"| {name} | pooled | " + " | ".join(f"{pooled[k]:.3f}" for k, _ in keys) + " |")
 PY
 echo "total wall $(( $(date +%s) - start )) s"

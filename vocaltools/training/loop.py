@@ -42,6 +42,8 @@ from vocaltools.training.losses import class_weights, classification_loss
 from vocaltools.training.metrics import clip_metrics
 
 STATE_NAME = "train_state.pt"
+#: sub-folder of a cRT run's model folder with the stage-1 model (before classifier re-training)
+STAGE1_DIR = "stage1"
 STATE_FORMAT = "vocaltools.train-state"
 
 
@@ -233,7 +235,9 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
 
     ``MODEL_DIR`` receives ``checkpoint.pt``, ``labels.txt``, ``split.jsonl``, ``history.jsonl``,
     ``training-curve.png`` and ``summary.json``; while a run is unfinished also ``train_state.pt``,
-    from which a later call with the same settings resumes.
+    from which a later call with the same settings resumes. A cRT strategy also writes
+    ``stage1/checkpoint.pt`` and ``stage1/split.jsonl``: the stage-1 model it re-trained the
+    classifier of (``predict --model MODEL_DIR/stage1``).
     """
     from vocaltools.training.split import write_split
 
@@ -322,6 +326,15 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
             # stage 1 over: continue from its selected weights with classifier re-training
             if loop["best_state"] is not None:
                 model.load_state_dict(loop["best_state"])
+            if context.is_main:  # kept so that what cRT changed can be measured on the same run
+                save_checkpoint(model_dir / STAGE1_DIR / "checkpoint.pt", Checkpoint(
+                    model=config.model, model_options=model_options, n_classes=len(labels),
+                    task=spec.task, inputs=spec.inputs, labels=labels, target=config.target,
+                    feature_config=feature_config, clip_config=config.clip.to_dict(),
+                    state_dict=model.state_dict(),
+                    summary={"stage": "joint", "config": config.to_dict(),
+                             "best_epoch": loop["best_epoch"] + 1, "epochs_run": epoch}))
+                write_split(model_dir / STAGE1_DIR / "split.jsonl", split)
             torch.manual_seed(_epoch_seed(config.seed, epoch, 3))  # the same whether resumed or not
             _enter_crt(model, reinitialise=True)
             optimizer = _optimizer(config, _classifier(model).parameters())
