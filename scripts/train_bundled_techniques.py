@@ -33,8 +33,8 @@ NAME = "techniques"
 MODEL = "oblong_dc_late"
 STRATEGY = "crt_wc"
 #: the settings of the leave-one-singer-out experiment (techniques_vocalset.sh defaults)
-TRAIN_ARGS = ("--clip-seconds", "1", "--alpha", "0.2", "--strategy", STRATEGY, "--epochs", "6",
-              "--crt-epochs", "3", "--lr", "1e-3", "--batch-size", "8", "--select", "last",
+TRAIN_ARGS = ("--clip-seconds", "1", "--alpha", "0.2", "--strategy", STRATEGY, "--epochs", "5",
+              "--crt-epochs", "2", "--lr", "1e-3", "--batch-size", "8", "--select", "last",
               "--precise-bn", "0", "--seed", "0", "--threads", "1", "--no-register")
 ATTRIBUTION = ("Trained on one-second excerpts of VocalSet (Julia Wilkins, Prem Seetharaman, Alison "
                "Wahl, Bryan Pardo: 'VocalSet: A Singing Voice Dataset', ISMIR 2018; "

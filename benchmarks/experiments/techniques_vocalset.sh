@@ -16,13 +16,13 @@
 #   PY        python with vocaltools installed             [python]
 #   VT        command that runs vocaltools                 [$PY -m vocaltools]
 #   DATA      shared data folder                           [<repo>/../shared/data]
-#   EPOCHS    stage-1 (joint) epochs                       [6]
-#   CRT       classifier re-training epochs                [3]
+#   EPOCHS    stage-1 (joint) epochs                       [5]
+#   CRT       classifier re-training epochs                [2]
 #   LR        Adam learning rate                           [1e-3]
 #   BATCH     batch size                                   [8]
-#   JOBS      trainings at once (one thread each)          [6]
+#   JOBS      trainings at once (one thread each)          [4]
 #   RUNS      settings "model:tag" separated by spaces; tag "aug" adds the augmentation and label
-#             smoothing of AUG_FLAGS   [oblong:plain oblong_dc_late:plain oblong:aug]
+#             smoothing of AUG_FLAGS   [oblong:plain oblong_dc_late:plain]
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 WORK="${1:-/tmp/vt-techniques-vocalset}"
@@ -30,8 +30,14 @@ PY="${PY:-python}"
 VT="${VT:-$PY -m vocaltools}"
 DATA="${DATA:-$ROOT/../shared/data}"
 [ -d "$DATA" ] || [ ! -d "$ROOT/../../shared/data" ] || DATA="$ROOT/../../shared/data"  # a worktree under /work/wt
-EPOCHS="${EPOCHS:-6}"; CRT="${CRT:-3}"; LR="${LR:-1e-3}"; BATCH="${BATCH:-8}"; JOBS="${JOBS:-6}"
-RUNS="${RUNS:-oblong:plain oblong_dc_late:plain oblong:aug}"
+EPOCHS="${EPOCHS:-5}"; CRT="${CRT:-2}"; LR="${LR:-1e-3}"; BATCH="${BATCH:-8}"; JOBS="${JOBS:-4}"
+RUNS="${RUNS:-oblong:plain oblong_dc_late:plain}"
+# glibc keeps freed blocks up to 32 MB in its heap instead of returning them to the kernel: the
+# 1025 x 87 maps are re-allocated every step, and fresh pages cost as much system time as the
+# training itself (measured: 3.1 -> 2.3 CPU-s per 16 clips at batch 8). Speed only.
+export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-33554432}"
+export MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-4000000000}"
+export MALLOC_TOP_PAD_="${MALLOC_TOP_PAD_:-268435456}"
 AUG_FLAGS="${AUG_FLAGS:---augment-gain-db 6 --augment-shift-seconds 0.25 --augment-pitch-semitones 1 --augment-noise-snr-db 10 --label-smoothing 0.1}"
 SRC="$DATA/vocalset-excerpts"
 [ -d "$SRC" ] || { echo "error: $SRC not found (set DATA)" >&2; exit 2; }
@@ -63,8 +69,8 @@ job() {  # model tag fold
 }
 export -f job
 export WORK VT EPOCHS CRT LR BATCH AUG_FLAGS
-for f in $FOLDS; do
-  for r in $RUNS; do echo "${r//:/ } $f"; done
+for r in $RUNS; do
+  for f in $FOLDS; do echo "${r//:/ } $f"; done
 done | xargs -P "$JOBS" -L 1 bash -c 'job "$@"' _
 
 # 4. per setting and strategy: every fold, their mean and std, and all folds pooled
