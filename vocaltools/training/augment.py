@@ -31,12 +31,14 @@ settings.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import torch
 
 from vocaltools.errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported where the transforms run, so the settings stay light
+    import torch
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ def feature_scale(feature_config: Mapping[str, Any]) -> FeatureScale:
 def _pitch_shift(clip: torch.Tensor, ratio: float) -> torch.Tensor:
     """``[channels, n_bins, n_frames]``: bin ``f`` <- bin ``f / ratio`` (linear interpolation);
     bins whose source lies above the top bin take the clip's minimum."""
+    import torch
+
     n_bins = clip.shape[-2]
     source = torch.arange(n_bins, dtype=torch.float32) / ratio
     low = source.floor().long().clamp(max=n_bins - 1)
@@ -122,6 +126,8 @@ def _pitch_shift(clip: torch.Tensor, ratio: float) -> torch.Tensor:
 def _mix_noise(clip: torch.Tensor, snr_db: np.ndarray, scale: FeatureScale) -> torch.Tensor:
     """``[channels, n_bins, n_frames]`` values with flat-spectrum noise added in power at
     ``snr_db`` (``[channels]``) below each channel's mean power; the ``top_db`` floor re-applied."""
+    import torch
+
     factor = float(scale.db_factor)
     power = torch.pow(10.0, clip / factor)
     snr = torch.as_tensor(snr_db, dtype=clip.dtype).view(-1, 1, 1)
@@ -139,6 +145,8 @@ def augment_batch(x: torch.Tensor, *, config: AugmentConfig, rng: np.random.Gene
     Draws every random value from ``rng`` in a fixed order (clip by clip, transform by transform,
     whether or not a transform is applied), so the values of one clip do not depend on which
     transforms the others took."""
+    import torch
+
     if not config.enabled or len(x) == 0:
         return x
     if scale.db_factor is None and (config.gain_db or config.noise_snr_db is not None):
