@@ -27,8 +27,9 @@ def test_card_names_the_data_its_licence_and_the_script():
     assert checkpoint.feature_config["preset"] == "yamamoto2022"
     assert checkpoint.feature_config["sample_rate"] == 44100
     assert checkpoint.clip_config["clip_seconds"] == pytest.approx(1.0, abs=1e-9)
-    assert checkpoint.summary["config"]["strategy"] == "crt_wc"
+    assert checkpoint.summary["stage"] == "joint"  # the stage-1 model of a cRT-WC run
     assert checkpoint.summary["config"]["alpha"] == pytest.approx(0.2, abs=1e-9)
+    assert checkpoint.summary["batch_norm_recalibrated"]["n_clips"] == 120
 
 
 def test_models_lists_it_with_the_attribution():

@@ -8,6 +8,10 @@
 #    re-training with w_c = 1/n_c^0.2), predictions of its stage-1 model (= joint with alpha 0.2:
 #    the five classes have 18 training clips each in every fold, so the class weights are uniform
 #    and weighted cross-entropy is the unweighted one) and of its final model (crt_wc)
+# -> the stage-1 model with its BatchNorm statistics recomputed over the training clips
+#    (recalibrate_bn.py: what --precise-bn does after the last epoch; these runs train with
+#    --precise-bn 0, as PRECISE_BN says, to save CPU time, and a model whose running statistics
+#    are used as they are answers one class for every clip: docs/results-techniques.md)
 # -> evaluate --folds per setting (per fold, mean, std, pooled)
 # -> the MFCC-statistics + logistic-regression baseline on the same folds (techniques_baseline.py).
 #
@@ -21,6 +25,7 @@
 #   LR        Adam learning rate                           [1e-3]
 #   BATCH     batch size                                   [8]
 #   JOBS      trainings at once (one thread each)          [4]
+#   PRECISE_BN  train --precise-bn                         [0]
 #   RUNS      settings "model:tag" separated by spaces; tag "aug" adds the augmentation and label
 #             smoothing of AUG_FLAGS   [oblong:plain oblong_dc_late:plain]
 set -euo pipefail
@@ -30,7 +35,7 @@ PY="${PY:-python}"
 VT="${VT:-$PY -m vocaltools}"
 DATA="${DATA:-$ROOT/../shared/data}"
 [ -d "$DATA" ] || [ ! -d "$ROOT/../../shared/data" ] || DATA="$ROOT/../../shared/data"  # a worktree under /work/wt
-EPOCHS="${EPOCHS:-5}"; CRT="${CRT:-2}"; LR="${LR:-1e-3}"; BATCH="${BATCH:-8}"; JOBS="${JOBS:-4}"
+PRECISE_BN="${PRECISE_BN:-0}"; EPOCHS="${EPOCHS:-5}"; CRT="${CRT:-2}"; LR="${LR:-1e-3}"; BATCH="${BATCH:-8}"; JOBS="${JOBS:-4}"
 RUNS="${RUNS:-oblong:plain oblong_dc_late:plain}"
 # glibc keeps freed blocks up to 32 MB in its heap instead of returning them to the kernel: the
 # 1025 x 87 maps are re-allocated every step, and fresh pages cost as much system time as the
@@ -56,19 +61,22 @@ FOLDS=$($PY -c "import json,sys; print(' '.join(sorted({str(json.loads(l)['fold'
 job() {  # model tag fold
   local m=$1 tag=$2 f=$3 name="$1-$2" extra=()
   local dir="$WORK/models/$name/fold-$f"
-  [ -f "$dir/test-predictions.jsonl" ] && [ -f "$dir/stage1/test-predictions.jsonl" ] && return 0
+  [ -f "$dir/test-predictions.jsonl" ] && [ -f "$dir/bn-stage1/test-predictions.jsonl" ] && return 0
   if [ "$tag" = aug ]; then read -r -a extra <<< "$AUG_FLAGS"; fi
   /usr/bin/time -f "$name fold $f: wall %e s, cpu %U+%S s" \
     $VT train "$WORK/store" -m "$m" -t technique --split "$WORK/loso.jsonl" --fold "$f" \
     --clip-seconds 1 --alpha 0.2 --strategy crt_wc --epochs "$EPOCHS" --crt-epochs "$CRT" \
-    --lr "$LR" --batch-size "$BATCH" --select last --precise-bn 0 --threads 1 --no-register \
+    --lr "$LR" --batch-size "$BATCH" --select last --precise-bn "$PRECISE_BN" --threads 1 --no-register \
     "${extra[@]}" -o "$dir" -q
   $VT predict "$WORK/store" -m "$dir" --subset test --threads 1 -q -o "$dir/test-predictions.jsonl"
   $VT predict "$WORK/store" -m "$dir/stage1" --subset test --threads 1 -q \
     -o "$dir/stage1/test-predictions.jsonl"
+  PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PY" "$ROOT/benchmarks/experiments/recalibrate_bn.py" "$WORK/store" "$dir/stage1" "$dir/bn-stage1"
+  $VT predict "$WORK/store" -m "$dir/bn-stage1" --subset test --threads 1 -q \
+    -o "$dir/bn-stage1/test-predictions.jsonl"
 }
 export -f job
-export WORK VT EPOCHS CRT LR BATCH AUG_FLAGS
+export WORK VT PY ROOT EPOCHS CRT LR BATCH AUG_FLAGS PRECISE_BN
 for r in $RUNS; do
   for f in $FOLDS; do echo "${r//:/ } $f"; done
 done | xargs -P "$JOBS" -L 1 bash -c 'job "$@"' _
@@ -77,8 +85,8 @@ done | xargs -P "$JOBS" -L 1 bash -c 'job "$@"' _
 TABLE=()
 for r in $RUNS; do
   name="${r//:/-}"
-  for strategy in joint crt_wc; do
-    sub=""; [ "$strategy" = joint ] && sub="/stage1"
+  for strategy in joint joint-bn crt_wc; do
+    sub=""; [ "$strategy" = joint ] && sub="/stage1"; [ "$strategy" = joint-bn ] && sub="/bn-stage1"
     preds=(); for f in $FOLDS; do preds+=("$WORK/models/$name/fold-$f$sub/test-predictions.jsonl"); done
     $VT evaluate --folds "${preds[@]}" -o "$WORK/models/$name/report-$strategy.json" 2> /dev/null
     TABLE+=("$name-$strategy=$WORK/models/$name/report-$strategy.json")
