@@ -144,7 +144,8 @@ def test_vocalset_tree_fields_and_quirks(tmp_path):
     }
     assert items["FULL/female2/arpeggios/belt/f2_arpeggios_belt_a"] == {
         "singer": "f2", "gender": "female", "context": "arpeggios", "technique": "belt",
-        "vowel": "a", "key": "", "excerpt": "", "official_split": "test"}
+        "vowel": "a", "key": "", "excerpt": "", "pitch_range": "", "start_s": "",
+        "official_split": "test"}
     assert items["FULL/female2/arpeggios/lip_trill/lip_trill_arps"]["singer"] == "f2"
     assert items["FULL/female2/scales/Vocal Fry/f2_scales_vocal_fry_e"]["technique"] == "vocal_fry"
     straight = items["FULL/f1/arpeggios/straight/f1_arpeggios_a_straight"]
@@ -158,8 +159,65 @@ def test_vocalset_tree_fields_and_quirks(tmp_path):
     assert {s.path: s.reason for s in report.skipped} == {
         "FULL/female2/scales/vibrato/f2_scales_vibrato_a(1).wav":
             "duplicate of f2_scales_vibrato_a.wav",
-        "FULL/male3/readme_tone.wav": "not at <singer>/<context>/<technique>/<file>.wav",
+        "FULL/male3/readme_tone.wav":
+            "name is not <singer>_<context>_<technique>_<vowel>_<low|high>Pitch_<start> "
+            "(e.g. f3_arpeggios_belt_u_highPitch_2.6006)",
     }
+
+
+def vocalset_excerpts_tree(root: Path) -> Path:
+    audio = root / "audio"
+    for rel in [
+        "f3/f3_arpeggios_belt_u_highPitch_2.6006.flac",
+        "f3/f3_scales_vocal_fry_a_lowPitch_0.52.flac",       # technique with an underscore
+        "m2/m2_long_tones_breathy_o_highPitch_11.flac",      # context with an underscore
+        "m2/m1_scales_straight_e_lowPitch_3.2.flac",         # name and folder disagree
+        "m2/m2_scales_yodel_e_lowPitch_3.2.flac",            # not a VocalSet technique
+        "m2/notes.flac",
+    ]:
+        noise(audio / rel)
+    noise(audio / "m2" / "deeper" / "m2_scales_straight_e_lowPitch_3.2.flac")  # wrong depth
+    return root
+
+
+def test_vocalset_excerpts_read_labels_from_names(tmp_path):
+    root = vocalset_excerpts_tree(tmp_path / "vocalset-excerpts")
+    for scan_root in (root, root / "audio"):  # the folder holding audio/, or audio/ itself
+        report = LAYOUTS["vocalset"].scan_report(scan_root)
+        prefix = "audio/" if scan_root == root else ""
+        items = by_id(report.items)
+        assert set(items) == {f"{prefix}f3/f3_arpeggios_belt_u_highPitch_2.6006",
+                              f"{prefix}f3/f3_scales_vocal_fry_a_lowPitch_0.52",
+                              f"{prefix}m2/m2_long_tones_breathy_o_highPitch_11"}
+        assert items[f"{prefix}f3/f3_arpeggios_belt_u_highPitch_2.6006"] == {
+            "singer": "f3", "gender": "female", "context": "arpeggios", "technique": "belt",
+            "vowel": "u", "key": "", "excerpt": "", "pitch_range": "high", "start_s": "2.6006",
+            "official_split": "train"}
+        fry = items[f"{prefix}f3/f3_scales_vocal_fry_a_lowPitch_0.52"]
+        assert (fry["technique"], fry["context"], fry["pitch_range"]) == ("vocal_fry", "scales", "low")
+        tones = items[f"{prefix}m2/m2_long_tones_breathy_o_highPitch_11"]
+        assert (tones["context"], tones["technique"], tones["gender"]) == (
+            "long_tones", "breathy", "male")
+        reasons = {s.path.rsplit("/", 1)[-1]: s.reason for s in report.skipped}
+        assert reasons["m1_scales_straight_e_lowPitch_3.2.flac"].startswith("name says singer m1")
+        assert "not a VocalSet technique" in reasons["m2_scales_yodel_e_lowPitch_3.2.flac"]
+        assert reasons["notes.flac"].startswith("name is not <singer>_<context>")
+        assert reasons["m2_scales_straight_e_lowPitch_3.2.flac"].startswith("not at <singer>/")
+
+
+def test_vocalset_layout_reads_the_shared_excerpts():
+    root = shared_data("vocalset-excerpts")
+    items = LAYOUTS["vocalset"].scan(root)
+    rows = {row["path"].rsplit(".", 1)[0]: row
+            for row in csv.DictReader(open(root / "metadata.csv", encoding="utf-8"))}
+    assert len(items) == len(rows) == 120
+    for item in items:  # the names say what the CSV says
+        row = rows[item.item_id]
+        assert {k: item.fields[k] for k in ("singer", "gender", "context", "technique", "vowel",
+                                            "pitch_range")} == {
+            k: row[k] for k in ("singer", "gender", "context", "technique", "vowel", "pitch_range")}
+    assert sorted({i.fields["technique"] for i in items}) == [
+        "belt", "breathy", "straight", "vibrato", "vocal_fry"]
 
 
 def test_vocalset_options(tmp_path):

@@ -84,6 +84,47 @@ def test_block_sizes_follow_the_code_padding():
         assert tuple(same.blocks(torch.zeros(1, 3, 1025, 259)).shape) == (1, 128, 10, 2)
 
 
+def _block_sizes(model: OblongCNN, n_frames: int) -> list[tuple[int, ...]]:
+    x = torch.zeros(1, 3, 1025, n_frames)
+    sizes = []
+    with torch.no_grad():
+        for block in model.blocks:
+            x = block(x)
+            sizes.append(tuple(x.shape[1:]))
+    return sizes
+
+
+@pytest.mark.parametrize("padding, three_s, one_s", [
+    ("half", [(32, 256, 64), (64, 64, 16), (128, 21, 5), (128, 10, 3)],
+     [(32, 256, 21), (64, 64, 5), (128, 21, 2), (128, 10, 1)]),
+    ("same", [(32, 256, 64), (64, 64, 16), (128, 21, 5), (128, 10, 2)],
+     [(32, 256, 21), (64, 64, 5), (128, 21, 1), (128, 10, 1)]),
+])
+def test_one_second_clips_are_valid_and_three_second_shapes_unchanged(padding, three_s, one_s):
+    clamped = OblongCNN(padding=padding).eval()
+    plain = OblongCNN(padding=padding, clamp_pool=False).eval()
+    plain.load_state_dict(clamped.state_dict())  # pools hold no weights: the same state dict
+    assert count_params(plain) == count_params(clamped)
+    assert _block_sizes(clamped, 259) == _block_sizes(plain, 259) == three_s
+    assert _block_sizes(clamped, 87) == one_s  # 1 s at 44.1 kHz, hop 512
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 1025, 259)
+    with torch.no_grad():  # 3-s clips: the clamped pools are the plain ones
+        assert torch.allclose(clamped(x), plain(x), atol=1e-6)
+    if padding == "same":  # the plain 2x2 pool has no output for block 4's single frame
+        with pytest.raises(RuntimeError):
+            _block_sizes(plain, 87)
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_COUNTS))
+def test_every_s3_model_classifies_one_second_clips(name):
+    torch.manual_seed(0)
+    model = build_model(name, n_classes=5).eval()
+    with torch.no_grad():
+        logits = model(torch.randn(2, 3, 1025, 87))
+    assert logits.shape == (2, 5) and torch.isfinite(logits).all()
+
+
 @pytest.mark.parametrize("kernel, stride, padding, dilation", CONV_CASES)
 def test_zero_offsets_unit_mask_equal_regular_conv(kernel, stride, padding, dilation):
     torch.manual_seed(1)

@@ -14,8 +14,8 @@ from vocaltools.datasets.itemlist import write_items
 from vocaltools.datasets.layouts import LAYOUTS
 from vocaltools.datasets.splits import (SplitAssignment, SplitConfig, count_split, make_split,
                                         read_split, select_fold, split_albums,
-                                        split_damp_balanced, split_groups, split_kfold,
-                                        split_stratified, split_vocalset, write_split)
+                                        split_damp_balanced, split_group_kfold, split_groups,
+                                        split_kfold, split_stratified, split_vocalset, write_split)
 from vocaltools.errors import ConfigError, FormatError, InputError
 from vocaltools.formats.store import ItemRecord
 
@@ -212,6 +212,56 @@ def test_kfold_orders_by_item_id_without_recording_index():
     items = [item(f"s/{name}", singer="s") for name in ("c", "a", "b")]
     out = split_kfold(items, by="singer", seed=0, n_folds=3)
     assert [a.item_id for a in out if a.split == "test"] == ["s/a", "s/b", "s/c"]
+
+
+def test_group_kfold_leaves_one_singer_out():
+    singers = ("f3", "f5", "m1", "m2")
+    items = [item(f"{s}/{t}{k}", singer=s, technique=t) for s in singers
+             for t in ("belt", "vibrato") for k in range(3)]
+    out = split_group_kfold(items, by="singer", seed=0)
+    assert len(out) == 4 * len(items)
+    tested = []
+    for fold in range(4):
+        sides = defaultdict(set)
+        for a in out:
+            if a.fold == fold:
+                sides[a.item_id.split("/")[0]].add(a.split)
+        assert all(len(s) == 1 for s in sides.values())  # no singer on two sides
+        test = [g for g, s in sides.items() if s == {"test"}]
+        assert len(test) == 1 and all(s == {"train"} for g, s in sides.items() if g not in test)
+        tested += test
+    assert sorted(tested) == list(singers)  # every singer is tested exactly once
+    assert split_group_kfold(items[::-1], by="singer", seed=0) == out
+    # a third of the 3 other singers validates (whole singers); 2 folds of 2 singers each
+    validated = split_group_kfold(items, by="singer", seed=0, validation_fraction=0.34)
+    for fold in range(4):
+        sides = Counter(a.split for a in validated if a.fold == fold)
+        assert sides == {"test": 6, "validation": 6, "train": 12}
+    halves = split_group_kfold(items, by="singer", seed=0, n_folds=2)
+    assert [Counter(a.split for a in halves if a.fold == f)["test"] for f in (0, 1)] == [12, 12]
+    with pytest.raises(ConfigError, match="n_folds must be from 2 to the 4 values"):
+        split_group_kfold(items, by="singer", seed=0, n_folds=5)
+    with pytest.raises(InputError, match="leave none for training"):
+        split_group_kfold(items, by="singer", seed=0, validation_fraction=0.9)
+    config = SplitConfig(scheme="kfold", by="singer", hold_out="group")
+    assert make_split(items, config) == out
+    with pytest.raises(ConfigError, match="unknown hold-out"):
+        make_split(items, SplitConfig(scheme="kfold", hold_out="song"))
+
+
+def test_cli_kfold_hold_out_group(tmp_path):
+    items = [item(f"{s}/rec{r}", singer=s) for s in ("s1", "s2", "s3") for r in range(2)]
+    write_items(items, tmp_path / "items.jsonl")
+    done = run_cli("dataset", "split", str(tmp_path / "items.jsonl"), "--scheme", "kfold",
+                   "--by", "singer", "--hold-out", "group", "--validation-fraction", "0",
+                   "-o", str(tmp_path / "loso.jsonl"))
+    assert done.returncode == 0, done.stderr
+    assert "kfold fold 2: train 4, validation 0, test 2" in done.stderr
+    records = read_split(tmp_path / "loso.jsonl")
+    assert {r.fold for r in records} == {0, 1, 2}
+    bad = run_cli("dataset", "split", str(tmp_path / "items.jsonl"), "--scheme", "kfold",
+                  "--by", "singer", "--hold-out", "group", "--fold", "3", "-o", "-")
+    assert bad.returncode == 1 and "expected a fold in 0..2" in bad.stderr
 
 
 # -- group ---------------------------------------------------------------------------------------

@@ -126,3 +126,26 @@ def test_newer_schema_is_refused(tmp_path):
     path.write_text(json.dumps({"schema": "vocaltools.prediction/99", "item_id": "a"}) + "\n")
     result = invoke_cli("vote", str(path))
     assert result.returncode == 1 and "upgrade vocaltools" in result.stderr
+
+
+def test_evaluate_folds_reports_each_fold_mean_std_and_pooled(tmp_path):
+    fold0 = [clip("s1", [0.9, 0.05, 0.05], "a"), clip("s2", [0.1, 0.8, 0.1], "b")]  # 2 of 2
+    fold1 = [clip("s3", [0.6, 0.3, 0.1], "c"), clip("s4", [0.2, 0.1, 0.7], "c"),
+             clip("s5", [0.5, 0.4, 0.1], "b")]  # 1 of 3
+    paths = [tmp_path / "fold-0.jsonl", tmp_path / "fold-1.jsonl"]
+    write_jsonl(paths[0], fold0)
+    write_jsonl(paths[1], fold1)
+    done = run_cli("evaluate", "--folds", *map(str, paths), "-o", str(tmp_path / "cv.json"))
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "cv.json").read_text())
+    assert [run["fold"] for run in report["runs"]] == [0, 1] and report["n_folds"] == 2
+    accuracy = report["aggregate"]["clip"]["accuracy"]
+    assert accuracy["mean"] == pytest.approx((1 + 1 / 3) / 2, abs=1e-9)
+    assert accuracy["std"] == pytest.approx((1 - 1 / 3) / 2, abs=1e-9)
+    assert report["pooled"]["clip"]["n"] == 5
+    assert report["pooled"]["clip"]["accuracy"] == pytest.approx(3 / 5, abs=1e-9)
+    assert "pooled" in done.stderr and "fold 1" in done.stderr
+    overlap = tmp_path / "again.jsonl"
+    write_jsonl(overlap, [clip("s1", [0.9, 0.05, 0.05], "a")])
+    bad = run_cli("evaluate", "--folds", str(paths[0]), str(overlap))
+    assert bad.returncode == 1 and "is in two folds" in bad.stderr

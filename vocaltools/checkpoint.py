@@ -91,12 +91,18 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a checkpoint file (or a model folder holding ``checkpoint.pt``) safely."""
+    """Read a checkpoint file (or a model folder holding ``checkpoint.pt``) safely. A ``.json``
+    file is a bundled model's card, read with its ``.safetensors`` weights
+    (:mod:`vocaltools.bundled`)."""
     import pickle
 
     import torch
 
     target = checkpoint_path(path)
+    if target.suffix == ".json":
+        from vocaltools.bundled import read_bundled
+
+        return read_bundled(target)
     if not target.is_file():
         raise ModelError(f"{target}: no such checkpoint; give a model folder written by "
                          "'vocaltools train' or its checkpoint.pt")
@@ -117,10 +123,16 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     except (RuntimeError, EOFError, OSError) as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ModelError(f"{target}: not a readable vocaltools checkpoint ({reason})") from error
+    return checkpoint_from_dict(data, source=target)
+
+
+def checkpoint_from_dict(data: Any, *, source: str | os.PathLike) -> Checkpoint:
+    """The :class:`Checkpoint` of a plain dict as :meth:`Checkpoint.to_dict` writes it (with its
+    ``state_dict``); ``source`` names the file in error messages."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ModelError(f"{target}: not a vocaltools checkpoint (no format {FORMAT!r})")
+        raise ModelError(f"{source}: not a vocaltools checkpoint (no format {FORMAT!r})")
     if int(data.get("version", 0)) > VERSION:
-        raise ModelError(f"{target}: checkpoint version {data['version']} is newer than this "
+        raise ModelError(f"{source}: checkpoint version {data['version']} is newer than this "
                          f"vocaltools reads (up to {VERSION}); upgrade vocaltools")
     try:
         return Checkpoint(
@@ -131,7 +143,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             state_dict=data["state_dict"], summary=data.get("summary") or {},
             software=data.get("software", "unknown"))
     except KeyError as error:
-        raise ModelError(f"{target}: checkpoint lacks the key {error}") from error
+        raise ModelError(f"{source}: checkpoint lacks the key {error}") from error
 
 
 def build_from_checkpoint(checkpoint: Checkpoint, *, where: str | os.PathLike | None = None):

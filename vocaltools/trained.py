@@ -120,8 +120,9 @@ def default_name() -> str | None:
 
 
 def resolve_model(name_or_path: str | os.PathLike | None) -> Path:
-    """The checkpoint file for a registered name, a model folder or a checkpoint file; ``None``
-    means the default model."""
+    """The checkpoint file for a model folder or checkpoint file, else a registered name, else a
+    bundled model's name (its ``NAME.json``, which ``load_checkpoint`` reads); ``None`` means the
+    default model."""
     from vocaltools.checkpoint import checkpoint_path
 
     if name_or_path is None:
@@ -139,10 +140,23 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> Path:
                              "'vocaltools train'")
         return target
     if NAME_PATTERN.match(text):
-        entry = get_trained(text)
-        target = checkpoint_path(Path(entry.path))
-        if not target.is_file():
-            raise ModelError(f"trained model {text!r} points at {entry.path}, which holds no "
-                             "checkpoint any more; train it again or register another folder")
-        return target
+        entry = next((e for e in list_trained() if e.name == text), None)
+        if entry is not None:
+            target = checkpoint_path(Path(entry.path))
+            if not target.is_file():
+                raise ModelError(f"trained model {text!r} points at {entry.path}, which holds no "
+                                 "checkpoint any more; train it again or register another folder")
+            return target
+        from vocaltools.bundled import bundled_names, bundled_path
+
+        bundled = bundled_path(text)
+        if bundled is not None:
+            return bundled
+        names = [e.name for e in list_trained()] + bundled_names()
+        close = difflib.get_close_matches(text, names, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ModelError(f"no model called {text!r}.{hint} Registered models: "
+                         f"{', '.join(e.name for e in list_trained()) or 'none'}; bundled models: "
+                         f"{', '.join(bundled_names()) or 'none'}; or give the path of a model "
+                         "folder")
     raise ModelError(f"{text}: no such model folder or checkpoint file")

@@ -103,11 +103,19 @@ def split(
     test_fraction: Annotated[float, typer.Option("--test-fraction", help=(
         "Share of items (stratified) or groups (group) for test."))] = 0.1,
     validation_fraction: Annotated[float, typer.Option("--validation-fraction", help=(
-        "Share of the rest for validation (stratified, group, vocalset)."))] = 0.1,
+        "Share of the rest for validation (stratified, group, vocalset; kfold --hold-out group: "
+        "of the other groups, rounded)."))] = 0.1,
     stratify: Annotated[Optional[str], typer.Option("--stratify", help=(
         "group: when every group holds one value of this field (e.g. singer), take the "
         "fractions per value, so every class has groups on every side."))] = None,
-    folds: Annotated[int, typer.Option("--folds", help="Number of folds (kfold).")] = 10,
+    folds: Annotated[Optional[int], typer.Option("--folds", help=(
+        "Number of folds (kfold) [default: 10; with --hold-out group one per value of --by].")
+    )] = None,
+    hold_out: Annotated[str, typer.Option("--hold-out", help=(
+        "kfold: 'recording' (S2: recording k of every --by group is test in fold k; groups are on "
+        "both sides) or 'group' (whole --by groups are test in turn: '--by singer --hold-out "
+        "group' is leave-one-singer-out; --validation-fraction of the other groups validate)."))
+    ] = "recording",
     test_singers: Annotated[Optional[str], typer.Option("--test-singers", help=(
         "Test singers of the vocalset scheme (comma-separated) [default: the items' "
         "official_split field, else f2,f8,m3,m5,m10]."))] = None,
@@ -142,17 +150,21 @@ def split(
     config = SplitConfig(
         scheme=scheme, seed=seed, by=by, group=group, test_fraction=test_fraction,
         validation_fraction=validation_fraction, n_folds=folds, stratify=stratify,
+        hold_out=hold_out,
         test_singers=None if test_singers is None else tuple(
             s.strip() for s in test_singers.split(",") if s.strip()),
         train_songs=_ints(train_songs, "--train-songs"),
         validation_songs=_ints(validation_songs, "--validation-songs"),
         test_songs=_ints(test_songs, "--test-songs"), keep=kept)
-    if fold is not None and (scheme != "kfold" or not 0 <= fold < folds):
-        raise ConfigError(f"--fold {fold}: expected the kfold scheme and a fold in 0..{folds - 1}")
+    if fold is not None and scheme != "kfold":
+        raise ConfigError(f"--fold {fold}: expected the kfold scheme")
     if "{fold}" in output and scheme != "kfold":
         raise ConfigError("an output name with {fold} needs --scheme kfold")
     assignments = make_split(read_items(items), config)
     if fold is not None:
+        n_folds = len({a.fold for a in assignments})
+        if not 0 <= fold < n_folds:
+            raise ConfigError(f"--fold {fold}: expected a fold in 0..{n_folds - 1}")
         assignments = [a for a in assignments if a.fold == fold]
     if "{fold}" in output:
         for number in sorted({a.fold for a in assignments}):

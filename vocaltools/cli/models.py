@@ -15,16 +15,20 @@ def models(
         "--params/--no-params", help="Count each architecture's parameters at its paper "
                                      "configuration (built without weights; cached).")] = True,
 ) -> None:
-    """List the architectures and the trained models; choose the default model.
+    """List the architectures, the bundled and the trained models; choose the default model.
 
     For every architecture: name, task, seed paper, feature preset, input shape, trainable
     parameters and the Keras count (with BatchNorm statistics and frozen weights) at the paper's
-    configuration. Trained models are those registered by 'vocaltools train'.
+    configuration. Bundled models ship with vocaltools and are used by name ('predict --model
+    NAME'); each is listed with its task, classes, training data, licence and the figures it
+    reached. Trained models are those registered by 'vocaltools train'; a registered name hides a
+    bundled model of the same name.
     """
     import json
     import sys
 
     from vocaltools import trained
+    from vocaltools.bundled import list_bundled
     from vocaltools.models.catalog import SPECS
 
     if set_default is not None:
@@ -40,6 +44,7 @@ def models(
         counts = {spec.name: (None, None) for spec in SPECS}
     default = trained.default_name()
     entries = trained.list_trained()
+    bundled = list_bundled()
     rows = []
     for spec in SPECS:
         n_params, n_keras = counts[spec.name]
@@ -47,6 +52,8 @@ def models(
                      "family": spec.family, "preset": spec.preset, "inputs": list(spec.inputs),
                      "input_shape": list(spec.input_shape), "n_classes": spec.n_classes,
                      "params": n_params, "params_keras": n_keras, "description": spec.description})
+    for model in bundled:
+        rows.append({**model.to_dict(), "kind": "bundled", "default": model.name == default})
     for entry in entries:
         rows.append({**entry.to_dict(), "kind": "trained", "default": entry.name == default})
     if as_json:
@@ -63,6 +70,18 @@ def models(
         print(f"{row['name']:<17}{row['task']:<10}{row['seed'] or '-':<6}{row['preset']:<14}{shape:<16}"
               f"{n_params:>12}{n_keras:>12}")
     print()
+    for model in bundled:
+        mark = " (default)" if model.name == default else ""
+        print(f"bundled model {model.name}{mark}: {model.model}, {model.task} {model.target}, "
+              f"{len(model.labels)} classes, {model.n_bytes / 1e6:.1f} MB")
+        print(f"  {model.card.description}")
+        print(f"  classes: {', '.join(model.labels)}")
+        print(f"  training data: {model.card.training_data}")
+        print(f"  licence: {model.card.licence}; {model.card.attribution}")
+        for figure, value in model.card.figures.items():
+            print(f"  {figure}: {value}")
+        print(f"  retrain: {model.card.script}")
+        print()
     if not entries:
         print("no trained models yet: 'vocaltools train STORE --model NAME --target FIELD -o DIR' "
               "registers one")

@@ -14,8 +14,9 @@ def predict(
     inputs: Annotated[list[Path], typer.Argument(
         help="Audio files, folders of audio files, or feature stores.", show_default=False)],
     model: Annotated[Optional[str], typer.Option(
-        "--model", "-m", help="Registered model name, model folder or checkpoint file "
-                              "[default: the default model, see 'vocaltools models --set-default'].")] = None,
+        "--model", "-m", help="Model folder or checkpoint file, registered model name, or "
+                              "bundled model name (see 'vocaltools models') [default: the default "
+                              "model, see 'vocaltools models --set-default'].")] = None,
     output: Annotated[Optional[str], typer.Option(
         "--output", "-o", help="Write JSONL here ('-' = stdout; .gz compresses). Without it, "
                                "a terminal gets one line per file and a pipe gets JSONL.")] = None,

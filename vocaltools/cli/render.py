@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
-def print_report(reports: Sequence[Any], summary: dict[str, Any]) -> None:
-    """A table of the scalar metrics per run (and mean/std/best over runs) on the terminal; on
-    stderr when stdout is a pipe or file."""
+def print_report(reports: Sequence[Any], summary: dict[str, Any], pooled: Any = None) -> None:
+    """A table of the scalar metrics per run (and mean/std/best over runs; with ``pooled``, the
+    folds of a cross-validation and their pooled scores) on the terminal; on stderr when stdout is
+    a pipe or file."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -27,7 +28,7 @@ def print_report(reports: Sequence[Any], summary: dict[str, Any]) -> None:
                   caption=(f"runs: {runs}. " if len(reports) > 1 else f"{runs[4:]}: ")
                   + "acc accuracy, F1w/F1m weighted/macro F1, bacc balanced accuracy, Pm/Rm "
                     "macro precision/recall")
-    several = len(reports) > 1
+    several = len(reports) > 1 or pooled is not None
     if several:
         table.add_column("run", no_wrap=True)
     table.add_column("level", no_wrap=True)
@@ -40,16 +41,22 @@ def print_report(reports: Sequence[Any], summary: dict[str, Any]) -> None:
         return str(value) if isinstance(value, int) else f"{value:.3f}"
 
     for number, report in enumerate(reports, start=1):
+        name = f"fold {number - 1}" if pooled is not None else str(number)
         for level, scores in (("clip", report.clip), ("item", report.item)):
             if scores is not None:
                 row = scores.summary()
-                table.add_row(*([str(number)] if several else []), level,
+                table.add_row(*([name] if several else []), level,
                               *(cell(row[m]) for m in metrics))
-    if several:
+    if len(reports) > 1:
         for level in ("clip", "item"):
             agg = summary["aggregate"][level]
             if agg:
                 for stat in ("mean", "std", "best"):
                     table.add_row(stat, level, "", *(cell(agg[m][stat]) if m in agg else "-"
                                                      for m in metrics[1:]))
+    if pooled is not None:
+        for level, scores in (("clip", pooled.clip), ("item", pooled.item)):
+            if scores is not None:
+                row = scores.summary()
+                table.add_row("pooled", level, *(cell(row[m]) for m in metrics))
     console.print(table)

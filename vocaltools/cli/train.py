@@ -120,6 +120,21 @@ def train(
         help="Classify objective: after every epoch, recompute BatchNorm statistics as averages "
              "over this many training clips before validating and saving (0: keep the running "
              "averages, which settle slowly on small data with the S1 models' Keras momentum).")] = 8192,
+    label_smoothing: Annotated[float, typer.Option(
+        help="Label smoothing e of the cross-entropy: targets (1 - e) one-hot + e / classes "
+             "(0 = off).")] = 0.0,
+    augment_gain_db: Annotated[float, typer.Option(
+        help="Augmentation: random gain up to +-this many dB (0 = off).")] = 0.0,
+    augment_shift_seconds: Annotated[float, typer.Option(
+        help="Augmentation: circular time shift of up to +-this many seconds (0 = off).")] = 0.0,
+    augment_pitch_semitones: Annotated[float, typer.Option(
+        help="Augmentation: pitch shift up to +-this many semitones by resampling the frequency "
+             "axis (0 = off).")] = 0.0,
+    augment_noise_snr_db: Annotated[Optional[float], typer.Option(
+        help="Augmentation: mix in white noise at an SNR drawn from [this, this + 20] dB "
+             "[default: off].")] = None,
+    augment_probability: Annotated[float, typer.Option(
+        help="Augmentation: chance that each enabled transform is applied to a clip.")] = 0.5,
     option: Annotated[Optional[list[str]], typer.Option(
         "--option", help="Model option KEY=VALUE (JSON value); repeatable.")] = None,
     name: Annotated[Optional[str], typer.Option(
@@ -151,6 +166,7 @@ def train(
     vocaltools train ...') it trains with DistributedDataParallel and rank 0 writes the output.
     """
     from vocaltools.formats.store import FeatureStore
+    from vocaltools.training.augment import AugmentConfig
     from vocaltools.training.config import make_train_config
     from vocaltools.datasets.splits import SplitConfig, make_split, read_split, select_fold
 
@@ -169,7 +185,11 @@ def train(
         batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay, select=select,
         alpha=alpha, strategy=strategy, crt_epochs=crt_epochs, device=device, precision=precision,
         model_options=_parse_options(option or []), max_epochs_this_call=max_epochs,
-        threads=threads, workers=workers, compile=compile_model, precise_bn=precise_bn)
+        threads=threads, workers=workers, compile=compile_model, precise_bn=precise_bn,
+        label_smoothing=label_smoothing,
+        augment=AugmentConfig(gain_db=augment_gain_db, shift_seconds=augment_shift_seconds,
+                              pitch_semitones=augment_pitch_semitones,
+                              noise_snr_db=augment_noise_snr_db, probability=augment_probability))
     if split is not None:
         item_split = select_fold(read_split(split), fold=fold, where=str(split))
     else:

@@ -21,6 +21,11 @@ Schemes (:data:`SCHEMES`):
 - ``kfold`` (S2): recording k (by ``order_field``, else item id) of every ``by`` group is the test
   set of fold k (k = 0..n_folds-1, recordings past n_folds wrap around); in each fold one other
   recording per group, drawn with the seed, is the validation set. Records carry ``fold``.
+- ``kfold`` with ``hold_out="group"`` (leave-one-group-out, e.g. leave-one-singer-out): the
+  sorted values of ``by`` are shuffled with the seed and dealt into ``n_folds`` folds (default:
+  one fold per value); fold k tests the groups of fold k, a seeded ``round(validation_fraction x
+  other groups)`` of the other groups is its validation set, the rest train. No group is ever on
+  two sides of a fold. Records carry ``fold``.
 - ``group``: group-disjoint: the sorted values of ``by`` (one field or several) are shuffled with
   the seed; ``test_fraction`` of the groups go to test, then ``validation_fraction`` of the rest to
   validation. With ``stratify`` (``train --split-by`` passes its target) and every group holding
@@ -268,6 +273,46 @@ def split_kfold(items: Iterable[SplitItem], *, by: str, seed: int, n_folds: int 
     return out
 
 
+def split_group_kfold(items: Iterable[SplitItem], *, by: str, seed: int,
+                      n_folds: int | None = None, validation_fraction: float = 0.0
+                      ) -> list[SplitAssignment]:
+    """Cross-validation over whole groups of ``by``: fold k tests the groups dealt to fold k
+    (values sorted, shuffled with ``seed``, dealt in turn); ``n_folds`` None = one fold per group
+    (leave-one-group-out). In each fold a seeded ``round(validation_fraction x other groups)`` of
+    the other groups is validation (whole groups), the rest train.
+
+    Returns ``n_folds x len(items)`` assignments, fold by fold.
+    """
+    _check_fraction("validation_fraction", validation_fraction)
+    items = _sorted_items(items)
+    groups = _group(items, by)
+    keys = list(groups)
+    if len(keys) < 2:
+        raise InputError(f"only {len(keys)} distinct value(s) of {by!r}: leaving groups out needs "
+                         "at least 2")
+    n_folds = len(keys) if n_folds is None else n_folds
+    if not 2 <= n_folds <= len(keys):
+        raise ConfigError(f"n_folds must be from 2 to the {len(keys)} values of {by!r} (one fold "
+                          f"per value: leave-one-out), got {n_folds}")
+    rng = random.Random(seed)
+    rng.shuffle(keys)
+    fold_of = {key: index % n_folds for index, key in enumerate(keys)}
+    out: list[SplitAssignment] = []
+    for fold in range(n_folds):
+        others = sorted(k for k in keys if fold_of[k] != fold)
+        n_validation = _count(validation_fraction, len(others))
+        if n_validation >= len(others):
+            raise InputError(f"fold {fold}: {len(others)} other value(s) of {by!r} leave none for "
+                             "training after validation; lower --validation-fraction")
+        validation = set(rng.sample(others, n_validation))
+        for item in items:
+            key = _value(item, by)
+            side = ("test" if fold_of[key] == fold else
+                    "validation" if key in validation else "train")
+            out.append(SplitAssignment(item.item_id, side, fold))
+    return out
+
+
 def _group_fields(by: str | Sequence[str]) -> tuple[str, ...]:
     fields = tuple(f.strip() for f in (by.split(",") if isinstance(by, str) else by) if f.strip())
     if not fields:
@@ -394,7 +439,11 @@ class SplitConfig:
     group: str | None = None
     test_fraction: float = 0.1
     validation_fraction: float = 0.1
-    n_folds: int = 10
+    #: kfold: None = 10 folds when holding out recordings, one fold per group when holding out groups
+    n_folds: int | None = None
+    #: kfold: ``recording`` (S2: recording k of every group in fold k) or ``group`` (whole groups
+    #: of ``by`` in fold k: leave-one-group-out)
+    hold_out: str = "recording"
     #: group: count per value of this field when every group holds one (``train`` passes its target)
     stratify: str | None = None
     #: vocalset: None = the items' official_split field, else VOCALSET_TEST_SINGERS
@@ -431,8 +480,17 @@ def _stratified(items: Sequence[SplitItem], c: SplitConfig) -> list[SplitAssignm
                             validation_fraction=c.validation_fraction)
 
 
+HOLD_OUT = ("recording", "group")
+
+
 def _kfold(items: Sequence[SplitItem], c: SplitConfig) -> list[SplitAssignment]:
-    return split_kfold(items, by=c.by or "singer", seed=c.seed, n_folds=c.n_folds,
+    if c.hold_out == "group":
+        return split_group_kfold(items, by=c.by or "singer", seed=c.seed, n_folds=c.n_folds,
+                                 validation_fraction=c.validation_fraction)
+    if c.hold_out != "recording":
+        raise ConfigError(f"unknown hold-out {c.hold_out!r}; choose one of {', '.join(HOLD_OUT)}")
+    return split_kfold(items, by=c.by or "singer", seed=c.seed,
+                       n_folds=10 if c.n_folds is None else c.n_folds,
                        order_field=c.group or "recording_index")
 
 
@@ -454,7 +512,8 @@ SCHEMES: dict[str, tuple[Callable[[Sequence[SplitItem], SplitConfig], list[Split
                              "index field (song_index)"),
     "stratified": (_stratified, "S4: --by class field (required); test then validation fraction"),
     "kfold": (_kfold, "S2: --by singer field (singer), --group recording order field "
-                      "(recording_index); one record per item and fold"),
+                      "(recording_index); --hold-out group: whole groups of --by per fold "
+                      "(leave-one-singer-out); one record per item and fold"),
     "group": (_groups, "--by group field(s) (required): groups never straddle sides; --stratify "
                        "FIELD counts per class"),
 }

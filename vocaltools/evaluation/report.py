@@ -1,5 +1,6 @@
 """Evaluation reports: predictions or votes (with their true labels) -> metrics at clip and item
-level, several runs aggregated as mean, std and best."""
+level, several runs aggregated as mean, std and best, or the folds of a cross-validation
+aggregated as mean and std with all folds' predictions also scored together (pooled)."""
 
 from __future__ import annotations
 
@@ -73,3 +74,35 @@ def summarize_runs(reports: Sequence[RunReport]) -> dict[str, Any]:
     return {"runs": [r.to_dict() for r in reports],
             "aggregate": {"clip": aggregate(clip_runs) if clip_runs else None,
                           "item": aggregate([r.item.summary() for r in reports])}}
+
+
+def pool_folds(records_per_fold: Sequence[Sequence[Mapping[str, Any]]], *, sources: Sequence[str],
+               vote_method: str = "s1") -> RunReport:
+    """All folds' records scored as one run. Folds must share the model's label list (in order)
+    and test disjoint items, as the folds of one cross-validation do."""
+    label_lists = {tuple(r["labels"]) for records in records_per_fold for r in records
+                   if "labels" in r}
+    if len(label_lists) > 1:
+        raise InputError(f"the folds ({', '.join(sources)}) were predicted by models with different "
+                         "label lists; pooling needs the same classes in the same order (every "
+                         "fold's training side must hold every class)")
+    seen: dict[str, str] = {}
+    for records, source in zip(records_per_fold, sources):
+        for item_id in {str(r.get("item_id")) for r in records}:
+            if item_id in seen and seen[item_id] != source:
+                raise InputError(f"item {item_id!r} is in two folds ({seen[item_id]}, {source}); the "
+                                 "folds of a cross-validation test disjoint items")
+            seen[item_id] = source
+    pooled = [r for records in records_per_fold for r in records]
+    return evaluate_records(pooled, source="pooled", vote_method=vote_method)
+
+
+def summarize_folds(reports: Sequence[RunReport], pooled: RunReport) -> dict[str, Any]:
+    """The report JSON of a cross-validation: every fold (``fold`` = its position, 0-based),
+    mean/std/best over folds, and the pooled scores of all folds' predictions together."""
+    summary = summarize_runs(reports)
+    for index, run in enumerate(summary["runs"]):
+        run["fold"] = index
+    summary["n_folds"] = len(reports)
+    summary["pooled"] = pooled.to_dict()
+    return summary

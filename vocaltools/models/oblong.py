@@ -46,6 +46,15 @@ Readings settled here (the paper alone leaves them open):
   al. (2020) re-initialise the classifier before re-training it on frozen features (cRT); the paper
   does not say more, so :meth:`OblongCNN.reset_classifier` does that and the training code decides
   when to call it.
+- Short inputs. With the paper's pools (4x4, 4x4, 3x3, 2x2) a one-second clip (87 frames at
+  44.1 kHz, hop 512) reaches block 4 with a single frame under ``padding="same"`` (87 -> 21 -> 5 ->
+  1), and a 2x2 pool of one frame has no output. Every pool therefore shrinks its window (and
+  stride) on an axis shorter than the window to that axis' length (:class:`ClampedMaxPool2d`):
+  on inputs at least as long as each window, i.e. every 3-s clip, this is exactly
+  ``nn.MaxPool2d(pool)``, so the paper's shapes are unchanged, and pools hold no parameters, so
+  the counts are too. Any clip of at least one frame is then valid under either padding: a 1-s clip
+  gives 10x1 (``half``: 87 -> 21 -> 5 -> 2 -> 1) before the global pooling.
+  ``clamp_pool=False`` keeps the plain pools (and their error on short inputs).
 - Pooling in deformable blocks. The authors' code (``CascadeCNN``) sets the max-pooling of every
   deformable block to none, while Table 1 lists the pooling for all configurations. The default
   follows Table 1 and SEEDS.md (``pool_deformable=True``); ``pool_deformable=False`` reproduces the
@@ -53,7 +62,7 @@ Readings settled here (the paper alone leaves them open):
 
 Other options of :class:`OblongCNN`: ``tap_chunk`` (deformable blocks sample their kernel taps in
 groups of this size and resample in backward: less memory, more time), ``in_channels``,
-``feature_dim``, ``conv_dropout``, ``hidden_dropout``.
+``feature_dim``, ``conv_dropout``, ``hidden_dropout``, ``clamp_pool``.
 """
 
 from __future__ import annotations
@@ -75,6 +84,26 @@ PAPER_BLOCKS: tuple[tuple[tuple[int, int], int, int], ...] = (
 )
 
 
+class ClampedMaxPool2d(nn.Module):
+    """Max pooling with a square ``size`` window and stride, each shrunk to the input's extent on
+    an axis shorter than ``size`` (so a map of 1 frame stays 1 frame instead of vanishing).
+
+    ``float32 [batch, channels, n_bins, n_frames] -> [batch, channels, n_bins', n_frames']`` with
+    ``n' = n // min(size, n)``; equal to ``nn.MaxPool2d(size)`` when both axes are >= ``size``.
+    """
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = int(size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        window = (min(self.size, x.shape[-2]), min(self.size, x.shape[-1]))
+        return nn.functional.max_pool2d(x, window, stride=window)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
+
+
 class OblongBlock(nn.Module):
     """Conv (regular or deformable) -> BatchNorm -> ReLU -> MaxPool -> Dropout.
 
@@ -83,7 +112,7 @@ class OblongBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: tuple[int, int], *,
                  pool: int | None, deformable: bool, padding: str, dropout: float,
-                 tap_chunk: int | None = None):
+                 tap_chunk: int | None = None, clamp_pool: bool = True):
         super().__init__()
         if padding == "half":  # the authors' code: (kh // 2, kw // 2) on both sides
             conv_padding: tuple[int, int] | str = (kernel_size[0] // 2, kernel_size[1] // 2)
@@ -100,7 +129,10 @@ class OblongBlock(nn.Module):
             self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=conv_padding)
         self.norm = nn.BatchNorm2d(out_channels)
         self.act = nn.ReLU()
-        self.pool = nn.MaxPool2d(pool) if pool else nn.Identity()
+        if not pool:
+            self.pool: nn.Module = nn.Identity()
+        else:
+            self.pool = ClampedMaxPool2d(pool) if clamp_pool else nn.MaxPool2d(pool)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,7 +150,8 @@ class OblongCNN(nn.Module):
     def __init__(self, *, n_classes: int = 10, deformable_layers: Sequence[int] = (),
                  in_channels: int = 3, padding: str = "half", pool_deformable: bool = True,
                  hidden_dim: int | None = 50, feature_dim: int = 30, conv_dropout: float = 0.3,
-                 hidden_dropout: float = 0.4, tap_chunk: int | None = None):
+                 hidden_dropout: float = 0.4, tap_chunk: int | None = None,
+                 clamp_pool: bool = True):
         super().__init__()
         layers = tuple(int(i) for i in deformable_layers)
         bad = [i for i in layers if i not in (1, 2, 3, 4)]
@@ -136,7 +169,7 @@ class OblongCNN(nn.Module):
             blocks.append(OblongBlock(channels, out_channels, kernel,
                                       pool=pool if (pool_deformable or not deformable) else None,
                                       deformable=deformable, padding=padding, dropout=conv_dropout,
-                                      tap_chunk=tap_chunk))
+                                      tap_chunk=tap_chunk, clamp_pool=clamp_pool))
             channels = out_channels
         self.blocks = nn.Sequential(*blocks)
         if hidden_dim:

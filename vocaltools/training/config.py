@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from vocaltools.device import PRECISIONS
 from vocaltools.errors import ConfigError
 from vocaltools.segments import SEED_CLIPS, ClipConfig
+from vocaltools.training.augment import AugmentConfig
 
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 SELECT = ("val_loss", "val_f1", "val_accuracy", "last")
@@ -75,6 +76,8 @@ class TrainConfig:
     precise_bn : after every epoch, BatchNorm statistics are recomputed as averages over this many
         training clips (a seeded sample) before validation and saving
         (:mod:`vocaltools.training.batchnorm`); 0 keeps the running averages of training.
+    augment : training-clip augmentation (:mod:`vocaltools.training.augment`; off by default).
+    label_smoothing : cross-entropy against ``(1 - e) x one-hot + e / n_classes`` (0 = off).
     """
 
     model: str
@@ -99,8 +102,12 @@ class TrainConfig:
     workers: int | None = None
     compile: bool = False
     precise_bn: int = 8192
+    augment: AugmentConfig = AugmentConfig()
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
         if self.select not in SELECT:

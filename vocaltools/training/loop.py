@@ -33,6 +33,7 @@ from vocaltools.formats.jsonl import make_record, write_jsonl
 from vocaltools.formats.store import FeatureStore
 from vocaltools.models.registry import build_model, count_params, get_spec
 from vocaltools.training import distributed
+from vocaltools.training.augment import augment_batch, feature_scale
 from vocaltools.training.batchnorm import recalibrate_batch_norm
 from vocaltools.training.config import TrainConfig
 from vocaltools.training.data import (ClipSet, ItemCache, frames_per_second_of, make_clip_set,
@@ -42,6 +43,8 @@ from vocaltools.training.losses import class_weights, classification_loss
 from vocaltools.training.metrics import clip_metrics
 
 STATE_NAME = "train_state.pt"
+#: sub-folder of a cRT run's model folder with the stage-1 model (before classifier re-training)
+STAGE1_DIR = "stage1"
 STATE_FORMAT = "vocaltools.train-state"
 
 
@@ -206,7 +209,9 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
 
     ``MODEL_DIR`` receives ``checkpoint.pt``, ``labels.txt``, ``split.jsonl``, ``history.jsonl``,
     ``training-curve.png`` and ``summary.json``; while a run is unfinished also ``train_state.pt``,
-    from which a later call with the same settings resumes.
+    from which a later call with the same settings resumes. A cRT strategy also writes
+    ``stage1/checkpoint.pt`` and ``stage1/split.jsonl``: the stage-1 model it re-trained the
+    classifier of (``predict --model MODEL_DIR/stage1``).
     """
     from vocaltools.datasets.splits import write_split
 
@@ -222,6 +227,7 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
     feature_config = store.feature_config()
     check_store_inputs(feature_config, model=config.model, where=str(store.root))
     fps = frames_per_second_of(feature_config)
+    scale = feature_scale(feature_config)
     items = store.items()
     unknown = sorted(set(split) - {i.item_id for i in items})
     by_split = {s: [i for i in items if split.get(i.item_id) == s] for s in ("train", "validation", "test")}
@@ -294,6 +300,15 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
             # stage 1 over: continue from its selected weights with classifier re-training
             if loop["best_state"] is not None:
                 model.load_state_dict(loop["best_state"])
+            if context.is_main:  # kept so that what cRT changed can be measured on the same run
+                save_checkpoint(model_dir / STAGE1_DIR / "checkpoint.pt", Checkpoint(
+                    model=config.model, model_options=model_options, n_classes=len(labels),
+                    task=spec.task, inputs=spec.inputs, labels=labels, target=config.target,
+                    feature_config=feature_config, clip_config=config.clip.to_dict(),
+                    state_dict=model.state_dict(),
+                    summary={"stage": "joint", "config": config.to_dict(),
+                             "best_epoch": loop["best_epoch"] + 1, "epochs_run": epoch}))
+                write_split(model_dir / STAGE1_DIR / "split.jsonl", split)
             torch.manual_seed(_epoch_seed(config.seed, epoch, 3))  # the same whether resumed or not
             _enter_crt(model, reinitialise=True)
             optimizer = _optimizer(config, _classifier(model).parameters())
@@ -313,14 +328,21 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
         if device.type == "cuda":
             torch.cuda.manual_seed_all(_epoch_seed(config.seed, epoch, 2) + context.rank)
         _train_mode(model, stage)
+        # augmentation draws: seeded by (seed, epoch, rank), the same whether resumed or not
+        augment_rng = np.random.default_rng(_epoch_seed(config.seed, epoch, 5) + context.rank) \
+            if config.augment.enabled else None
         total_loss, seen = 0.0, 0
         for batch_index, (x, y) in enumerate(loader):
+            if augment_rng is not None:
+                x = augment_batch(x, config=config.augment, rng=augment_rng,
+                                  frames_per_second=fps, scale=scale)
             xt = x.to(device, non_blocking=True)
             yt = y.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             with autocast(device, precision):
                 logits = _forward(runner, xt, compiled=config.compile and batch_index == 0)
-            loss = classification_loss(model, logits, yt, weights=weights)
+            loss = classification_loss(model, logits, yt, weights=weights,
+                                       label_smoothing=config.label_smoothing)
             if not torch.isfinite(loss):
                 raise ModelError(f"epoch {epoch + 1}: the training loss became {loss.item()}; "
                                  "lower --lr")

@@ -20,14 +20,15 @@ def class_weights(counts: np.ndarray, *, alpha: float) -> np.ndarray:
 
 
 def classification_loss(model: nn.Module, logits: torch.Tensor, targets: torch.Tensor, *,
-                        weights: torch.Tensor | None) -> torch.Tensor:
+                        weights: torch.Tensor | None, label_smoothing: float = 0.0) -> torch.Tensor:
     """Cross-entropy (weighted mean over the batch when ``weights`` is given, as PyTorch defines
-    it, so the scale of the weights does not matter) plus ``model.regularization_loss(logits)``
+    it, so the scale of the weights does not matter; against targets smoothed to ``(1 - e) x
+    one-hot + e / n_classes`` with ``label_smoothing`` e) plus ``model.regularization_loss(logits)``
     when the model has one.
 
     ``logits: float32 [batch, n_classes]``, ``targets: int64 [batch]``.
     """
-    loss = F.cross_entropy(logits.float(), targets, weight=weights)
+    loss = F.cross_entropy(logits.float(), targets, weight=weights, label_smoothing=label_smoothing)
     regularizer = getattr(model, "regularization_loss", None)
     if callable(regularizer):
         loss = loss + regularizer(logits.float())

@@ -1,14 +1,26 @@
 """VocalSet (Wilkins et al., ISMIR 2018): 20 singers, 17 techniques, 4 contexts.
 
-Layout (v1.2, zenodo 1442513)::
+Two layouts are read:
+
+- the full release (v1.2, zenodo 1442513)::
 
     VocalSet/FULL/<singer>/<context>/<technique>/<file>.wav
     VocalSet/train_singers_technique.txt, test_singers_technique.txt   (official S3 split)
 
-ROOT may be the folder holding ``FULL/`` (or ``data_by_singer/``) or that folder itself.
-Fields: ``singer`` (f1..f9, m1..m11), ``gender``, ``context`` (arpeggios, long_tones, scales,
-excerpts), ``technique``, ``vowel`` (a/e/i/o/u or ''), ``key`` (c/f of the fast/slow exercises or
-''), ``excerpt`` (caro/dona/row or '') and ``official_split`` (train/test by singer).
+  ROOT may be the folder holding ``FULL/`` (or ``data_by_singer/``) or that folder itself;
+- excerpts cut from it, one folder per singer, every label in the file name (the shared data's
+  ``vocalset-excerpts/``)::
+
+    ROOT/audio/<singer>/<singer>_<context>_<technique>_<vowel>_<low|high>Pitch_<start>.flac
+
+  ROOT may be the folder holding ``audio/`` or that folder itself. A ``metadata.csv`` beside it is
+  not needed (its columns say what the names say).
+
+Files may be WAV, FLAC or MP3. Fields: ``singer`` (f1..f9, m1..m11), ``gender``, ``context``
+(arpeggios, long_tones, scales, excerpts), ``technique``, ``vowel`` (a/e/i/o/u or ''), ``key``
+(c/f of the fast/slow exercises or ''), ``excerpt`` (caro/dona/row or ''), ``pitch_range``
+(low/high of the excerpts, else ''), ``start_s`` (an excerpt's start in its source recording,
+else '') and ``official_split`` (train/test by singer).
 
 Naming quirks handled (see docs/datasets.md):
 
@@ -59,6 +71,11 @@ _TECHNIQUE_ALIASES = {"vocalfry": "vocal_fry", "fry": "vocal_fry", "liptrill": "
                       "slowforte": "slow_forte", "slowpiano": "slow_piano"}
 _SINGER = re.compile(r"^(female|male|f|m)[ _-]?(\d+)$", re.IGNORECASE)
 _DUPLICATE = re.compile(r"^(.*?)\s*\(\d+\)$")
+#: an excerpt's name: <singer>_<context>_<technique>_<vowel>_<low|high>Pitch_<start seconds>
+_EXCERPT_NAME = re.compile(
+    r"^(?P<singer>[fm]\d+)_(?P<context>long_tones|[a-z]+)_(?P<technique>[a-z_]+?)_"
+    r"(?P<vowel>[aeiou])_(?P<pitch>low|high)pitch_(?P<start>\d+(?:\.\d+)?)$", re.IGNORECASE)
+AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".mp3")
 _EXCERPTS = ("caro", "dona", "row")
 
 
@@ -97,6 +114,22 @@ def read_singer_list(path: Path) -> list[str]:
     return singers
 
 
+def _parse_excerpt_name(stem: str) -> dict[str, str] | str:
+    """The labels of an excerpt's name (``f3_arpeggios_vocal_fry_a_lowPitch_0.52``), or the
+    reason it is not one."""
+    match = _EXCERPT_NAME.match(stem)
+    if not match:
+        return ("name is not <singer>_<context>_<technique>_<vowel>_<low|high>Pitch_<start> "
+                "(e.g. f3_arpeggios_belt_u_highPitch_2.6006)")
+    technique = normalize_technique(match.group("technique"))
+    if technique not in ALL_TECHNIQUES:
+        return f"technique {match.group('technique')!r} is not a VocalSet technique"
+    return {"singer": normalize_singer(match.group("singer")) or "",
+            "context": normalize_context(match.group("context")), "technique": technique,
+            "vowel": match.group("vowel").lower(), "pitch_range": match.group("pitch").lower(),
+            "start_s": match.group("start")}
+
+
 def _parse_file_name(stem: str) -> dict[str, str]:
     tokens = [t for t in stem.lower().split("_") if t]
     if tokens and normalize_singer(tokens[0]):
@@ -112,13 +145,16 @@ class VocalSetLayout(Layout):
     """VocalSet: ``[FULL/]<singer>/<context>/<technique>/<file>.wav``."""
 
     name: ClassVar[str] = "vocalset"
-    description: ClassVar[str] = ("VocalSet: [FULL/]<singer>/<context>/<technique>/*.wav "
-                                  "(S3 technique classification; official singer split)")
+    description: ClassVar[str] = ("VocalSet: [FULL/]<singer>/<context>/<technique>/*.wav, or "
+                                  "excerpts [audio/]<singer>/<singer>_<context>_<technique>_"
+                                  "<vowel>_<low|high>Pitch_<start>.flac (S3 technique "
+                                  "classification; official singer split)")
     field_names: ClassVar[tuple[str, ...]] = ("singer", "gender", "context", "technique", "vowel",
-                                              "key", "excerpt", "official_split")
+                                              "key", "excerpt", "pitch_range", "start_s",
+                                              "official_split")
     option_help: ClassVar[dict[str, str]] = {
-        "audio_dir": "sub-folder of ROOT holding the singer folders; '' = FULL or data_by_singer "
-                     "when ROOT contains one, else ROOT",
+        "audio_dir": "sub-folder of ROOT holding the singer folders; '' = FULL, data_by_singer "
+                     "or audio when ROOT contains one, else ROOT",
         "techniques": "techniques to keep: 'all' (17), 's3' (the 10 of S3) or a comma list",
         "test_singers": "official test singers; empty = read test_singers_technique.txt when "
                         "present, else f2,f8,m3,m5,m10",
@@ -159,7 +195,7 @@ class VocalSetLayout(Layout):
     def _scan(self, root: Path) -> tuple[list[AudioItem], list[Skipped]]:
         base = root / self.audio_dir if self.audio_dir else root
         if not self.audio_dir:
-            for candidate in ("FULL", "data_by_singer"):
+            for candidate in ("FULL", "data_by_singer", "audio"):
                 if (root / candidate).is_dir():
                     base = root / candidate
                     break
@@ -167,18 +203,34 @@ class VocalSetLayout(Layout):
         test_singers = self._official_test_singers(root, base)
         items: list[AudioItem] = []
         skipped: list[Skipped] = []
-        for path in iter_files(base, extensions=(".wav",)):
+        for path in iter_files(base, extensions=AUDIO_EXTENSIONS):
             where = path.relative_to(root).as_posix()
             parts = path.relative_to(base).parts
-            if len(parts) != 4:
-                skipped.append(Skipped(where, "not at <singer>/<context>/<technique>/<file>.wav"))
+            if len(parts) == 2:  # an excerpt: <singer>/<name carrying every label>
+                parsed = _parse_excerpt_name(path.stem)
+                if isinstance(parsed, str):
+                    skipped.append(Skipped(where, parsed))
+                    continue
+                folder_singer = normalize_singer(parts[0])
+                if folder_singer != parsed["singer"]:
+                    skipped.append(Skipped(where, f"name says singer {parsed['singer']} but the "
+                                                  f"folder is {parts[0]!r}"))
+                    continue
+                singer, context, technique = parsed["singer"], parsed["context"], parsed["technique"]
+                name_fields = {"vowel": parsed["vowel"], "key": "", "excerpt": "",
+                               "pitch_range": parsed["pitch_range"], "start_s": parsed["start_s"]}
+            elif len(parts) == 4:
+                singer = normalize_singer(parts[0])
+                if singer is None:
+                    skipped.append(Skipped(where, f"singer folder {parts[0]!r} is not "
+                                                  "f1..f9/m1..m11 (or female1/male1)"))
+                    continue
+                context, technique = normalize_context(parts[1]), normalize_technique(parts[2])
+                name_fields = {**_parse_file_name(path.stem), "pitch_range": "", "start_s": ""}
+            else:
+                skipped.append(Skipped(where, "not at <singer>/<context>/<technique>/<file> nor "
+                                              "<singer>/<excerpt name>"))
                 continue
-            singer = normalize_singer(parts[0])
-            if singer is None:
-                skipped.append(Skipped(where, f"singer folder {parts[0]!r} is not f1..f9/m1..m11 "
-                                              "(or female1/male1)"))
-                continue
-            technique = normalize_technique(parts[2])
             if keep is not None and technique not in keep:
                 skipped.append(Skipped(where, f"technique {technique} not selected"))
                 continue
@@ -188,8 +240,7 @@ class VocalSetLayout(Layout):
                 skipped.append(Skipped(where, f"duplicate of {duplicate.group(1)}{path.suffix}"))
                 continue
             fields = {"singer": singer, "gender": "female" if singer[0] == "f" else "male",
-                      "context": normalize_context(parts[1]), "technique": technique,
-                      **_parse_file_name(path.stem),
+                      "context": context, "technique": technique, **name_fields,
                       "official_split": "test" if singer in test_singers else "train"}
             items.append(AudioItem(item_id=item_id_of(path, root), audio_path=path,
                                    fields=fields))
