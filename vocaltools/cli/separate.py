@@ -39,7 +39,7 @@ def _worker_init(method: str, weights: Optional[str], device: str, options: dict
 
 
 def _worker_run(path: str, relpath: str, out_dir: str, template: str, sources: tuple[str, ...],
-                overwrite: bool) -> tuple[bool, Optional[str]]:
+                overwrite: bool, stem_rate: str) -> tuple[bool, Optional[str]]:
     """Separate one file in a worker: ``(skipped, error message or None)``."""
     from vocaltools.errors import VocaltoolsError
     from vocaltools.separation import separate_file
@@ -47,7 +47,7 @@ def _worker_run(path: str, relpath: str, out_dir: str, template: str, sources: t
     try:
         stems = separate_file(path, separator=_WORKER_SEPARATOR, out_dir=out_dir,
                               template=template, sources=sources, relpath=relpath,
-                              overwrite=overwrite)
+                              overwrite=overwrite, stem_rate=stem_rate)
         return stems.skipped, None
     except VocaltoolsError as error:
         return False, str(error)
@@ -76,6 +76,9 @@ def separate(
     option: Annotated[Optional[list[str]], typer.Option(
         "--option", "-O", help="A setting of the method as KEY=VALUE (repeatable), e.g. "
         "-O sample_rate=44100 -O margin_vocals=3 for repet; -O niter=0 for umx.")] = None,
+    stem_rate: Annotated[str, typer.Option(
+        "--stem-rate", help="Sample rate of the stems: input (the input file's), processing (the "
+        "method's, e.g. 22050 Hz for repet and harmonic) or a rate in Hz.")] = "input",
     jobs: Annotated[int, typer.Option(
         "--jobs", "-j", min=1, help="Files separated in parallel (processes).")] = 1,
     device: Annotated[str, typer.Option(
@@ -103,12 +106,15 @@ def separate(
     from vocaltools.cli.common import stderr_is_terminal
     from vocaltools.errors import InputError, VocaltoolsError
     from vocaltools.separation import get_separator, parse_options, separate_file
-    from vocaltools.separation.files import check_distinct_outputs, check_template, read_info
+    from vocaltools.separation.files import (check_distinct_outputs, check_template, read_info,
+                                             resolve_stem_rate)
     from vocaltools.sharding import parse_shard, select_shard
 
     wanted = tuple(s.strip() for s in sources.split(",") if s.strip())
     options = parse_options(option or [], method=method)
     check_template(template)
+    if stem_rate not in ("input", "processing"):
+        resolve_stem_rate(stem_rate, separator=None, input_rate=0)  # a clear error before any work
     selected = parse_shard(shard) if shard is not None else None
     separator = get_separator(method, weights=weights, device=device, **options)
     items = _expand(inputs)
@@ -138,7 +144,8 @@ def separate(
                 try:
                     stems = separate_file(path, separator=separator, out_dir=out_dir,
                                           template=template, sources=wanted, relpath=relpath,
-                                          overwrite=overwrite, on_progress=bar.update)
+                                          overwrite=overwrite, stem_rate=stem_rate,
+                                          on_progress=bar.update)
                     n_skipped += stems.skipped
                     if stems.skipped:
                         bar.update(durations[path])
@@ -152,7 +159,8 @@ def separate(
                                      initargs=(method, str(weights) if weights else None, device,
                                                options)) as pool:
                 futures = {pool.submit(_worker_run, str(path), relpath, str(out_dir), template,
-                                       wanted, overwrite): path for path, relpath in items}
+                                       wanted, overwrite, stem_rate): path
+                           for path, relpath in items}
                 for future, path in futures.items():
                     skipped, message = future.result()
                     n_skipped += skipped

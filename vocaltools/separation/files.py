@@ -15,6 +15,7 @@ import numpy as np
 from vocaltools.errors import ConfigError
 from vocaltools.formats.io import atomic_path
 from vocaltools.separation.base import SOURCES, Separator
+from vocaltools.separation.rates import AtInputRate
 
 DEFAULT_TEMPLATE = "{name}.{source}.flac"
 TEMPLATE_FIELDS = ("name", "stem", "relpath", "parent", "source", "method")
@@ -101,6 +102,24 @@ def check_distinct_outputs(inputs: Sequence[tuple[str | os.PathLike, str]], *,
                                   "template that tells them apart, e.g. --template "
                                   "'{relpath}.{source}.flac' or '{parent}/{name}.{source}.flac'")
 
+def resolve_stem_rate(stem_rate: str | int, *, separator: Separator | None,
+                      input_rate: int) -> int:
+    """The sample rate in Hz of the stems for ``stem_rate`` (``"input"``, ``"processing"`` or a
+    rate); :class:`ConfigError` for anything else."""
+    if stem_rate == "input":
+        return int(input_rate)
+    if stem_rate == "processing":
+        return int((separator.sample_rate if separator is not None else None) or input_rate)
+    try:
+        rate = int(stem_rate)
+    except (TypeError, ValueError):
+        rate = 0
+    if rate < 1000:
+        raise ConfigError(f"stem rate {stem_rate!r}: expected 'input', 'processing' or a sample "
+                          "rate in Hz (at least 1000)")
+    return rate
+
+
 def read_info(path: str | os.PathLike):
     """Header of an audio file (:class:`vocaltools.audio.AudioInfo`); :class:`InputError` if it is
     missing, empty or not audio."""
@@ -152,6 +171,7 @@ def separate_file(path: str | os.PathLike, *, method: str = "repet",
                   separator: Separator | None = None, weights: str | os.PathLike | None = None,
                   options: dict[str, Any] | None = None, sources: tuple[str, ...] = SOURCES,
                   relpath: str | None = None, overwrite: bool = False,
+                  stem_rate: str | int = "input",
                   on_progress: Callable[[float], None] | None = None) -> SeparatedStems:
     """Separate one audio file into stem files under ``out_dir``.
 
@@ -163,11 +183,14 @@ def separate_file(path: str | os.PathLike, *, method: str = "repet",
     out_dir, template, relpath: where the stems go (see :func:`output_paths`).
     sources: which stems to write (``vocals``, ``accompaniment``).
     overwrite: redo a file whose stems all exist (otherwise it is skipped).
+    stem_rate: the stems' sample rate: ``"input"`` (the file's), ``"processing"`` (the
+        separator's, the file's for a separator without one) or a rate in Hz. The separator
+        always runs at its own rate; see :func:`vocaltools.separation.rates.separate_at_rate`.
     on_progress: called with the seconds of input finished after each chunk.
 
     Returns
     -------
-    SeparatedStems with the paths (at the separator's rate, mono; 24-bit FLAC or float WAV).
+    SeparatedStems with the paths (mono; 24-bit FLAC or float WAV).
     """
     from vocaltools.separation.chunked import separate_stream
     from vocaltools.separation.registry import get_separator
@@ -181,7 +204,9 @@ def separate_file(path: str | os.PathLike, *, method: str = "repet",
     if not overwrite and all(p.is_file() for p in targets.values()):
         return SeparatedStems(**stems, skipped=True)
     info = read_info(path)
-    rate = separator.sample_rate or info.sample_rate
+    rate = resolve_stem_rate(stem_rate, separator=separator, input_rate=info.sample_rate)
+    if rate != (separator.sample_rate or rate):
+        separator = AtInputRate(separator)
     blocks = iter_mono_blocks(path, sample_rate=rate)
     progress = (lambda n: on_progress(n / rate)) if on_progress else None
     with _stem_writers(targets, sample_rate=rate) as writers:

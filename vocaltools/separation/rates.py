@@ -42,6 +42,8 @@ def separate_at_rate(separator: Separator, mixture: np.ndarray, *,
     low = _resample(mixture, sample_rate, rate, int(round(n * rate / sample_rate)))
     stems = separator.separate_array(low, sample_rate=rate)
     vocals = _resample(stems.vocals, rate, sample_rate, n)
+    if separator.residual:  # the same as below, with two resamplings fewer
+        return StemArrays(vocals=vocals, accompaniment=mixture - vocals)
     lost = mixture - _resample(low, rate, sample_rate, n)  # above the processing Nyquist
     accompaniment = _resample(stems.accompaniment, rate, sample_rate, n) + lost
     return StemArrays(vocals=vocals, accompaniment=accompaniment.astype(np.float32))
@@ -57,6 +59,7 @@ class AtInputRate(Separator):
         self.sample_rate = None
         self.chunk_seconds = separator.chunk_seconds
         self.overlap_seconds = separator.overlap_seconds
+        self.residual = separator.residual
 
     def separate_array(self, mixture: np.ndarray, *, sample_rate: int) -> StemArrays:
         return separate_at_rate(self.inner, mixture, sample_rate=sample_rate)

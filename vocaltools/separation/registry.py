@@ -38,6 +38,16 @@ def _repet(config: Any, weights: Path | None, device: str) -> Separator:
     return RepetSeparator(config)
 
 
+def _harmonic_config() -> type:
+    from vocaltools.separation.harmonic import HarmonicConfig
+    return HarmonicConfig
+
+
+def _harmonic(config: Any, weights: Path | None, device: str) -> Separator:
+    from vocaltools.separation.harmonic import HarmonicSeparator
+    return HarmonicSeparator(config)
+
+
 def _hpss_config() -> type:
     from vocaltools.separation.hpss import HpssConfig
     return HpssConfig
@@ -69,6 +79,9 @@ def _demucs(config: Any, weights: Path | None, device: str) -> Separator:
 
 
 METHODS: dict[str, MethodSpec] = {
+    "harmonic": MethodSpec("harmonic", "pitch-informed harmonic masking: a comb at the harmonics "
+                           "of the tracked predominant f0 (no weights)", False, _harmonic_config,
+                           _harmonic),
     "repet": MethodSpec("repet", "REPET-SIM similarity filtering with soft masks (no weights)",
                         False, _repet_config, _repet),
     "hpss": MethodSpec("hpss", "two-stage harmonic/percussive separation (no weights, baseline)",

@@ -147,6 +147,10 @@ class RepetSeparator(ConfiguredSeparator):
     method = "repet"
     config_class = RepetConfig
 
+    def __init__(self, config: RepetConfig | None = None) -> None:
+        super().__init__(config)
+        self.residual = self.config.accompaniment == "residual"
+
     def masks(self, magnitude: np.ndarray, *, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
         """Soft ``(vocal, accompaniment)`` masks, each ``float32 [n_bins, n_frames]`` in [0, 1],
         of a magnitude spectrogram of the same shape."""
