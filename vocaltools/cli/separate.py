@@ -59,8 +59,9 @@ def separate(
     out_dir: Annotated[Path, typer.Option(
         "--out-dir", "-o", help="Folder for the stem files (created if needed).")] = Path("."),
     method: Annotated[str, typer.Option(
-        "--method", "-m", help="Separation method: repet (default, no weights), hpss (baseline), "
-        "umx (Open-Unmix) or demucs (these two need --weights).")] = "repet",
+        "--method", "-m", help="Separation method: harmonic (default: pitch-informed harmonic "
+        "masking, no weights), repet (REPET-SIM, no weights), hpss (baseline), umx (Open-Unmix) "
+        "or demucs (these two need --weights).")] = "harmonic",
     weights: Annotated[Optional[Path], typer.Option(
         "--weights", help="Local folder with the weights of umx (e.g. umxhq's vocals-*.pth) or "
         "demucs; nothing is downloaded.")] = None,
@@ -75,7 +76,7 @@ def separate(
     ] = "vocals,accompaniment",
     option: Annotated[Optional[list[str]], typer.Option(
         "--option", "-O", help="A setting of the method as KEY=VALUE (repeatable), e.g. "
-        "-O sample_rate=44100 -O margin_vocals=3 for repet; -O niter=0 for umx.")] = None,
+        "-O repet_weight=0 for harmonic; -O margin_vocals=3 for repet; -O niter=0 for umx.")] = None,
     stem_rate: Annotated[str, typer.Option(
         "--stem-rate", help="Sample rate of the stems: input (the input file's), processing (the "
         "method's, e.g. 22050 Hz for repet and harmonic) or a rate in Hz.")] = "input",

@@ -44,7 +44,7 @@ def cache_key(path: str | os.PathLike, *, separator: Separator,
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def cached_vocals(path: str | os.PathLike, *, method: str = "repet",
+def cached_vocals(path: str | os.PathLike, *, method: str = "harmonic",
                   cache_dir: str | os.PathLike | None = None,
                   weights: str | os.PathLike | None = None,
                   options: dict[str, Any] | None = None,
@@ -53,7 +53,7 @@ def cached_vocals(path: str | os.PathLike, *, method: str = "repet",
     it resamples to its feature rate anyway), computed on the first call and read from the cache
     afterwards.
 
-    >>> # vocals = cached_vocals("song.flac", method="repet")   # then load it like any audio file
+    >>> # vocals = cached_vocals("song.flac", method="harmonic")   # then load it like any audio file
     """
     from vocaltools.separation.files import separate_file
     from vocaltools.separation.registry import get_separator

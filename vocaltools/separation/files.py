@@ -56,7 +56,7 @@ def check_template(template: str) -> None:
 
 
 def output_paths(path: str | os.PathLike, *, out_dir: str | os.PathLike, template: str =
-                 DEFAULT_TEMPLATE, method: str = "repet", relpath: str | None = None,
+                 DEFAULT_TEMPLATE, method: str = "harmonic", relpath: str | None = None,
                  sources: tuple[str, ...] = SOURCES) -> dict[str, Path]:
     """Where the stems of ``path`` go: ``out_dir / template.format(...)`` per source.
 
@@ -86,7 +86,7 @@ def output_paths(path: str | os.PathLike, *, out_dir: str | os.PathLike, templat
 
 def check_distinct_outputs(inputs: Sequence[tuple[str | os.PathLike, str]], *,
                            out_dir: str | os.PathLike, template: str = DEFAULT_TEMPLATE,
-                           method: str = "repet", sources: tuple[str, ...] = SOURCES) -> None:
+                           method: str = "harmonic", sources: tuple[str, ...] = SOURCES) -> None:
     """:class:`ConfigError` when two of ``inputs`` (``(path, relpath)`` pairs, see
     :func:`output_paths`) would write the same stem file.
 
@@ -166,7 +166,7 @@ def _stem_writers(targets: dict[str, Path], *, sample_rate: int) -> Iterator[dic
             os.chmod(writer.name, mode)  # mkstemp makes 0600; give the stems the usual mode
 
 
-def separate_file(path: str | os.PathLike, *, method: str = "repet",
+def separate_file(path: str | os.PathLike, *, method: str = "harmonic",
                   out_dir: str | os.PathLike, template: str = DEFAULT_TEMPLATE,
                   separator: Separator | None = None, weights: str | os.PathLike | None = None,
                   options: dict[str, Any] | None = None, sources: tuple[str, ...] = SOURCES,

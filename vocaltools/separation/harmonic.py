@@ -1,12 +1,24 @@
-"""Pitch-informed harmonic masking: the weight-free default separator.
+"""Pitch-informed harmonic masking with a repetition cue: the weight-free default separator.
 
-The predominant f0 of the mixture is tracked (:mod:`vocaltools.separation.melody`); the vocal mask
-of each frame is a comb of Gaussian teeth at the harmonics ``h·f0`` up to ``mask_fmax``, each as
-wide as ``max(mask_width_bins · bin width, mask_width_ratio · h·f0)`` (standard deviation; higher
-harmonics wander more with vibrato and jitter), and zero below half the f0. The vocals are the
-masked STFT; the accompaniment is the mixture minus the vocals, so the stems sum to the mixture.
-Chosen on ``benchmarks/bench_separation.py`` (see docs/results-separation.md): on accompaniments
-that change chord every bar it gains far more than REPET-SIM, which assumes a repeating background.
+1. REPET-SIM's background (:func:`~vocaltools.separation.repet.repeating_background`: the median
+   of the ``n_neighbors`` most similar frames at least ``min_distance_seconds`` away) estimates
+   what in each frame repeats elsewhere, i.e. accompaniment. It is computed only below
+   ``max(mask_fmax, salience_fmax)``, the band the next steps use.
+2. The predominant f0 (:mod:`vocaltools.separation.melody`) is tracked on the magnitude minus
+   ``background_subtraction`` times that background, so that a repeating instrument loses the
+   melody to the voice.
+3. The comb mask of each frame has Gaussian teeth at the harmonics ``h·f0`` up to ``mask_fmax``,
+   each as wide as ``max(mask_width_bins · bin width, mask_width_ratio · h·f0)`` (standard
+   deviation; higher harmonics wander more with vibrato and jitter), and is zero below f0 / 2.
+4. The vocal mask is ``comb^(1 - repet_weight) · repet^repet_weight``, where ``repet`` is
+   REPET-SIM's soft vocal mask (margin ``margin_vocals``, power 2, zero below ``vocal_fmin``):
+   inside a tooth, energy that repeats is given back to the accompaniment.
+
+The vocals are the masked STFT; the accompaniment is the mixture minus the vocals, so the stems sum
+to the mixture. ``repet_weight=0 background_subtraction=0`` skips REPET entirely (the comb alone,
+about 5x faster). Chosen on ``benchmarks/bench_separation.py`` (see docs/results-separation.md): on
+accompaniments that change chord every bar it gains far more than REPET-SIM, and on looped ones it
+stays close to it.
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ import numpy as np
 from vocaltools.errors import ConfigError
 from vocaltools.separation.base import ConfiguredSeparator, StemArrays
 from vocaltools.separation.melody import MelodyConfig, track_melody
+from vocaltools.separation.repet import repeating_background, softmask
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,12 @@ class HarmonicConfig:
     mask_fmax: float = 8000.0
     mask_width_bins: float = 1.0
     mask_width_ratio: float = 0.01
+    repet_weight: float = 0.3
+    background_subtraction: float = 0.6
+    n_neighbors: int = 80
+    min_distance_seconds: float = 3.0
+    margin_vocals: float = 1.5
+    vocal_fmin: float = 100.0
     f0_min: float = MelodyConfig.f0_min
     f0_max: float = MelodyConfig.f0_max
     resolution_cents: float = MelodyConfig.resolution_cents
@@ -61,6 +80,11 @@ class HarmonicConfig:
             raise ConfigError(f"harmonic: need mask_width_bins > 0, mask_width_ratio >= 0 and "
                               f"mask_fmax > 0, got {self.mask_width_bins}, "
                               f"{self.mask_width_ratio}, {self.mask_fmax}")
+        if not 0 <= self.repet_weight <= 1 or not 0 <= self.background_subtraction <= 1:
+            raise ConfigError(f"harmonic: repet_weight and background_subtraction must lie in "
+                              f"[0, 1], got {self.repet_weight} and {self.background_subtraction}")
+        if self.n_neighbors < 1:
+            raise ConfigError(f"harmonic: n_neighbors must be >= 1, got {self.n_neighbors}")
         if self.chunk_seconds <= 2 * self.overlap_seconds or self.overlap_seconds < 0:
             raise ConfigError(f"harmonic: need chunk_seconds > 2 x overlap_seconds >= 0, got "
                               f"{self.chunk_seconds} and {self.overlap_seconds}")
@@ -99,9 +123,25 @@ class HarmonicSeparator(ConfiguredSeparator):
     def vocal_mask(self, magnitude: np.ndarray, *, sample_rate: int) -> np.ndarray:
         """The soft vocal mask ``float32 [n_bins, n_frames]`` of an STFT magnitude."""
         cfg = self.config
-        f0 = track_melody(magnitude, sample_rate=sample_rate, n_fft=cfg.n_fft, config=cfg.melody)
-        return comb_mask(f0, sample_rate=sample_rate, n_fft=cfg.n_fft, fmax=cfg.mask_fmax,
+        freqs = np.fft.rfftfreq(cfg.n_fft, d=1.0 / sample_rate)
+        tracked = magnitude
+        if cfg.repet_weight > 0 or cfg.background_subtraction > 0:
+            top = int(np.searchsorted(freqs, max(cfg.mask_fmax, cfg.salience_fmax))) + 1
+            band = magnitude[:top]
+            background = repeating_background(
+                band, n_neighbors=cfg.n_neighbors,
+                min_distance_frames=cfg.min_distance_seconds * sample_rate / cfg.hop_length)
+            tracked = magnitude.copy()
+            tracked[:top] -= cfg.background_subtraction * background
+        f0 = track_melody(tracked, sample_rate=sample_rate, n_fft=cfg.n_fft, config=cfg.melody)
+        mask = comb_mask(f0, sample_rate=sample_rate, n_fft=cfg.n_fft, fmax=cfg.mask_fmax,
                          width_bins=cfg.mask_width_bins, width_ratio=cfg.mask_width_ratio)
+        if cfg.repet_weight > 0:
+            repet = softmask(band - background, cfg.margin_vocals * background, power=2.0)
+            repet[freqs[:top] < cfg.vocal_fmin] = 0.0
+            mask[:top] = mask[:top] ** (1 - cfg.repet_weight) * repet ** cfg.repet_weight
+            mask[top:] = 0.0
+        return mask.astype(np.float32)
 
     def separate_array(self, mixture: np.ndarray, *, sample_rate: int) -> StemArrays:
         import librosa
