@@ -315,6 +315,23 @@ def test_separate_file_writes_stems_at_the_input_rate_by_default(tmp_path):
         separate_file(source, separator=Gain(), out_dir=tmp_path / "bad", stem_rate="fast")
 
 
+def test_chunked_separation_at_the_input_rate_keeps_the_stems_summing_to_the_input(tmp_path):
+    class Slow(Gain):  # processes at 8 kHz, in 1-s chunks: the input's rate is twice that
+        sample_rate = 8000
+
+    mixture, _, _ = synthetic_mix(seconds=3.5)
+    source = write_audio(tmp_path / "mix.wav", mixture)
+    stems = separate_file(source, separator=Slow(), out_dir=tmp_path, template="{source}.wav")
+    vocals, rate = sf.read(str(stems.vocals), dtype="float32")
+    accompaniment, _ = sf.read(str(stems.accompaniment), dtype="float32")
+    assert rate == RATE and vocals.shape == mixture.shape
+    np.testing.assert_allclose(vocals + accompaniment, mixture, atol=1e-4)
+    # the vocals are 0.3 x the mixture below 4 kHz (the 8 kHz round trip keeps that band)
+    low = np.fft.rfftfreq(len(mixture), 1 / RATE) < 3500
+    expected = np.fft.irfft(np.fft.rfft(0.3 * mixture) * low, len(mixture))
+    assert si_sdr(estimate=vocals, reference=expected) > 25.0
+
+
 def test_an_interrupted_separation_leaves_no_file(tmp_path):
     source = write_audio(tmp_path / "long.wav", np.zeros(4 * RATE, np.float32))
     with pytest.raises(InputError, match="boom"):
