@@ -43,6 +43,10 @@ class HarmonicConfig:
     n_fft, hop_length: STFT size and hop in samples at ``sample_rate``.
     mask_fmax: no vocal mask above this frequency (Hz).
     mask_width_bins, mask_width_ratio: width of the comb teeth (see the module docstring).
+    repet_weight: exponent of REPET-SIM's vocal mask in the product (0: the comb alone).
+    background_subtraction: share of the repeating background taken off before tracking.
+    n_neighbors, min_distance_seconds, margin_vocals, vocal_fmin: REPET-SIM's settings
+        (:class:`~vocaltools.separation.repet.RepetConfig`).
     f0_min .. max_jump_cents: the melody tracker's settings (:class:`MelodyConfig`).
     chunk_seconds, overlap_seconds: excerpt length and crossfade for long files.
     """
