@@ -16,7 +16,7 @@
 
 The vocals are the masked STFT; the accompaniment is the mixture minus the vocals, so the stems sum
 to the mixture. ``repet_weight=0 background_subtraction=0`` skips REPET entirely (the comb alone,
-about 5x faster). Chosen on ``benchmarks/bench_separation.py`` (see docs/results-separation.md): on
+about 1.5x faster). Chosen on ``benchmarks/bench_separation.py`` (see docs/results-separation.md): on
 accompaniments that change chord every bar it gains far more than REPET-SIM, and on looped ones it
 stays close to it.
 """
