@@ -160,6 +160,6 @@ def test_separate_writes_stems_at_the_input_rate_unless_asked(tmp_path):
     assert result.returncode == 0 and "(at each input's sample rate)" in result.stderr
     info = sf.info(str(tmp_path / "a" / "mix.vocals.flac"))
     assert info.samplerate == 44100 and info.frames == 2 * 44100
-    result = run_cli("separate", str(song), "-o", str(tmp_path / "b"), "--separator-rate")
+    result = run_cli("separate", str(song), "-o", str(tmp_path / "b"), "--stem-rate", "processing")
     assert result.returncode == 0 and "(at the separator's 22050 Hz)" in result.stderr
     assert sf.info(str(tmp_path / "b" / "mix.vocals.flac")).samplerate == 22050

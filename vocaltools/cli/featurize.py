@@ -51,8 +51,8 @@ def featurize(
     min_seconds: Annotated[float, typer.Option(
         "--min-seconds", min=0.0, help="Reject files shorter than this.")] = 0.1,
     separate: Annotated[Optional[str], typer.Option(
-        "--separate", help="Featurize the vocal stem of a separation method (repet, hpss, umx, "
-        "demucs; see 'vocaltools separate --help') instead of the mixture; stems are cached under "
+        "--separate", help="Featurize the vocal stem of a separation method (harmonic, repet, "
+        "hpss, umx, demucs; see 'vocaltools separate --help') instead of the mixture; stems are cached under "
         "$VOCALTOOLS_HOME/cache. Models trained on the store separate their inputs the same way.",
         show_default=False)] = None,
     device: Annotated[Optional[str], typer.Option(

@@ -46,7 +46,7 @@ def _worker_init(method: str, weights: Optional[str], device: str, options: dict
 
 
 def _worker_run(path: str, relpath: str, out_dir: str, template: str, sources: tuple[str, ...],
-                overwrite: bool, output_rate: Optional[str]) -> tuple[bool, Optional[str]]:
+                overwrite: bool, stem_rate: str) -> tuple[bool, Optional[str]]:
     """Separate one file in a worker: ``(skipped, error message or None)``."""
     from vocaltools.errors import VocaltoolsError, describe_os_error
     from vocaltools.separation import separate_file
@@ -54,7 +54,7 @@ def _worker_run(path: str, relpath: str, out_dir: str, template: str, sources: t
     try:
         stems = separate_file(path, separator=_WORKER_SEPARATOR, out_dir=out_dir,
                               template=template, sources=sources, relpath=relpath,
-                              overwrite=overwrite, output_rate=output_rate)
+                              overwrite=overwrite, stem_rate=stem_rate)
         return stems.skipped, None
     except VocaltoolsError as error:
         return False, str(error)
@@ -68,8 +68,9 @@ def separate(
     out_dir: Annotated[Path, typer.Option(
         "--out-dir", "-o", help="Folder for the stem files (created if needed).")] = Path("."),
     method: Annotated[str, typer.Option(
-        "--method", "-m", help="Separation method: repet (default, no weights), hpss (baseline), "
-        "umx (Open-Unmix) or demucs (these two need --weights).")] = "repet",
+        "--method", "-m", help="Separation method: harmonic (default: pitch-informed harmonic "
+        "masking, no weights), repet (REPET-SIM, no weights), hpss (baseline), umx (Open-Unmix) "
+        "or demucs (these two need --weights).")] = "harmonic",
     weights: Annotated[Optional[Path], typer.Option(
         "--weights", help="Local folder with the weights of umx (e.g. umxhq's vocals-*.pth) or "
         "demucs; nothing is downloaded.")] = None,
@@ -84,17 +85,16 @@ def separate(
     ] = "vocals,accompaniment",
     option: Annotated[Optional[list[str]], typer.Option(
         "--option", "-O", help="A setting of the method as KEY=VALUE (repeatable), e.g. "
-        "-O sample_rate=44100 -O margin_vocals=3 for repet; -O niter=0 for umx.")] = None,
+        "-O repet_weight=0 for harmonic; -O margin_vocals=3 for repet; -O niter=0 for umx.")] = None,
+    stem_rate: Annotated[str, typer.Option(
+        "--stem-rate", help="Sample rate of the stems: input (the input file's), processing (the "
+        "method's, e.g. 22050 Hz for repet and harmonic) or a rate in Hz.")] = "input",
     jobs: Annotated[int, typer.Option(
         "--jobs", "-j", min=1, help="Files separated in parallel (processes).")] = 1,
     device: Annotated[str, typer.Option(
         "--device", help="Torch device for umx/demucs (cpu, cuda).")] = "cpu",
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Redo files whose stems exist already (default: skip them).")] = False,
-    input_rate: Annotated[bool, typer.Option(
-        "--input-rate/--separator-rate", help="Write the stems at the input file's sample rate "
-        "(resampled), or at the rate the separator works at (repet and hpss: 22050 Hz, umx and "
-        "demucs: 44100 Hz).")] = True,
     shard: Annotated[Optional[str], typer.Option(
         "--shard", callback=check_shard, help="Only shard K of N of the files (K/N, 1-based; by a stable hash of the "
         "path under the input folder, the {relpath} field). Shards may share one --out-dir: "
@@ -117,19 +117,23 @@ def separate(
     from vocaltools.errors import InputError, VocaltoolsError, describe_os_error
     from vocaltools.formats.io import check_folder_target
     from vocaltools.separation import get_separator, parse_options, separate_file
-    from vocaltools.separation.files import check_distinct_outputs, check_template, read_info
+    from vocaltools.separation.files import (check_distinct_outputs, check_template, read_info,
+                                             resolve_stem_rate)
     from vocaltools.sharding import parse_shard, select_shard
 
     wanted = tuple(s.strip() for s in sources.split(",") if s.strip())
     options = parse_options(option or [], method=method)
     check_template(template)
     check_folder_target(out_dir, what="a folder for the stems")
+    if stem_rate not in ("input", "processing"):
+        resolve_stem_rate(stem_rate, separator=None, input_rate=0)  # a clear error before any work
     selected = parse_shard(shard) if shard is not None else None
     separator = get_separator(method, weights=weights, device=device, **options)
-    output_rate = "input" if input_rate else None
-    rate_said = ("at each input's sample rate" if input_rate else
-                 f"at the separator's {separator.sample_rate} Hz" if separator.sample_rate
-                 else "at each input's sample rate")
+    rate_said = ("at each input's sample rate" if stem_rate == "input" else
+                 f"at the separator's {separator.sample_rate} Hz"
+                 if stem_rate == "processing" and separator.sample_rate else
+                 "at each input's sample rate" if stem_rate == "processing" else
+                 f"at {stem_rate} Hz")
     items = _expand(inputs)
     if not items:
         raise InputError(f"no audio files found in {', '.join(map(str, inputs))} (looked for "
@@ -157,8 +161,8 @@ def separate(
                 try:
                     stems = separate_file(path, separator=separator, out_dir=out_dir,
                                           template=template, sources=wanted, relpath=relpath,
-                                          overwrite=overwrite, on_progress=bar.update,
-                                          output_rate=output_rate)
+                                          overwrite=overwrite, stem_rate=stem_rate,
+                                          on_progress=bar.update)
                     n_skipped += stems.skipped
                     if stems.skipped:
                         bar.update(durations[path])
@@ -174,7 +178,7 @@ def separate(
                                      initargs=(method, str(weights) if weights else None, device,
                                                options, os.getpid())) as pool:
                 futures = {pool.submit(_worker_run, str(path), relpath, str(out_dir), template,
-                                       wanted, overwrite, output_rate): path
+                                       wanted, overwrite, stem_rate): path
                            for path, relpath in items}
                 for future, path in futures.items():
                     skipped, message = future.result()

@@ -1,6 +1,7 @@
 """Vocal/accompaniment separation.
 
-``repet`` (REPET-SIM soft masks, no weights) is the default; ``hpss`` is a weight-free baseline;
+``harmonic`` (pitch-informed harmonic masking weighed with REPET-SIM, no weights) is the default;
+``repet`` (REPET-SIM soft masks) and ``hpss`` (a baseline) are weight-free too;
 ``umx`` (Open-Unmix) and ``demucs`` load weights from a local folder and need their optional
 package.
 

@@ -41,10 +41,13 @@ class Separator(abc.ABC):
         The rate it processes at in Hz, or ``None`` to work at the file's own rate.
     chunk_seconds, overlap_seconds:
         The excerpt length and crossfade the chunked driver uses for long files.
+    residual:
+        True when the accompaniment is always the mixture minus the vocals.
     """
 
     method: ClassVar[str]
     sample_rate: int | None = None
+    residual: bool = False
     chunk_seconds: float = 30.0
     overlap_seconds: float = 2.0
 

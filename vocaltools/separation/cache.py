@@ -44,15 +44,16 @@ def cache_key(path: str | os.PathLike, *, separator: Separator,
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def cached_vocals(path: str | os.PathLike, *, method: str = "repet",
+def cached_vocals(path: str | os.PathLike, *, method: str = "harmonic",
                   cache_dir: str | os.PathLike | None = None,
                   weights: str | os.PathLike | None = None,
                   options: dict[str, Any] | None = None,
                   separator: Separator | None = None) -> Path:
-    """The separated vocals of ``path`` (a mono FLAC at the separator's rate), computed on the first
-    call and read from the cache afterwards.
+    """The separated vocals of ``path`` (a mono FLAC at the separator's processing rate: what reads
+    it resamples to its feature rate anyway), computed on the first call and read from the cache
+    afterwards.
 
-    >>> # vocals = cached_vocals("song.flac", method="repet")   # then load it like any audio file
+    >>> # vocals = cached_vocals("song.flac", method="harmonic")   # then load it like any audio file
     """
     from vocaltools.separation.files import separate_file
     from vocaltools.separation.registry import get_separator
@@ -62,5 +63,6 @@ def cached_vocals(path: str | os.PathLike, *, method: str = "repet",
     key = cache_key(path, separator=separator, weights=weights)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     stems = separate_file(path, separator=separator, out_dir=root / key[:2],
-                          template=f"{key}.{{source}}.flac", sources=("vocals",))
+                          template=f"{key}.{{source}}.flac", sources=("vocals",),
+                          stem_rate="processing")
     return stems.vocals  # type: ignore[return-value]  # requested, so never None

@@ -15,6 +15,7 @@ import numpy as np
 from vocaltools.errors import ConfigError
 from vocaltools.formats.io import atomic_path
 from vocaltools.separation.base import SOURCES, Separator
+from vocaltools.separation.rates import AtInputRate
 
 DEFAULT_TEMPLATE = "{name}.{source}.flac"
 TEMPLATE_FIELDS = ("name", "stem", "relpath", "parent", "source", "method")
@@ -55,7 +56,7 @@ def check_template(template: str) -> None:
 
 
 def output_paths(path: str | os.PathLike, *, out_dir: str | os.PathLike, template: str =
-                 DEFAULT_TEMPLATE, method: str = "repet", relpath: str | None = None,
+                 DEFAULT_TEMPLATE, method: str = "harmonic", relpath: str | None = None,
                  sources: tuple[str, ...] = SOURCES) -> dict[str, Path]:
     """Where the stems of ``path`` go: ``out_dir / template.format(...)`` per source.
 
@@ -85,7 +86,7 @@ def output_paths(path: str | os.PathLike, *, out_dir: str | os.PathLike, templat
 
 def check_distinct_outputs(inputs: Sequence[tuple[str | os.PathLike, str]], *,
                            out_dir: str | os.PathLike, template: str = DEFAULT_TEMPLATE,
-                           method: str = "repet", sources: tuple[str, ...] = SOURCES) -> None:
+                           method: str = "harmonic", sources: tuple[str, ...] = SOURCES) -> None:
     """:class:`ConfigError` when two of ``inputs`` (``(path, relpath)`` pairs, see
     :func:`output_paths`) would write the same stem file.
 
@@ -100,6 +101,24 @@ def check_distinct_outputs(inputs: Sequence[tuple[str | os.PathLike, str]], *,
                 raise ConfigError(f"{other} and {path} would both be written to {target}; use a "
                                   "template that tells them apart, e.g. --template "
                                   "'{relpath}.{source}.flac' or '{parent}/{name}.{source}.flac'")
+
+def resolve_stem_rate(stem_rate: str | int, *, separator: Separator | None,
+                      input_rate: int) -> int:
+    """The sample rate in Hz of the stems for ``stem_rate`` (``"input"``, ``"processing"`` or a
+    rate); :class:`ConfigError` for anything else."""
+    if stem_rate == "input":
+        return int(input_rate)
+    if stem_rate == "processing":
+        return int((separator.sample_rate if separator is not None else None) or input_rate)
+    try:
+        rate = int(stem_rate)
+    except (TypeError, ValueError):
+        rate = 0
+    if rate < 1000:
+        raise ConfigError(f"stem rate {stem_rate!r}: expected 'input', 'processing' or a sample "
+                          "rate in Hz (at least 1000)")
+    return rate
+
 
 def read_info(path: str | os.PathLike):
     """Header of an audio file (:class:`vocaltools.audio.AudioInfo`); :class:`InputError` if it is
@@ -150,13 +169,13 @@ def _stem_writers(targets: dict[str, Path], *, sample_rate: int) -> Iterator[dic
             os.chmod(writer.name, mode)  # mkstemp makes 0600; give the stems the usual mode
 
 
-def separate_file(path: str | os.PathLike, *, method: str = "repet",
+def separate_file(path: str | os.PathLike, *, method: str = "harmonic",
                   out_dir: str | os.PathLike, template: str = DEFAULT_TEMPLATE,
                   separator: Separator | None = None, weights: str | os.PathLike | None = None,
                   options: dict[str, Any] | None = None, sources: tuple[str, ...] = SOURCES,
                   relpath: str | None = None, overwrite: bool = False,
-                  on_progress: Callable[[float], None] | None = None,
-                  output_rate: int | str | None = None) -> SeparatedStems:
+                  stem_rate: str | int = "input",
+                  on_progress: Callable[[float], None] | None = None) -> SeparatedStems:
     """Separate one audio file into stem files under ``out_dir``.
 
     Parameters
@@ -167,6 +186,9 @@ def separate_file(path: str | os.PathLike, *, method: str = "repet",
     out_dir, template, relpath: where the stems go (see :func:`output_paths`).
     sources: which stems to write (``vocals``, ``accompaniment``).
     overwrite: redo a file whose stems all exist (otherwise it is skipped).
+    stem_rate: the stems' sample rate: ``"input"`` (the file's), ``"processing"`` (the
+        separator's, the file's for a separator without one) or a rate in Hz. The separator
+        always runs at its own rate; see :func:`vocaltools.separation.rates.separate_at_rate`.
     on_progress: called with the seconds of input finished after each chunk.
     output_rate: the stems' sample rate: ``None`` the separator's own (repet: 22050 Hz),
         ``"input"`` the input file's, or a rate in Hz; stems are resampled (soxr, streaming).
@@ -187,7 +209,9 @@ def separate_file(path: str | os.PathLike, *, method: str = "repet",
     if not overwrite and all(p.is_file() for p in targets.values()):
         return SeparatedStems(**stems, skipped=True)
     info = read_info(path)
-    rate = separator.sample_rate or info.sample_rate
+    rate = resolve_stem_rate(stem_rate, separator=separator, input_rate=info.sample_rate)
+    if rate != (separator.sample_rate or rate):
+        separator = AtInputRate(separator)
     blocks = iter_mono_blocks(path, sample_rate=rate)
     progress = (lambda n: on_progress(n / rate)) if on_progress else None
     out_rate = int(info.sample_rate if output_rate == "input" else output_rate or rate)

@@ -41,6 +41,7 @@ class HpssSeparator(ConfiguredSeparator):
 
     method = "hpss"
     config_class = HpssConfig
+    residual = True  # accompaniment = mixture - vocals
 
     def separate_array(self, mixture: np.ndarray, *, sample_rate: int) -> StemArrays:
         import librosa

@@ -1,4 +1,5 @@
-"""Separators by name. ``repet`` is the weight-free default; ``hpss`` a weight-free baseline;
+"""Separators by name. ``harmonic`` is the weight-free default; ``repet`` and ``hpss`` are
+weight-free alternatives;
 ``umx`` (Open-Unmix) and ``demucs`` need their optional package and weights in a local folder.
 
 Options are the fields of each method's config dataclass; unknown names list the valid ones.
@@ -14,7 +15,7 @@ from typing import Any, Callable
 from vocaltools.errors import ConfigError, did_you_mean
 from vocaltools.separation.base import Separator
 
-DEFAULT_METHOD = "repet"
+DEFAULT_METHOD = "harmonic"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,16 @@ def _repet_config() -> type:
 def _repet(config: Any, weights: Path | None, device: str) -> Separator:
     from vocaltools.separation.repet import RepetSeparator
     return RepetSeparator(config)
+
+
+def _harmonic_config() -> type:
+    from vocaltools.separation.harmonic import HarmonicConfig
+    return HarmonicConfig
+
+
+def _harmonic(config: Any, weights: Path | None, device: str) -> Separator:
+    from vocaltools.separation.harmonic import HarmonicSeparator
+    return HarmonicSeparator(config)
 
 
 def _hpss_config() -> type:
@@ -68,6 +79,9 @@ def _demucs(config: Any, weights: Path | None, device: str) -> Separator:
 
 
 METHODS: dict[str, MethodSpec] = {
+    "harmonic": MethodSpec("harmonic", "pitch-informed harmonic masking: a comb at the harmonics "
+                           "of the tracked predominant f0, weighed with REPET-SIM (no weights)",
+                           False, _harmonic_config, _harmonic),
     "repet": MethodSpec("repet", "REPET-SIM similarity filtering with soft masks (no weights)",
                         False, _repet_config, _repet),
     "hpss": MethodSpec("hpss", "two-stage harmonic/percussive separation (no weights, baseline)",

@@ -88,6 +88,19 @@ def softmask(x: np.ndarray, reference: np.ndarray, *, power: float) -> np.ndarra
     return np.where(silent, 0.0, mask / np.maximum(mask + ref, np.finfo(np.float32).tiny))
 
 
+def _median_last_axis(values: np.ndarray) -> np.ndarray:
+    """``np.median(values, axis=-1)`` from one partition (several times faster than np.median,
+    which here sorts more than it needs): the middle value, or the mean of the two middle ones."""
+    count = values.shape[-1]
+    half = count // 2
+    parted = np.partition(values, half, axis=-1)
+    upper = parted[..., half]
+    if count % 2:
+        return upper
+    lower = parted[..., :half].max(axis=-1)  # the largest of the lower half
+    return (lower + upper) / 2
+
+
 def similarity_median(magnitude: np.ndarray, *, n_neighbors: int, min_distance: int,
                       search: str = "local-first", block_frames: int = 256) -> np.ndarray:
     """REPET-SIM background: each frame replaced by the element-wise median of its most
@@ -132,13 +145,26 @@ def similarity_median(magnitude: np.ndarray, *, n_neighbors: int, min_distance: 
             valid = np.take_along_axis(similarity, candidates, axis=1) > -np.inf
         gathered = magnitude[:, candidates]  # [n_bins, block, k]
         gathered = np.where(valid[None], gathered, np.nan)
-        with np.errstate(all="ignore"):
-            median = np.nanmedian(gathered, axis=2) if not valid.all() else np.median(gathered,
-                                                                                     axis=2)
+        if valid.all():
+            median = _median_last_axis(gathered)
+        else:
+            with np.errstate(all="ignore"):
+                median = np.nanmedian(gathered, axis=2)
         none = ~valid.any(axis=1)  # no neighbour at all: keep the frame
         median[:, none] = magnitude[:, rows[none]]
         out[:, rows] = median
     return out
+
+
+def repeating_background(magnitude: np.ndarray, *, n_neighbors: int, min_distance_frames: float,
+                         search: str = "distant") -> np.ndarray:
+    """REPET-SIM's background estimate, capped by the mixture: :func:`similarity_median` with
+    neighbours at least ``min_distance_frames`` away (at most a third of the excerpt, so that a
+    short excerpt keeps candidates for every frame). ``float32 [n_bins, n_frames]`` -> same."""
+    width = max(1, int(round(min_distance_frames)))
+    width = max(1, min(width, magnitude.shape[1] // 3))
+    return np.minimum(magnitude, similarity_median(magnitude, n_neighbors=n_neighbors,
+                                                   min_distance=width, search=search))
 
 
 class RepetSeparator(ConfiguredSeparator):
@@ -147,15 +173,17 @@ class RepetSeparator(ConfiguredSeparator):
     method = "repet"
     config_class = RepetConfig
 
+    def __init__(self, config: RepetConfig | None = None) -> None:
+        super().__init__(config)
+        self.residual = self.config.accompaniment == "residual"
+
     def masks(self, magnitude: np.ndarray, *, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
         """Soft ``(vocal, accompaniment)`` masks, each ``float32 [n_bins, n_frames]`` in [0, 1],
         of a magnitude spectrogram of the same shape."""
         cfg = self.config
-        width = max(1, int(round(cfg.min_distance_seconds * sample_rate / cfg.hop_length)))
-        # a short excerpt keeps at least a third of its frames as candidates for every frame
-        width = max(1, min(width, magnitude.shape[1] // 3))
-        background = np.minimum(magnitude, similarity_median(
-            magnitude, n_neighbors=cfg.n_neighbors, min_distance=width, search=cfg.search))
+        background = repeating_background(
+            magnitude, n_neighbors=cfg.n_neighbors, search=cfg.search,
+            min_distance_frames=cfg.min_distance_seconds * sample_rate / cfg.hop_length)
         foreground = magnitude - background
         vocal = softmask(foreground, cfg.margin_vocals * background, power=cfg.mask_power)
         accompaniment = softmask(background, cfg.margin_accompaniment * foreground,
