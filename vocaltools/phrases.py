@@ -51,8 +51,10 @@ def _pretty_midi_font() -> str:
 SOUNDFONTS: dict[str, Soundfont] = {
     "fluidr3": Soundfont("fluidr3", "/usr/share/sounds/sf2/FluidR3_GM.sf2", "MIT",
                          "Debian fluid-soundfont-gm (Frank Wen)"),
+    # much of MuseScore_General is Fluid R3 Mono: the two fonts share part of their samples
     "musescore": Soundfont("musescore", "/usr/share/sounds/sf3/MuseScore_General_Full.sf3", "MIT",
-                           "Debian musescore-general-soundfont (S. Christian Collins, MuseScore)"),
+                           "Debian musescore-general-soundfont (S. Christian Collins; built on "
+                           "Fluid R3 Mono)"),
     "timgm6mb": Soundfont("timgm6mb", "", "GPL-2.0", "pretty_midi's TimGM6mb.sf2 (Tim Brechbill)"),
 }
 

@@ -12,6 +12,7 @@ Steps (each a sub-command; ``all`` runs the ones that build the shipped model)::
     baseline STORE REAL [-o REPORT.json]   MFCC statistics + logistic regression on STORE's clips
     cv DATA [-o REPORT.json]               in-domain: fsd-instruments cross-validated (MFCC + LR)
     export MODEL_DIR REPORT.json [--name instruments]   write vocaltools/bundled/NAME.*
+    fixture INSTRUMENT SOUNDFONT OUT.flac   a test input (a phrase of seed 101, room augmentation)
     all WORK DATA          render (room) -> real -> train -> evaluate -> baseline -> export
 
 Training data (what ships): FluidR3_GM and MuseScore_General only (both MIT). pretty_midi's
@@ -132,7 +133,7 @@ def cmd_train(args) -> None:
     split = phrase_split(store, validation_fraction=0.1, seed=args.seed)
     start = time.time()
     result = train_model(store=store, config=config, split=split, model_dir=args.model_dir,
-                         progress=lambda p: log(str(p)))
+                         progress=lambda p: p.record is not None and log(str(p.record)))
     log(f"trained {args.model_dir} in {time.time() - start:.0f} s")
     print(json.dumps({k: result.summary.get(k) for k in ("best_epoch", "validation")}, indent=1))
 
@@ -265,7 +266,8 @@ def cmd_baseline(args) -> None:
 
 def cmd_cv(args) -> None:
     """fsd-instruments trained on itself: stratified k-fold over files (a file's clips stay on one
-    side), MFCC statistics + logistic regression, on all 10 classes and on the 7 S4 classes."""
+    side), MFCC statistics + logistic regression, on all 10 classes and on the 7 S4 classes;
+    also the clip-level figure when ``--level clip``."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
@@ -287,11 +289,15 @@ def cmd_cv(args) -> None:
     for row in rows:
         audio = load_audio(data / row["path"], sample_rate=config.sample_rate)
         array = compute_features(audio, sample_rate=config.sample_rate, config=config)["logmel"]
-        windows = clip_windows(n_frames=array.shape[-1], frames_per_second=fps, config=clip)
-        features.append(_mfcc(np.stack([cut_clip(array, w) for w in windows])))
+        if args.level == "file":  # one vector of statistics over the whole file
+            features.append(_mfcc(array[None]))
+        else:
+            windows = clip_windows(n_frames=array.shape[-1], frames_per_second=fps, config=clip)
+            features.append(_mfcc(np.stack([cut_clip(array, w) for w in windows])))
         files.append(row["path"])
         labels.append(row["instrument"])
-    report = {"model": "mfcc-stats + logistic regression", "folds": args.folds, "seeds": args.seeds}
+    report = {"model": "mfcc-stats + logistic regression", "folds": args.folds, "seeds": args.seeds,
+              "level": args.level, "C": args.C}
     for subset, keep in (("10 classes", set(labels)), ("7 S4 classes", set(FSD_CLASSES))):
         index = [i for i, label in enumerate(labels) if label in keep]
         y = np.array([labels[i] for i in index])
@@ -346,7 +352,8 @@ def card_for(model_dir, report: dict, *, script: str):
                        + (f": {rendered}" if rendered else "") + ". No recording was trained on."),
         licence="MIT (the model); trained only on MIT-licensed soundfonts",
         attribution=("FluidR3_GM by Frank Wen (MIT, Debian fluid-soundfont-gm); MuseScore_General "
-                     "by S. Christian Collins / MuseScore (MIT, Debian musescore-general-soundfont)"),
+                     "by S. Christian Collins (MIT, parts CC0/PD; built on Fluid R3 Mono by Michael "
+                     "Cowgill and Frank Wen; Debian musescore-general-soundfont)"),
         figures=figures, script=script)
 
 
@@ -357,6 +364,20 @@ def cmd_export(args) -> None:
     card = card_for(args.model_dir, report, script=args.script)
     entry = export_bundled(args.model_dir, args.name, card, dtype=args.dtype)
     log(f"exported {entry.path} and {entry.weights} ({entry.n_bytes / 1e6:.2f} MB)")
+
+
+def cmd_fixture(args) -> None:
+    """A test input: one phrase (seed 101, not a training seed) through the room augmentation."""
+    from vocaltools.augment import ROOM, augment
+    from vocaltools.phrases import Phrase, PhraseRenderer, style_for, write_phrase
+
+    renderer = PhraseRenderer(args.soundfont)
+    phrase = renderer.phrase(args.instrument, style=style_for(args.instrument, 0),
+                             seconds=args.seconds, seed=101)
+    audio = augment(phrase.audio, sample_rate=phrase.sample_rate, config=ROOM,
+                    rng=np.random.default_rng(101))
+    write_phrase(args.output, Phrase(**{**phrase.__dict__, "audio": audio}))
+    log(f"{args.output}: {args.instrument} from {args.soundfont}, preset {phrase.bank}:{phrase.program}")
 
 
 def cmd_all(args) -> None:
@@ -435,6 +456,8 @@ def main(argv=None) -> None:
     p.add_argument("data")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--level", choices=("clip", "file"), default="clip",
+                   help="statistics per 1-s clip (answers averaged per file) or per whole file")
     p.add_argument("-C", type=float, default=1.0)
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_cv)
@@ -445,6 +468,12 @@ def main(argv=None) -> None:
     p.add_argument("--dtype", default="float16")
     p.add_argument("--script", default=SCRIPT)
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("fixture")
+    p.add_argument("instrument")
+    p.add_argument("soundfont")
+    p.add_argument("output")
+    p.add_argument("--seconds", type=float, default=2.5)
+    p.set_defaults(func=cmd_fixture)
     p = sub.add_parser("all")
     p.add_argument("work")
     p.add_argument("data")
