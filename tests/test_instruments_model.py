@@ -130,3 +130,20 @@ def test_models_lists_the_bundled_instruments_model():
     assert "MIT" in row["licence"] and "FluidR3" in row["training_data"]
     assert row["figures"] and "instruments_bundled.py" in row["script"]
     assert row["n_bytes"] < 4_000_000
+
+
+def test_mel_cnn_follows_the_model_contract_at_any_length():
+    import torch
+
+    from vocaltools.models.registry import build_model, example_input, get_spec
+
+    torch.manual_seed(0)
+    model = build_model("mel_cnn", n_classes=5).eval()
+    x = example_input(get_spec("mel_cnn"), batch=2)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        torch.testing.assert_close(model.classifier(features), model(x))
+        assert model(torch.randn(2, 1, 64, 130)).shape == (2, 5)  # longer clips work too
+        # the clip's level is removed: a gain (a dB offset) does not change the answer
+        torch.testing.assert_close(model(x + 12.0), model(x), atol=1e-4, rtol=1e-4)
+    assert features.shape == (2, 128)

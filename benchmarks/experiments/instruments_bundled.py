@@ -382,7 +382,8 @@ def cmd_fixture(args) -> None:
 
 def cmd_all(args) -> None:
     work = Path(args.work)
-    render = argparse.Namespace(store=str(work / "train-room"), augment="room", phrases=args.phrases,
+    render = argparse.Namespace(store=str(work / f"train-room{args.phrases}"), augment="room",
+                                phrases=args.phrases,
                                 copies=args.copies, soundfonts=",".join(TRAIN_SOUNDFONTS),
                                 seconds=3.0, seed=0, instruments="all")
     cmd_render(render)
@@ -480,7 +481,7 @@ def main(argv=None) -> None:
     p.add_argument("--phrases", type=int, default=16)
     p.add_argument("--copies", type=int, default=2)
     p.add_argument("--model", default="mel_cnn")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--option", action="append")
