@@ -18,7 +18,10 @@ def test_models_json_lists_every_architecture_with_counts():
     assert set(architectures) == {s.name for s in SPECS}
     tiny = architectures["tiny_cnn"]
     assert tiny["task"] == "classify" and tiny["params"] > 0 and tiny["params_keras"] >= tiny["params"]
-    assert all({"name", "task", "params", "params_keras"} <= set(r) for r in rows)
+    assert all({"name", "task", "params", "params_keras"} <= set(r) for r in architectures.values())
+    # the bundled models follow, with their cards
+    assert all({"name", "task", "labels", "licence", "figures"} <= set(r)
+               for r in rows if r["kind"] == "bundled")
 
 
 @pytest.mark.slow
