@@ -343,8 +343,10 @@ def card_for(model_dir, report: dict, *, script: str):
     return ModelCard(
         description=(f"Instrument recognition, {len(checkpoint.labels)} of S4's 19 classes "
                      "(bass-clarinet and contra-bassoon have no free soundfont preset), from 1-s "
-                     "log-mel clips; a file's answer is the mean of its clip probabilities. "
-                     f"Architecture {checkpoint.model} {dict(checkpoint.model_options)}."),
+                     "log-mel clips (the 'instruments' preset); a file's answer is the mean of its "
+                     f"clip probabilities. Architecture {checkpoint.model}. The fsd-instruments "
+                     "figures are development-set figures (this run was picked over a second one "
+                     "on that set), so optimistic; see docs/results-instruments.md."),
         training_data=("Phrases (melodies, legato and detached notes, repeated notes, held notes, "
                        "strummed chords; vibrato; varied velocity and register) rendered with "
                        "tinysoundfont from FluidR3_GM and MuseScore_General, each through random "
