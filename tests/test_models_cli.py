@@ -20,6 +20,9 @@ def test_models_json_lists_every_architecture_with_counts():
     assert tiny["task"] == "classify" and tiny["params"] > 0 and tiny["params_keras"] >= tiny["params"]
     assert all({"name", "task", "params", "params_keras"} <= set(r) for r in architectures.values())
     assert all({"name", "task", "kind"} <= set(r) for r in rows)
+    # the bundled models follow, with their cards
+    assert all({"name", "task", "labels", "licence", "figures"} <= set(r)
+               for r in rows if r["kind"] == "bundled")
 
 
 @pytest.mark.slow

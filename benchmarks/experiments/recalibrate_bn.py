@@ -34,14 +34,14 @@ def main() -> None:
     from vocaltools.segments import ClipConfig
     from vocaltools.training.batchnorm import recalibrate_batch_norm
     from vocaltools.training.data import ItemCache, frames_per_second_of, make_clip_set
-    from vocaltools.training.split import read_split
+    from vocaltools.datasets.splits import read_split, select_fold
 
     torch.set_num_threads(1)
     model_dir, out_dir = Path(args.model_dir), Path(args.out_dir)
     checkpoint = load_checkpoint(model_dir)
     model = build_from_checkpoint(checkpoint)
     store = FeatureStore(args.store)
-    split = read_split(model_dir / "split.jsonl")
+    split = select_fold(read_split(model_dir / "split.jsonl"))
     train_items = [item for item in store.items() if split.get(item.item_id) == "train"]
     clips, _ = make_clip_set(train_items, target=checkpoint.target, labels=checkpoint.labels,
                              clip=ClipConfig(**checkpoint.clip_config),

@@ -230,6 +230,7 @@ def export_bundled(model_dir: str | os.PathLike, name: str, card: ModelCard | Ma
     weights = root / f"{name}.safetensors"
     with atomic_path(weights) as tmp:
         save_file(state, str(tmp), metadata={"format": SCHEMA, "name": name})
+        os.chmod(tmp, 0o644)  # safetensors writes a new file with the temporary file's 0600
     meta = checkpoint.to_dict()
     del meta["state_dict"]
     data = {"schema": SCHEMA, "name": name, "checkpoint": meta, "card": card.to_dict(),

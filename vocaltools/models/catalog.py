@@ -82,6 +82,14 @@ SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("aacnn_cqt", "classify", "aacnn", "vocaltools.models.aacnn:build", "S4",
               "Attention-augmented CNN on CQT magnitude", ("cqt",), "wise-cqt", (1, 252, 87), 19,
               {"ratio": 0.25, "input_shape": (1, 252, 87)}),
+    ModelSpec("aacnn_mel", "classify", "aacnn", "vocaltools.models.aacnn:build", "S4",
+              "Attention-augmented CNN on log-mel (S4's network on the 'instruments' preset, not the "
+              "paper's input)", ("logmel",), "instruments", (1, 64, 44), 17,
+              {"ratio": 0.0, "input_shape": (1, 64, 44)}),
+    # project models
+    ModelSpec("mel_cnn", "classify", "melcnn", "vocaltools.models.melcnn:build", "",
+              "Small CNN with global pooling on log-mel, for instruments (not from a paper; the "
+              "bundled 'instruments' model)", ("logmel",), "instruments", (1, 64, 44), 17, {}),
     # project model: trains in seconds on CPU, for tests and the README demo
     ModelSpec("clip_stats", "classify", "stats", "vocaltools.models.stats:build", "",
               "Linear head on clip statistics of mel bands and MFCCs (not from a paper; a small "

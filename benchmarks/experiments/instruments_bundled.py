@@ -1,0 +1,497 @@
+"""The bundled ``instruments`` model: render training phrases from free soundfonts, train, evaluate
+on real recordings only, compare with MFCC statistics + logistic regression, and export.
+
+Steps (each a sub-command; ``all`` runs the ones that build the shipped model)::
+
+    render STORE [--augment room|clean|no-reverb|no-eq|no-band_limit|no-noise] [--phrases N]
+                 [--copies K] [--soundfonts fluidr3,musescore] [--seconds S] [--seed N]
+    real DATA OUT          featurize fsd-instruments (its 7 S4 classes) and the sms-tools
+                           instruments into OUT/fsd7 and OUT/sms (evaluation only)
+    train STORE MODEL_DIR [--model mel_cnn] [--epochs E] [--option k=v ...]
+    evaluate MODEL_DIR REAL [-o REPORT.json]
+    baseline STORE REAL [-o REPORT.json]   MFCC statistics + logistic regression on STORE's clips
+    cv DATA [-o REPORT.json]               in-domain: fsd-instruments cross-validated (MFCC + LR)
+    export MODEL_DIR REPORT.json [--name instruments]   write vocaltools/bundled/NAME.*
+    fixture INSTRUMENT SOUNDFONT OUT.flac   a test input (a phrase of seed 101, room augmentation)
+    all WORK DATA          render (room) -> real -> train -> evaluate -> baseline -> export
+
+Training data (what ships): FluidR3_GM and MuseScore_General only (both MIT). pretty_midi's
+TimGM6mb (GPL-2) is never used here. The FSD clips (licences unknown) and sms-tools are read only
+to evaluate. Run with ``nice -n 10`` and ``OMP_NUM_THREADS=1`` on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+#: fsd-instruments folder -> S4 class (the 7 that are S4 instruments)
+FSD_CLASSES = {"acoustic_guitar": "guitar", "cello": "cello", "clarinet": "clarinet",
+               "double_bass": "double-bass", "flute": "flute", "saxophone": "saxophone",
+               "violin": "violin"}
+#: sms-tools instrument recordings -> S4 class
+SMS_FILES = {"flute-A4": "flute", "oboe-A4": "oboe", "trumpet-A4": "trumpet", "violin-B3": "violin",
+             "cello-phrase": "cello", "cello-double": "cello", "cello-double-2": "cello",
+             "sax-phrase": "saxophone", "sax-phrase-short": "saxophone"}
+TRAIN_SOUNDFONTS = ("fluidr3", "musescore")
+CLIP = {"clip_seconds": 1.0, "hop_seconds": 0.5}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def augment_config(name: str):
+    from vocaltools.augment import CLEAN, ROOM
+
+    if name == "room":
+        return ROOM
+    if name == "clean":
+        return CLEAN
+    if name.startswith("no-"):
+        return ROOM.without(name[3:])
+    raise SystemExit(f"error: unknown --augment {name!r}")
+
+
+def cmd_render(args) -> None:
+    from vocaltools.datasets.rendered import render_phrase_store
+    from vocaltools.phrases import PATCHES
+
+    instruments = list(PATCHES) if args.instruments == "all" else args.instruments.split(",")
+    start = time.time()
+    result = render_phrase_store(args.store, soundfonts=args.soundfonts.split(","),
+                                 instruments=instruments, n_phrases=args.phrases,
+                                 seconds=args.seconds, copies=args.copies,
+                                 augment_config=augment_config(args.augment), seed=args.seed,
+                                 progress=log)
+    log(f"{args.store}: {result.n_items} items of {result.n_phrases} phrases, "
+        f"{result.seconds_of_audio:.0f} s, {len(result.instruments)} instruments, skipped "
+        f"{list(result.skipped)}, {time.time() - start:.0f} s")
+
+
+def cmd_real(args) -> None:
+    from vocaltools.audio import load_audio
+    from vocaltools.features import get_preset
+    from vocaltools.features.compute import compute_features
+    from vocaltools.formats.store import FeatureStore
+
+    config = get_preset("instruments")
+    data, out = Path(args.data), Path(args.out)
+    sets = {"fsd7": [], "sms": []}
+    with open(data / "fsd-instruments" / "metadata.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["instrument"] in FSD_CLASSES:
+                sets["fsd7"].append((data / "fsd-instruments" / row["path"],
+                                     FSD_CLASSES[row["instrument"]]))
+    for stem, label in SMS_FILES.items():
+        sets["sms"].append((data / "sms-tools-sounds" / f"{stem}.flac", label))
+    for name, files in sets.items():
+        store = FeatureStore(out / name)
+        store.create(feature_config=config.to_dict())
+        done = store.finished_ids()
+        for path, label in files:
+            item_id = f"{label}/{path.stem}"
+            if item_id in done:
+                continue
+            audio = load_audio(path, sample_rate=config.sample_rate)
+            arrays = compute_features(audio, sample_rate=config.sample_rate, config=config)
+            store.write_item(item_id=item_id, audio_path=str(path), arrays=arrays,
+                             duration_s=audio.size / config.sample_rate,
+                             fields={"instrument": label}, meta={"feature_config": config.to_dict()})
+        log(f"{out / name}: {len(files)} files")
+
+
+def _parse_options(pairs):
+    options = {}
+    for pair in pairs or ():
+        key, _, value = pair.partition("=")
+        options[key] = json.loads(value)
+    return options
+
+
+def cmd_train(args) -> None:
+    from vocaltools.datasets.rendered import phrase_split
+    from vocaltools.formats.store import FeatureStore
+    from vocaltools.training.config import make_train_config
+    from vocaltools.training.loop import train_model
+
+    store = FeatureStore(args.store)
+    config = make_train_config(model=args.model, target="instrument", epochs=args.epochs,
+                               lr=args.lr, optimizer=args.optimizer, batch_size=args.batch_size,
+                               patience=None, select=args.select, seed=args.seed, device="cpu",
+                               threads=args.threads, model_options=_parse_options(args.option),
+                               precise_bn=args.precise_bn, **CLIP)
+    split = phrase_split(store, validation_fraction=0.1, seed=args.seed)
+    start = time.time()
+    result = train_model(store=store, config=config, split=split, model_dir=args.model_dir,
+                         progress=lambda p: p.record is not None and log(str(p.record)))
+    log(f"trained {args.model_dir} in {time.time() - start:.0f} s")
+    print(json.dumps({k: result.summary.get(k) for k in ("best_epoch", "validation")}, indent=1))
+
+
+def _clips(store, *, clip):
+    """Every item's clips: (item ids, labels, float32 [n_clips, channels, bins, frames], owner)."""
+    from vocaltools.segments import ClipConfig, clip_windows, cut_clip
+    from vocaltools.training.data import frames_per_second_of
+
+    config = ClipConfig.from_dict(clip) if isinstance(clip, dict) else clip
+    fps = frames_per_second_of(store.feature_config())
+    ids, labels, clips, owner = [], [], [], []
+    for item in store.items():
+        array = store.load_arrays(item)["logmel"]
+        windows = clip_windows(n_frames=array.shape[-1], frames_per_second=fps, config=config)
+        if not windows:
+            continue
+        ids.append(item.item_id)
+        labels.append(str(item.fields["instrument"]))
+        for window in windows:
+            clips.append(cut_clip(array, window))
+            owner.append(len(ids) - 1)
+    return ids, labels, np.stack(clips), np.array(owner)
+
+
+def scores_of(*, true, probabilities, classes, owner, n_items, item_true):
+    """Clip and file (mean probability) accuracy and macro F1 over the true classes; also with
+    the answer restricted to the classes present in the set."""
+    from sklearn.metrics import f1_score
+
+    classes = list(classes)
+    present = sorted(set(item_true))
+    keep = [classes.index(c) for c in present if c in classes]
+    out = {}
+    item_probabilities = np.stack([probabilities[owner == i].mean(axis=0) for i in range(n_items)])
+    for level, p, t in (("clip", probabilities, true), ("file", item_probabilities, item_true)):
+        predicted = [classes[i] for i in p.argmax(axis=1)]
+        restricted = [classes[keep[i]] for i in p[:, keep].argmax(axis=1)]
+        out[level] = {
+            "n": len(t),
+            "accuracy": float(np.mean([a == b for a, b in zip(t, predicted)])),
+            "f1_macro": float(f1_score(t, predicted, labels=present, average="macro", zero_division=0)),
+            "accuracy_among_present": float(np.mean([a == b for a, b in zip(t, restricted)])),
+            "f1_macro_among_present": float(f1_score(t, restricted, labels=present, average="macro",
+                                                     zero_division=0)),
+        }
+    predicted_files = [classes[i] for i in item_probabilities.argmax(axis=1)]
+    out["confusion"] = {c: {} for c in present}
+    for t, p in zip(item_true, predicted_files):
+        out["confusion"][t][p] = out["confusion"][t].get(p, 0) + 1
+    out["majority_file_accuracy"] = max(item_true.count(c) for c in present) / len(item_true)
+    return out
+
+
+def evaluate_model(model_dir, real_dir) -> dict:
+    import torch
+
+    from vocaltools.formats.store import FeatureStore
+    from vocaltools.inference.predict import load_model
+
+    loaded = load_model(str(model_dir), device="cpu")
+    report = {"model": str(model_dir), "labels": list(loaded.labels)}
+    for name in ("fsd7", "sms"):
+        store = FeatureStore(Path(real_dir) / name)
+        ids, item_true, clips, owner = _clips(store, clip=loaded.checkpoint.clip_config)
+        with torch.no_grad():
+            probabilities = np.concatenate([
+                torch.softmax(loaded.module(torch.from_numpy(clips[i:i + 64])), dim=1).numpy()
+                for i in range(0, len(clips), 64)])
+        true = [item_true[i] for i in owner]
+        report[name] = scores_of(true=true, probabilities=probabilities, classes=loaded.labels,
+                                 owner=owner, n_items=len(ids), item_true=item_true)
+        report[name]["files"] = {ids[i]: loaded.labels[int(probabilities[owner == i].mean(0).argmax())]
+                                 for i in range(len(ids))}
+    return report
+
+
+def _print(report: dict) -> None:
+    for name in ("fsd7", "sms"):
+        if name not in report:
+            continue
+        r = report[name]
+        log(f"{name}: file acc {r['file']['accuracy']:.3f} (macro F1 {r['file']['f1_macro']:.3f}, "
+            f"among present {r['file']['accuracy_among_present']:.3f}), clip acc "
+            f"{r['clip']['accuracy']:.3f} (macro F1 {r['clip']['f1_macro']:.3f}); "
+            f"files {r['file']['n']}, clips {r['clip']['n']}, majority {r['majority_file_accuracy']:.3f}")
+
+
+def _write(report: dict, path) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(report, indent=1) + "\n")
+
+
+def cmd_evaluate(args) -> None:
+    report = evaluate_model(args.model_dir, args.real)
+    _print(report)
+    _write(report, args.output or Path(args.model_dir) / "real-report.json")
+
+
+def _mfcc(clips):
+    from vocaltools.baselines import embed_clips_mfcc
+
+    return embed_clips_mfcc(clips)
+
+
+def cmd_baseline(args) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from vocaltools.formats.store import FeatureStore
+
+    _, train_labels, train_clips, train_owner = _clips(FeatureStore(args.store), clip=CLIP)
+    y = [train_labels[i] for i in train_owner]
+    start = time.time()
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=args.C))
+    model.fit(_mfcc(train_clips), y)
+    report = {"model": "mfcc-stats + logistic regression", "store": str(args.store), "C": args.C,
+              "n_train_clips": len(y), "fit_s": round(time.time() - start, 1)}
+    classes = list(model.classes_)
+    for name in ("fsd7", "sms"):
+        ids, item_true, clips, owner = _clips(FeatureStore(Path(args.real) / name), clip=CLIP)
+        probabilities = model.predict_proba(_mfcc(clips))
+        report[name] = scores_of(true=[item_true[i] for i in owner], probabilities=probabilities,
+                                 classes=classes, owner=owner, n_items=len(ids), item_true=item_true)
+    _print(report)
+    _write(report, args.output)
+
+
+def cmd_cv(args) -> None:
+    """fsd-instruments trained on itself: stratified k-fold over files (a file's clips stay on one
+    side), MFCC statistics + logistic regression, on all 10 classes and on the 7 S4 classes;
+    also the clip-level figure when ``--level clip``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from vocaltools.audio import load_audio
+    from vocaltools.features import get_preset
+    from vocaltools.features.compute import compute_features
+    from vocaltools.segments import ClipConfig, clip_windows, cut_clip
+    from vocaltools.training.data import frames_per_second_of
+
+    config = get_preset("instruments")
+    fps = frames_per_second_of(config.to_dict())
+    clip = ClipConfig.from_dict(CLIP)
+    data = Path(args.data) / "fsd-instruments"
+    files, labels, features = [], [], []
+    with open(data / "metadata.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        audio = load_audio(data / row["path"], sample_rate=config.sample_rate)
+        array = compute_features(audio, sample_rate=config.sample_rate, config=config)["logmel"]
+        if args.level == "file":  # one vector of statistics over the whole file
+            features.append(_mfcc(array[None]))
+        else:
+            windows = clip_windows(n_frames=array.shape[-1], frames_per_second=fps, config=clip)
+            features.append(_mfcc(np.stack([cut_clip(array, w) for w in windows])))
+        files.append(row["path"])
+        labels.append(row["instrument"])
+    report = {"model": "mfcc-stats + logistic regression", "folds": args.folds, "seeds": args.seeds,
+              "level": args.level, "C": args.C}
+    for subset, keep in (("10 classes", set(labels)), ("7 S4 classes", set(FSD_CLASSES))):
+        index = [i for i, label in enumerate(labels) if label in keep]
+        y = np.array([labels[i] for i in index])
+        runs = []
+        for seed in range(args.seeds):
+            correct_files, correct_clips, n_clips = 0, 0, 0
+            folds = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=seed)
+            for train, test in folds.split(np.zeros(len(y)), y):
+                x_train = np.concatenate([features[index[i]] for i in train])
+                y_train = np.concatenate([[y[i]] * len(features[index[i]]) for i in train])
+                model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=args.C))
+                model.fit(x_train, y_train)
+                for i in test:
+                    p = model.predict_proba(features[index[i]])
+                    correct_clips += int(np.sum(model.classes_[p.argmax(1)] == y[i]))
+                    n_clips += len(p)
+                    correct_files += int(model.classes_[p.mean(0).argmax()] == y[i])
+            runs.append({"file_accuracy": correct_files / len(y), "clip_accuracy": correct_clips / n_clips})
+        report[subset] = {"n_files": len(y), "runs": runs,
+                          "file_accuracy_mean": float(np.mean([r["file_accuracy"] for r in runs])),
+                          "clip_accuracy_mean": float(np.mean([r["clip_accuracy"] for r in runs]))}
+        log(f"cv {subset}: file acc {report[subset]['file_accuracy_mean']:.3f}, clip acc "
+            f"{report[subset]['clip_accuracy_mean']:.3f} ({args.seeds} seeds x {args.folds} folds)")
+    _write(report, args.output)
+
+
+def card_for(model_dir, report: dict, *, script: str):
+    from vocaltools.bundled import ModelCard
+    from vocaltools.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(model_dir)
+    rendered = report.get("rendered", {})
+    figures = {}
+    for name, title in (("fsd7", "fsd-instruments, 7 S4 classes (real)"),
+                        ("sms", "sms-tools instruments (real)")):
+        r = report[name]
+        figures[f"{title}: file accuracy"] = round(r["file"]["accuracy"], 3)
+        figures[f"{title}: file macro F1"] = round(r["file"]["f1_macro"], 3)
+        figures[f"{title}: clip accuracy"] = round(r["clip"]["accuracy"], 3)
+    if "baseline_fsd7_file_accuracy" in report:
+        figures["MFCC + LR on the same rendered data, fsd-instruments 7 classes: file accuracy"] = \
+            round(report["baseline_fsd7_file_accuracy"], 3)
+    return ModelCard(
+        description=(f"Instrument recognition, {len(checkpoint.labels)} of S4's 19 classes "
+                     "(bass-clarinet and contra-bassoon have no free soundfont preset), from 1-s "
+                     "log-mel clips (the 'instruments' preset); a file's answer is the mean of its "
+                     f"clip probabilities. Architecture {checkpoint.model}. The fsd-instruments "
+                     "figures are development-set figures (this run was picked over a second one "
+                     "on that set), so optimistic; see docs/results-instruments.md."),
+        training_data=("Phrases (melodies, legato and detached notes, repeated notes, held notes, "
+                       "strummed chords; vibrato; varied velocity and register) rendered with "
+                       "tinysoundfont from FluidR3_GM and MuseScore_General, each through random "
+                       "reverberation (generated impulse responses), EQ, band limits and noise"
+                       + (f": {rendered}" if rendered else "") + ". No recording was trained on."),
+        licence="MIT (the model); trained only on MIT-licensed soundfonts",
+        attribution=("FluidR3_GM by Frank Wen (MIT, Debian fluid-soundfont-gm); MuseScore_General "
+                     "by S. Christian Collins (MIT, parts CC0/PD; built on Fluid R3 Mono by Michael "
+                     "Cowgill and Frank Wen; Debian musescore-general-soundfont)"),
+        figures=figures, script=script)
+
+
+def cmd_export(args) -> None:
+    from vocaltools.bundled import export_bundled
+
+    report = json.loads(Path(args.report).read_text())
+    card = card_for(args.model_dir, report, script=args.script)
+    entry = export_bundled(args.model_dir, args.name, card, dtype=args.dtype)
+    log(f"exported {entry.path} and {entry.weights} ({entry.n_bytes / 1e6:.2f} MB)")
+
+
+def cmd_fixture(args) -> None:
+    """A test input: one phrase (seed 101, not a training seed) through the room augmentation."""
+    from vocaltools.augment import ROOM, augment
+    from vocaltools.phrases import Phrase, PhraseRenderer, style_for, write_phrase
+
+    renderer = PhraseRenderer(args.soundfont)
+    phrase = renderer.phrase(args.instrument, style=style_for(args.instrument, 0),
+                             seconds=args.seconds, seed=101)
+    audio = augment(phrase.audio, sample_rate=phrase.sample_rate, config=ROOM,
+                    rng=np.random.default_rng(101))
+    write_phrase(args.output, Phrase(**{**phrase.__dict__, "audio": audio}))
+    log(f"{args.output}: {args.instrument} from {args.soundfont}, preset {phrase.bank}:{phrase.program}")
+
+
+def cmd_all(args) -> None:
+    work = Path(args.work)
+    render = argparse.Namespace(store=str(work / f"train-room{args.phrases}"), augment="room",
+                                phrases=args.phrases,
+                                copies=args.copies, soundfonts=",".join(TRAIN_SOUNDFONTS),
+                                seconds=3.0, seed=0, instruments="all")
+    cmd_render(render)
+    cmd_real(argparse.Namespace(data=args.data, out=str(work / "real")))
+    model_dir = work / "models" / "instruments"
+    cmd_train(argparse.Namespace(store=render.store, model_dir=str(model_dir), model=args.model,
+                                 epochs=args.epochs, lr=args.lr, optimizer="adam", batch_size=32,
+                                 select="val_loss", seed=0, threads=args.threads, option=args.option,
+                                 precise_bn=2048))
+    report = evaluate_model(model_dir, work / "real")
+    cmd_baseline(argparse.Namespace(store=render.store, real=str(work / "real"), C=1.0,
+                                    output=str(work / "baseline-report.json")))
+    baseline = json.loads((work / "baseline-report.json").read_text())
+    report["baseline_fsd7_file_accuracy"] = baseline["fsd7"]["file"]["accuracy"]
+    report["rendered"] = (f"{args.phrases} phrases of 3 s per instrument and soundfont, "
+                          f"{args.copies} augmented copies each")
+    _print(report)
+    _write(report, model_dir / "real-report.json")
+    if args.export:
+        cmd_export(argparse.Namespace(model_dir=str(model_dir), report=str(model_dir / "real-report.json"),
+                                      name="instruments", dtype="float16", script=SCRIPT))
+
+
+SCRIPT = ("nice -n 10 python benchmarks/experiments/instruments_bundled.py all WORK "
+          "../shared/data --export")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("render")
+    p.add_argument("store")
+    p.add_argument("--augment", default="room")
+    p.add_argument("--phrases", type=int, default=16)
+    p.add_argument("--copies", type=int, default=2)
+    p.add_argument("--soundfonts", default=",".join(TRAIN_SOUNDFONTS))
+    p.add_argument("--instruments", default="all")
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_render)
+    p = sub.add_parser("real")
+    p.add_argument("data")
+    p.add_argument("out")
+    p.set_defaults(func=cmd_real)
+    p = sub.add_parser("train")
+    p.add_argument("store")
+    p.add_argument("model_dir")
+    p.add_argument("--model", default="mel_cnn")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--optimizer", default="adam")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--select", default="val_loss")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--precise-bn", type=int, default=2048)
+    p.add_argument("--option", action="append")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("evaluate")
+    p.add_argument("model_dir")
+    p.add_argument("real")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("baseline")
+    p.add_argument("store")
+    p.add_argument("real")
+    p.add_argument("-C", type=float, default=1.0)
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_baseline)
+    p = sub.add_parser("cv")
+    p.add_argument("data")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--level", choices=("clip", "file"), default="clip",
+                   help="statistics per 1-s clip (answers averaged per file) or per whole file")
+    p.add_argument("-C", type=float, default=1.0)
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_cv)
+    p = sub.add_parser("export")
+    p.add_argument("model_dir")
+    p.add_argument("report")
+    p.add_argument("--name", default="instruments")
+    p.add_argument("--dtype", default="float16")
+    p.add_argument("--script", default=SCRIPT)
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("fixture")
+    p.add_argument("instrument")
+    p.add_argument("soundfont")
+    p.add_argument("output")
+    p.add_argument("--seconds", type=float, default=2.5)
+    p.set_defaults(func=cmd_fixture)
+    p = sub.add_parser("all")
+    p.add_argument("work")
+    p.add_argument("data")
+    p.add_argument("--phrases", type=int, default=16)
+    p.add_argument("--copies", type=int, default=2)
+    p.add_argument("--model", default="mel_cnn")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--option", action="append")
+    p.add_argument("--export", action="store_true")
+    p.set_defaults(func=cmd_all)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Soundfont phrases, the rendered training store, a miniature of the bundled instruments model
+trained end to end, and the shipped model itself."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from vocaltools.errors import ConfigError
+
+FIXTURES = Path(__file__).parent / "data"
+
+
+def _renderer():
+    pytest.importorskip("tinysoundfont", reason="tinysoundfont is not installed")
+    pytest.importorskip("pretty_midi", reason="pretty_midi (its TimGM6mb soundfont) is not installed")
+    from vocaltools.phrases import PhraseRenderer
+
+    return PhraseRenderer("timgm6mb")
+
+
+def test_phrases_are_deterministic_and_in_range():
+    from vocaltools.phrases import RANGES, iter_phrases
+
+    renderer = _renderer()
+    a = renderer.phrase("violin", style="melody", seconds=1.5, seed=3)
+    b = renderer.phrase("violin", style="melody", seconds=1.5, seed=3)
+    assert a.audio.dtype == np.float32 and a.audio.shape == (int(1.5 * 22050),)
+    np.testing.assert_array_equal(a.audio, b.audio)
+    assert float(np.abs(a.audio).max()) > 1e-3
+    low, high = RANGES["violin"]
+    assert a.notes and all(low <= n <= high for n in a.notes)
+    chords = renderer.phrase("guitar", style="chords", seconds=2.0, seed=0)
+    assert chords.style == "chords" and len(chords.notes) >= 3
+    # a bowed instrument asked for chords plays a melody instead
+    assert renderer.phrase("cello", style="chords", seconds=1.0, seed=0).style == "melody"
+    phrases = list(iter_phrases(renderer, instruments=["flute", "guitar"], n_phrases=3, seconds=1.0))
+    assert [p.instrument for p in phrases] == ["flute"] * 3 + ["guitar"] * 3
+    assert {p.program for p in phrases if p.instrument == "guitar"} == {24, 25}
+    with pytest.raises(ConfigError, match="did you mean 'violin'"):
+        renderer.presets("violn")
+    with pytest.raises(ConfigError, match="unknown phrase style"):
+        renderer.phrase("violin", style="trill", seconds=1.0, seed=0)
+
+
+def test_miniature_of_the_bundled_model_trains_and_exports(tmp_path):
+    """The retrain pipeline at toy size: phrases of 3 instruments from TimGM6mb with the room
+    augmentation -> features -> mel_cnn -> above chance on phrases of another seed -> export ->
+    the bundled files load and give the same answers."""
+    import torch
+
+    from vocaltools.bundled import ModelCard, export_bundled, load_bundled
+    from vocaltools.checkpoint import build_from_checkpoint, load_checkpoint
+    from vocaltools.datasets.rendered import phrase_split, render_phrase_store
+    from vocaltools.segments import ClipConfig, clip_windows, cut_clip
+    from vocaltools.training.config import make_train_config
+    from vocaltools.training.loop import train_model
+
+    _renderer()
+    instruments = ["flute", "trumpet", "guitar"]
+    train = render_phrase_store(tmp_path / "train", soundfonts=["timgm6mb"], instruments=instruments,
+                                n_phrases=8, seconds=2.0, copies=1, seed=0)
+    assert train.n_items == 24 and train.instruments == tuple(instruments)
+    fields = train.store.items()[0].fields
+    assert {"instrument", "soundfont", "preset", "style", "phrase_key"} <= set(fields)
+    split = phrase_split(train.store, validation_fraction=0.25)
+    assert sum(v == "validation" for v in split.values()) == 6
+    config = make_train_config(model="mel_cnn", target="instrument", epochs=6, lr=3e-3,
+                               batch_size=16, patience=None, device="cpu", threads=1,
+                               clip_seconds=1.0, hop_seconds=0.5, precise_bn=256,
+                               model_options={"widths": [8, 16, 32], "hidden": 32})
+    result = train_model(store=train.store, config=config, split=split, model_dir=tmp_path / "m")
+    assert result.finished
+
+    test = render_phrase_store(tmp_path / "test", soundfonts=["timgm6mb"], instruments=instruments,
+                               n_phrases=4, seconds=2.0, copies=1, seed=7)
+    model = build_from_checkpoint(load_checkpoint(tmp_path / "m"))
+    labels = load_checkpoint(tmp_path / "m").labels
+    clip = ClipConfig(clip_seconds=1.0, hop_seconds=0.5)
+    x, y = [], []
+    for item in test.store.items():
+        array = test.store.load_arrays(item)["logmel"]
+        for window in clip_windows(n_frames=array.shape[-1], frames_per_second=22050 / 256, config=clip):
+            x.append(cut_clip(array, window))
+            y.append(labels.index(item.fields["instrument"]))
+    with torch.no_grad():
+        logits = model(torch.from_numpy(np.stack(x)))
+    accuracy = float((logits.argmax(1).numpy() == np.array(y)).mean())
+    assert accuracy > 0.55, f"accuracy {accuracy:.2f} on unseen phrases (chance 0.33)"
+
+    card = ModelCard(description="miniature", training_data="TimGM6mb phrases", licence="test only",
+                     attribution="-", figures={"accuracy": accuracy}, script="this test")
+    export_bundled(tmp_path / "m", "mini", card, folder=tmp_path / "bundled", dtype="float16")
+    rebuilt = build_from_checkpoint(load_bundled("mini", folder=tmp_path / "bundled"))
+    with torch.no_grad():
+        again = rebuilt(torch.from_numpy(np.stack(x)))
+    assert torch.allclose(torch.softmax(again, 1), torch.softmax(logits, 1), atol=2e-2)
+
+
+# rendered by: benchmarks/experiments/instruments_bundled.py fixture INSTRUMENT fluidr3 OUT.flac
+SHIPPED = [("saxophone-fluidr3.flac", "saxophone"), ("double-bass-fluidr3.flac", "double-bass")]
+
+
+@pytest.mark.parametrize("fixture, expected", SHIPPED)
+def test_shipped_instruments_model_answers_a_known_input(fixture, expected):
+    """``vocaltools predict FILE --model instruments`` on a fresh home (no registry): the bundled
+    model by name. The fixtures are phrases rendered from FluidR3_GM (MIT) through the room
+    augmentation, with a seed (101) that no training phrase has."""
+    from vocaltools.bundled import bundled_path
+
+    if bundled_path("instruments") is None:
+        pytest.fail("the bundled instruments model is missing from vocaltools/bundled/")
+    result = run_cli("predict", str(FIXTURES / fixture), "--model", "instruments", "-o", "-",
+                     "--device", "cpu", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert records and all(r["model"] == "instruments" for r in records)
+    mean = np.mean([r["probabilities"] for r in records], axis=0)
+    labels = records[0]["labels"]
+    assert labels[int(np.argmax(mean))] == expected, dict(zip(labels, np.round(mean, 3)))
+
+
+def test_models_lists_the_bundled_instruments_model():
+    result = run_cli("models", "--json", "--no-params")
+    assert result.returncode == 0, result.stderr
+    (row,) = [r for r in json.loads(result.stdout) if r["kind"] == "bundled" and r["name"] == "instruments"]
+    assert row["task"] == "classify" and row["n_classes"] == len(row["labels"]) >= 7
+    assert "MIT" in row["licence"] and "FluidR3" in row["training_data"]
+    assert row["figures"] and "instruments_bundled.py" in row["script"]
+    assert row["n_bytes"] < 4_000_000
+
+
+def test_mel_cnn_follows_the_model_contract_at_any_length():
+    import torch
+
+    from vocaltools.models.registry import build_model, example_input, get_spec
+
+    torch.manual_seed(0)
+    model = build_model("mel_cnn", n_classes=5).eval()
+    x = example_input(get_spec("mel_cnn"), batch=2)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        torch.testing.assert_close(model.classifier(features), model(x))
+        assert model(torch.randn(2, 1, 64, 130)).shape == (2, 5)  # longer clips work too
+        # the clip's level is removed: a gain (a dB offset) does not change the answer
+        torch.testing.assert_close(model(x + 12.0), model(x), atol=1e-4, rtol=1e-4)
+    assert features.shape == (2, 128)
