@@ -15,7 +15,8 @@ def embed(
     output: Annotated[str, typer.Option(
         "-o", "--output", help="Embeddings NPZ to write ('-' = stdout).")],
     model: Annotated[Optional[str], typer.Option(
-        "--model", "-m", help="Trained model: a registered name or a checkpoint path.")] = None,
+        "--model", "-m", help="Trained model (a registered name or a checkpoint path) or a "
+                              "pretrained one (ge2e).")] = None,
     baseline: Annotated[Optional[str], typer.Option(
         "--baseline", help="Embed without a model: 'mfcc' (MFCC and delta statistics).")] = None,
     layer: Annotated[str, typer.Option(

@@ -19,13 +19,15 @@ def models(
 
     For every architecture: name, task, seed paper, feature preset, input shape, trainable
     parameters and the Keras count (with BatchNorm statistics and frozen weights) at the paper's
-    configuration. Trained models are those registered by 'vocaltools train'.
+    configuration. Pretrained entries (ge2e) say which installed wheel their weights come from.
+    Trained models are those registered by 'vocaltools train'.
     """
     import json
     import sys
 
     from vocaltools import trained
     from vocaltools.models.catalog import SPECS
+    from vocaltools.models.pretrained import weights_source
 
     if set_default is not None:
         entry = trained.set_default(set_default)
@@ -46,7 +48,8 @@ def models(
         rows.append({"name": spec.name, "kind": "architecture", "task": spec.task, "seed": spec.seed,
                      "family": spec.family, "preset": spec.preset, "inputs": list(spec.inputs),
                      "input_shape": list(spec.input_shape), "n_classes": spec.n_classes,
-                     "params": n_params, "params_keras": n_keras, "description": spec.description})
+                     "params": n_params, "params_keras": n_keras, "description": spec.description,
+                     "pretrained": weights_source(spec.weights) if spec.weights else None})
     for entry in entries:
         rows.append({**entry.to_dict(), "kind": "trained", "default": entry.name == default})
     if as_json:
@@ -62,6 +65,12 @@ def models(
         n_keras = f"{row['params_keras']:,}" if row["params_keras"] is not None else "-"
         print(f"{row['name']:<17}{row['task']:<10}{row['seed'] or '-':<6}{row['preset']:<14}{shape:<16}"
               f"{n_params:>12}{n_keras:>12}")
+    pretrained = [row for row in rows if row.get("pretrained")]
+    if pretrained:
+        print()
+        print("pretrained (usable without training; weights read from the installed wheel):")
+        for row in pretrained:
+            print(f"  {row['name']:<17}{row['pretrained']}")
     print()
     if not entries:
         print("no trained models yet: 'vocaltools train STORE --model NAME --target FIELD -o DIR' "

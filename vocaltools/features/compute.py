@@ -147,6 +147,8 @@ def _decibels(front_end, linear: np.ndarray) -> np.ndarray | None:
     """dB values before the item's reference and clipping; ``None`` for linear-scale front ends.
     ``librosa.amplitude_to_db`` (20·log10, amin 1e-5) or, for ``LogMel(db="power")``,
     ``librosa.power_to_db`` (10·log10, amin 1e-10), both with ref = 1."""
+    if isinstance(front_end, LogMel) and front_end.db == "none":
+        return None
     if isinstance(front_end, LogMel) and front_end.db == "power":
         return 10.0 * np.log10(np.maximum(linear, np.float32(1e-10)))
     if isinstance(front_end, (LogMel, MultiRes)) or (isinstance(front_end, (Stft, Cqt))

@@ -37,6 +37,8 @@ class LogMel:
     amin 1e-10), as the CRNN baseline does. ``ref``: ``"one"`` (ref=1.0) or ``"max"`` (the item's
     maximum, i.e. ``ref=np.max``). ``top_db`` clips values below (item max - top_db); ``None``
     disables it. ``offset_db`` is added last (S2: ref max, top_db 60, offset 60 -> [0, 60]).
+    ``db="none"`` keeps the linear power mel (``librosa.feature.melspectrogram`` itself, what the
+    GE2E encoder of resemblyzer reads); it needs ``top_db=None``, ``ref="one"`` and no offset.
     """
 
     name: ClassVar[str] = "logmel"
@@ -51,8 +53,12 @@ class LogMel:
     offset_db: float = 0.0
 
     def __post_init__(self):
-        _check_choice("logmel", "db", self.db, ("amplitude", "power"))
+        _check_choice("logmel", "db", self.db, ("amplitude", "power", "none"))
         _check_choice("logmel", "ref", self.ref, ("one", "max"))
+        if self.db == "none" and (self.top_db is not None or self.ref != "one" or self.offset_db):
+            raise ConfigError("logmel with db='none' is a linear power mel: it takes top_db=None, "
+                              f"ref='one' and offset_db=0; got top_db={self.top_db!r}, "
+                              f"ref={self.ref!r}, offset_db={self.offset_db!r}")
         _check_positive(self, "n_fft", "hop_length", "n_mels")
 
     @property

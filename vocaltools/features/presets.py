@@ -11,6 +11,8 @@ wang2018      22,050      log-mel 96, n_fft 2048, hop 512, power_to_db with ref 
 yamamoto2022  44,100      multi-resolution STFT dB: windows 2048/1024/512, n_fft 2048, hop 512 (S3)
 wise-stft     22,050      STFT magnitude, n_fft 2048, hop 256, 1025 bins (S4)
 wise-cqt      22,050      CQT magnitude, 252 bins, 36 per octave from C1, hop 256 (S4, inferred)
+ge2e          16,000      power mel 40, n_fft 400 (25 ms), hop 160 (10 ms), linear (no dB): the
+                          front end of resemblyzer's pretrained GE2E encoder (``audio.py``)
 ============  ==========  ===========================================================================
 
 S2's reference level is not stated in the paper; ref = max is the reading under which "clipped below
@@ -33,6 +35,8 @@ PRESETS: dict[str, FeatureConfig] = {
     "yamamoto2022": FeatureConfig(44100, (MultiRes(),), preset="yamamoto2022"),
     "wise-stft": FeatureConfig(22050, (Stft(n_fft=2048, hop_length=256),), preset="wise-stft"),
     "wise-cqt": FeatureConfig(22050, (Cqt(hop_length=256),), preset="wise-cqt"),
+    "ge2e": FeatureConfig(16000, (LogMel(n_fft=400, hop_length=160, n_mels=40, db="none",
+                                         top_db=None),), preset="ge2e"),
 }
 
 

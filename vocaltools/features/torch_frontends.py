@@ -325,6 +325,8 @@ def _finalize(front_end, linear, valid):
     """``linear``: float32 [batch, channels, n_bins, n_frames] -> the front end's final values."""
     import torch
 
+    if isinstance(front_end, LogMel) and front_end.db == "none":
+        return linear
     if isinstance(front_end, LogMel):
         if front_end.db == "amplitude":
             factor, amin = 20.0, 1e-5

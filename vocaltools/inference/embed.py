@@ -130,17 +130,18 @@ def embed_items(items: Iterable[ItemFeatures], *, embedder: Embedder, frames_per
 
 def model_embedder(name_or_path: str, *, layer: str = "auto", label_field: str | None = None,
                    batch_size: int = 64) -> Embedder:
-    """An :class:`Embedder` from a trained model (a registered name or a checkpoint path).
+    """An :class:`Embedder` from a trained model (a registered name or a checkpoint path) or a
+    pretrained registry model (``ge2e``: its weights, feature preset and partial utterances).
 
     ``layer="auto"`` is ``output`` for an embedding model (task ``embed``) and ``features`` (the
     penultimate layer) for a classifier."""
     if layer not in LAYERS:
         raise InputError(f"unknown layer {layer!r}; expected one of {', '.join(LAYERS)}")
     # call site: the train helper's model registry and plain-dict checkpoints
-    from vocaltools.checkpoint import build_from_checkpoint, load_checkpoint
-    from vocaltools.trained import resolve_model
+    from vocaltools.checkpoint import build_from_checkpoint
+    from vocaltools.models.pretrained import load_model_checkpoint
 
-    checkpoint = load_checkpoint(resolve_model(name_or_path))
+    checkpoint = load_model_checkpoint(name_or_path)
     model = build_from_checkpoint(checkpoint)
     if layer == "auto":
         layer = "output" if checkpoint.task == "embed" else "features"
