@@ -18,7 +18,10 @@ Heads (``head``):
 - ``"classify"``: batch standardisation (no affine parameters) of the 256-d embedding and a
   linear layer to ``n_classes`` logits (transfer learning for closed-set singer identification).
 
-``finetune=False`` freezes the encoder (``requires_grad=False``); only the head trains.
+``finetune=False`` freezes the encoder (``requires_grad=False``); only the head trains, and the
+encoder's output is memoised per distinct input clip (a hash of its values; up to
+``CACHE_ITEMS`` clips, cleared whenever weights are loaded), so training epochs after the first
+cost the head alone.
 ``backbone`` names the encoder's weights as ``"distribution:path"`` (recorded in every checkpoint's
 model options); ``None`` initialises it randomly.
 """
@@ -35,6 +38,8 @@ HIDDEN = 256
 N_LAYERS = 3
 #: the weights file the encoder loads, as "distribution:path"
 BACKBONE = "resemblyzer:resemblyzer/pretrained.pt"
+#: clips whose frozen-encoder output is kept (256 floats each: 200 MB at most)
+CACHE_ITEMS = 200_000
 
 
 class GE2EEncoder(nn.Module):
@@ -81,14 +86,41 @@ class GE2E(nn.Module):
             self.classifier = nn.Linear(HIDDEN, n_classes)
         else:
             self.classifier = nn.Identity()
+        self.finetune = bool(finetune)
         for parameter in self.encoder.parameters():
-            parameter.requires_grad_(bool(finetune))
+            parameter.requires_grad_(self.finetune)
+        self._cache: dict[bytes, torch.Tensor] = {}
+        self._register_load_state_dict_pre_hook(lambda *args, **kwargs: self._cache.clear())
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 1 or x.shape[2] != N_MELS:
             raise ModelError(f"ge2e expects float32 [batch, 1, {N_MELS}, n_frames] power mel "
                              f"frames (the 'ge2e' feature preset); got {tuple(x.shape)}")
-        return self.encoder(x[:, 0].transpose(1, 2))  # [batch, n_frames, 40]
+        if self.finetune or torch.is_grad_enabled() and any(
+                p.requires_grad for p in self.encoder.parameters()):
+            return self.encoder(x[:, 0].transpose(1, 2))  # [batch, n_frames, 40]
+        return self._frozen(x)
+
+    def _frozen(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen encoder's output, memoised per clip."""
+        import hashlib
+
+        values = x.detach().to("cpu", torch.float32).contiguous().numpy()
+        keys = [hashlib.blake2b(clip.tobytes(), digest_size=16).digest() + bytes(str(clip.shape), "ascii")
+                for clip in values]
+        missing = [i for i, key in enumerate(keys) if key not in self._cache]
+        if missing:
+            with torch.no_grad():
+                fresh = self.encoder(x[missing, 0].transpose(1, 2)).detach().to("cpu")
+            if len(self._cache) + len(missing) > CACHE_ITEMS:
+                self._cache.clear()
+            for i, row in zip(missing, fresh):
+                self._cache[keys[i]] = row
+            found = {i: row for i, row in zip(missing, fresh)}
+        else:
+            found = {}
+        rows = [found[i] if i in found else self._cache[key] for i, key in enumerate(keys)]
+        return torch.stack(rows).to(x.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.forward_features(x))
