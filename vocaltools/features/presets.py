@@ -4,7 +4,8 @@
 name          rate (Hz)   front ends
 ============  ==========  ===========================================================================
 fgnl          16,000      log-mel 128, n_fft 2048, hop 512, amplitude_to_db of the power mel (S1 code)
-fgnl-melody   16,000      the same + melody one-hot 128 x T (pyin, hop 512)
+fgnl-melody   16,000      the same + melody one-hot 128 x T (pyin, hop 512; ``featurize --melody-tracker
+                          crepe``: S1's CREPE, full capacity, Viterbi)
 nasrullah     16,000      log-mel 128, n_fft 2048, hop 512, power_to_db (S1's CRNN baseline)
 wang2018      22,050      log-mel 96, n_fft 2048, hop 512, power_to_db with ref = the item's maximum,
                           clipped at -60 dB and offset by +60 -> values in [0, 60] (S2)
