@@ -263,3 +263,28 @@ def test_train_head_on_frozen_ge2e_learns_and_records_the_backbone(tmp_path, res
     pretrained = build_model("ge2e").encoder.state_dict()
     trained = build_from_checkpoint(checkpoint).encoder.state_dict()
     assert all(torch.equal(pretrained[k], trained[k]) for k in pretrained)
+
+
+@pytest.mark.slow
+def test_train_contrastive_fine_tunes_the_encoder(tmp_path, resemblyzer_dist):
+    """train --model ge2e --objective contrastive: the encoder's weights move (finetune=true),
+    the embedding keeps the encoder's 256 dimensions with --embedding-dim 256."""
+    import torch
+
+    from _train_helpers import make_voice_store
+    from vocaltools.checkpoint import build_from_checkpoint, load_checkpoint
+    from vocaltools.models.registry import build_model
+
+    store = make_voice_store(tmp_path, n_singers=2, n_songs=2, seconds=2.0, seed=1, preset="ge2e")
+    out = tmp_path / "tuned"
+    result = run_cli("train", str(store.root), "--model", "ge2e", "--target", "singer",
+                     "--objective", "contrastive", "--embedding-dim", "256", "--epochs", "1",
+                     "--validation-fraction", "0", "--test-fraction", "0",
+                     "--pairs-per-epoch", "8", "--batch-size", "4", "--lr", "1e-3",
+                     "--threads", "1", "--no-register", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    checkpoint = load_checkpoint(out)
+    assert checkpoint.model == "ge2e" and checkpoint.task == "embed" and checkpoint.n_classes == 256
+    pretrained = build_model("ge2e").encoder.state_dict()
+    tuned = build_from_checkpoint(checkpoint).encoder.state_dict()
+    assert any(not torch.equal(pretrained[k], tuned[k]) for k in pretrained)
