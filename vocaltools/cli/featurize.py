@@ -30,7 +30,7 @@ def featurize(
         "--output", "-o", help="Feature store folder to create or resume.", show_default=False)],
     preset: Annotated[Optional[str], typer.Option(
         "--preset", "-p", help="Feature preset: fgnl (default), fgnl-melody, nasrullah, wang2018, "
-        "yamamoto2022, wise-stft, wise-cqt.", autocompletion=_complete_preset,
+        "yamamoto2022, wise-stft, wise-cqt, ge2e.", autocompletion=_complete_preset,
         show_default=False)] = None,
     config: Annotated[Optional[Path], typer.Option(
         "--config", help="JSON feature config (FeatureConfig.to_dict) instead of --preset.",
