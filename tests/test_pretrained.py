@@ -288,3 +288,25 @@ def test_train_contrastive_fine_tunes_the_encoder(tmp_path, resemblyzer_dist):
     pretrained = build_model("ge2e").encoder.state_dict()
     tuned = build_from_checkpoint(checkpoint).encoder.state_dict()
     assert any(not torch.equal(pretrained[k], tuned[k]) for k in pretrained)
+
+
+def test_frozen_encoder_memo_equals_the_encoder_and_clears_on_load(resemblyzer_dist):
+    import torch
+
+    from vocaltools.models.registry import build_model
+
+    head = build_model("ge2e_classifier", n_classes=3).eval()
+    x = torch.rand(5, 1, 40, 160)
+    first = head.forward_features(x)
+    assert len(head._cache) == 5
+    again = head.forward_features(torch.cat([x[2:], torch.rand(1, 1, 40, 160)]))
+    assert len(head._cache) == 6
+    np.testing.assert_array_equal(again[:3].numpy(), first[2:].numpy())
+    with torch.no_grad():
+        direct = head.encoder(x[:, 0].transpose(1, 2))
+    np.testing.assert_allclose(first.numpy(), direct.numpy(), atol=1e-6)
+    state = {k: v.clone() for k, v in head.state_dict().items()}
+    state["encoder.linear.bias"] += 1.0
+    head.load_state_dict(state)
+    assert len(head._cache) == 0
+    assert not np.allclose(head.forward_features(x).numpy(), first.numpy(), atol=1e-4)
