@@ -247,3 +247,36 @@ def test_calibration_by_group_ignores_takes_of_the_same_song():
     takes, _ = calibration_trials(vectors, labels)
     other_songs, _ = calibration_trials(vectors, labels, songs)
     assert other_songs.min() > 10 * takes.max()
+
+
+def test_open_set_calibration_warns_without_trials_across_songs():
+    from vocaltools.index.identify import calibrate_open_set
+
+    vectors, labels = voices(4, 4, spread=0.3, seed=3)
+    one_song = [f"{label}/s0" for label in labels]
+    fallback = calibrate_open_set(vectors, labels=labels, groups=one_song, group_field="song_key")
+    assert fallback.n_labels_with_trials == 0 and fallback.calibration.groups is None
+    assert "no enrolled label has two or more song_key values" in fallback.warnings[0]
+    some = [f"{label}/s{i % 2 if label != 'singer0' else 0}" for i, label in enumerate(labels)]
+    partial = calibrate_open_set(vectors, labels=labels, groups=some, group_field="song_key")
+    assert partial.n_labels_with_trials == 3 and partial.calibration.groups == "song_key"
+    assert "1 of 4 enrolled labels have a single song_key" in partial.warnings[0]
+    assert partial.calibration.n_known == 12  # singer0's four items give no known trial
+
+
+def test_knn_build_calibrates_across_songs_by_default(tmp_path):
+    vectors, labels = voices(3, 4, spread=0.3, seed=5)
+    emb = tmp_path / "emb.npz"
+    save_embeddings(emb, embedding_set(vectors, labels, fields={
+        "song_key": [f"{label}/s{i % 2}" for i, label in enumerate(labels)]}))
+    result = run_cli("knn", "build", str(emb), "-o", str(tmp_path / "i.npz"))
+    assert result.returncode == 0, result.stderr
+    assert "another song_key of the same label" in result.stderr
+    assert "expected rates: known accepted" in result.stderr
+    from vocaltools.index.faiss_index import load_index
+
+    assert load_index(tmp_path / "i.npz").meta["calibration"]["groups"] == "song_key"
+    result = run_cli("knn", "build", str(emb), "-o", str(tmp_path / "j.npz"), "--calibrate-by", "none")
+    assert "another enrolled item of the same label" in result.stderr
+    result = run_cli("knn", "build", str(emb), "-o", str(tmp_path / "k.npz"), "--calibrate-by", "song")
+    assert result.returncode == 1 and "did you mean 'song_key'" in result.stderr

@@ -18,7 +18,7 @@ def embed(
         "-o", "--output", help="Embeddings NPZ to write ('-' = stdout).")],
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", help="Trained model: a checkpoint path, a registered name or a "
-                              "bundled model's name.")] = None,
+                              "bundled model's name; or a pretrained one (ge2e).")] = None,
     baseline: Annotated[Optional[str], typer.Option(
         "--baseline", help="Embed without a model: 'mfcc' (MFCC and delta statistics).")] = None,
     layer: Annotated[str, typer.Option(

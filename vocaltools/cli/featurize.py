@@ -34,7 +34,7 @@ def featurize(
         show_default=False)] = ...,
     preset: Annotated[Optional[str], typer.Option(
         "--preset", "-p", callback=check_preset, help="Feature preset: fgnl (default), fgnl-melody, nasrullah, wang2018, "
-        "yamamoto2022, wise-stft, wise-cqt.", autocompletion=_complete_preset,
+        "yamamoto2022, wise-stft, wise-cqt, instruments, ge2e.", autocompletion=_complete_preset,
         show_default=False)] = None,
     config: Annotated[Optional[Path], typer.Option(
         "--config", help="JSON feature config (FeatureConfig.to_dict) instead of --preset.",
@@ -55,6 +55,10 @@ def featurize(
         "hpss, umx, demucs; see 'vocaltools separate --help') instead of the mixture; stems are cached under "
         "$VOCALTOOLS_HOME/cache. Models trained on the store separate their inputs the same way.",
         show_default=False)] = None,
+    melody_tracker: Annotated[Optional[str], typer.Option(
+        "--melody-tracker", help="Pitch tracker of the melody front end (fgnl-melody): pyin "
+        "(default, fast), crepe (S1's: CREPE full capacity with Viterbi; slow on a CPU) or "
+        "crepe-tiny.", show_default=False)] = None,
     device: Annotated[Optional[str], typer.Option(
         "--device", help="Compute the front ends in torch on cpu, cuda or auto (files batched; "
         "--jobs does not apply) [default: the NumPy engine].", show_default=False)] = None,
@@ -97,6 +101,10 @@ def featurize(
             raise ConfigError(f"{config}: cannot read a JSON feature config ({error})") from error
     else:
         feature_config = get_preset(preset or "fgnl")
+    if melody_tracker is not None:
+        from vocaltools.features.config import with_melody_tracker
+
+        feature_config = with_melody_tracker(feature_config, melody_tracker)
     if separate is not None:
         import dataclasses
 

@@ -64,28 +64,33 @@ def build(
     calibrate: Annotated[bool, typer.Option(
         "--calibrate/--no-calibrate",
         help="Choose and store an open-set threshold from the enrolled labels (leave-one-out).")] = True,
-    calibrate_by: Annotated[Optional[str], typer.Option(
-        "--calibrate-by", help="Field whose groups a known calibration trial ignores, e.g. "
-                               "song_key: model new songs of enrolled singers.")] = None,
+    calibrate_by: Annotated[str, typer.Option(
+        "--calibrate-by", help="Field whose groups a known calibration trial ignores, so that it "
+                               "resembles a new song of an enrolled singer: auto (the first of "
+                               "song_key, song_id, song the embeddings carry; at clip level the "
+                               "item when none), none, or a field name.")] = "auto",
     where: WhereOption = None,
     where_not: WhereNotOption = None,
 ) -> None:
     """Build a FAISS index of embeddings (with its id map, labels and open-set threshold)."""
     from vocaltools.errors import InputError
     from vocaltools.index.faiss_index import IndexConfig, build_index
-    from vocaltools.index.identify import calibrate_threshold
+    from vocaltools.index.identify import calibrate_open_set
 
     source, vectors = _vectors(embeddings, level=level, where=where, where_not=where_not)
     config = IndexConfig(kind=kind, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m,
                          ef_construction=ef_construction, ef_search=ef_search)
     calibration = None
     if calibrate and any(vectors.labels):
+        group_field = _calibration_field(calibrate_by, fields=source.fields, level=level)
         try:
-            groups = source.field(calibrate_by) if calibrate_by and level == "item" else \
-                source.clip_field(calibrate_by) if calibrate_by else None
-            calibration = calibrate_threshold(vectors.vectors, labels=vectors.labels,
-                                              groups=groups)
-            calibration = {**calibration.to_dict(), "groups": calibrate_by}
+            groups = None if group_field is None else source.field(group_field) \
+                if level == "item" else source.clip_field(group_field)
+            result = calibrate_open_set(vectors.vectors, labels=vectors.labels, groups=groups,
+                                        group_field=group_field)
+            for warning in result.warnings:
+                _say(f"warning: {warning}")
+            calibration = result.calibration.to_dict()
         except InputError as error:
             _say(f"warning: no open-set threshold stored: {error}")
     meta = {"level": level, "embeddings": {k: v for k, v in source.meta.items()
@@ -96,10 +101,39 @@ def build(
     index.save(output)
     note = ""
     if calibration:
-        note = (f"; open-set threshold {calibration['threshold']:.4g} (known accepted "
-                f"{calibration['known_accept_rate']:.2f}, unknown rejected "
-                f"{calibration['unknown_reject_rate']:.2f} on leave-one-out trials)")
+        across = (f"another {calibration['groups']} of the same label" if calibration["groups"]
+                  else "another enrolled item of the same label")
+        note = (f"; open-set threshold {calibration['threshold']:.4g}, expected rates: known "
+                f"accepted {calibration['known_accept_rate']:.2f}, unknown rejected "
+                f"{calibration['unknown_reject_rate']:.2f} (leave-one-out trials: {across}; "
+                "a label left out)")
     _say(f"indexed {len(index)} {level} vectors of dim {index.dim} ({kind}) -> {output}{note}")
+
+
+def _calibration_field(calibrate_by: str, *, fields, level: str) -> str | None:
+    """The field whose groups known calibration trials ignore (``--calibrate-by``)."""
+    from vocaltools.errors import InputError
+    from vocaltools.index.identify import SONG_FIELDS
+
+    if calibrate_by == "none":
+        return None
+    if calibrate_by != "auto":
+        if calibrate_by not in fields and calibrate_by not in ("item_id", "label"):
+            import difflib
+
+            close = difflib.get_close_matches(calibrate_by, list(fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InputError(f"--calibrate-by {calibrate_by!r}: no such field; the embeddings "
+                             f"carry {', '.join(fields) or 'no fields'}{hint}")
+        return calibrate_by
+    found = next((name for name in SONG_FIELDS if name in fields), None)
+    if found is None and level == "clip":
+        return "item_id"  # other clips of the query's own recording are not a new recording
+    if found is None:
+        _say("warning: the embeddings carry no song field (" + ", ".join(SONG_FIELDS) + "): the "
+             "threshold is calibrated on other recordings of a singer, whatever their song; give "
+             "--calibrate-by FIELD to name one")
+    return found
 
 
 @app.command("add")

@@ -19,10 +19,11 @@ def models(
 
     For every architecture: name, task, seed paper, feature preset, input shape, trainable
     parameters and the Keras count (with BatchNorm statistics and frozen weights) at the paper's
-    configuration. Bundled models ship with vocaltools and are used by name ('predict --model
-    NAME'); each is listed with its task, classes, training data, licence and the figures it
-    reached. Trained models are those registered by 'vocaltools train'; a registered name hides a
-    bundled model of the same name.
+    configuration. Pretrained entries (ge2e) say which installed wheel their weights come from.
+    Bundled models ship with vocaltools and are used by name ('predict --model NAME'); each is
+    listed with its task, classes, training data, licence and the figures it reached. Trained
+    models are those registered by 'vocaltools train'; a registered name hides a bundled model of
+    the same name.
     """
     import json
     import sys
@@ -30,6 +31,7 @@ def models(
     from vocaltools import trained
     from vocaltools.bundled import list_bundled
     from vocaltools.models.catalog import SPECS
+    from vocaltools.models.pretrained import weights_source
 
     if set_default is not None:
         entry = trained.set_default(set_default)
@@ -51,7 +53,8 @@ def models(
         rows.append({"name": spec.name, "kind": "architecture", "task": spec.task, "seed": spec.seed,
                      "family": spec.family, "preset": spec.preset, "inputs": list(spec.inputs),
                      "input_shape": list(spec.input_shape), "n_classes": spec.n_classes,
-                     "params": n_params, "params_keras": n_keras, "description": spec.description})
+                     "params": n_params, "params_keras": n_keras, "description": spec.description,
+                     "pretrained": weights_source(spec.weights) if spec.weights else None})
     for model in bundled:
         rows.append({**model.to_dict(), "kind": "bundled", "default": model.name == default})
     for entry in entries:
@@ -69,6 +72,12 @@ def models(
         n_keras = f"{row['params_keras']:,}" if row["params_keras"] is not None else "-"
         print(f"{row['name']:<17}{row['task']:<10}{row['seed'] or '-':<6}{row['preset']:<14}{shape:<16}"
               f"{n_params:>12}{n_keras:>12}")
+    pretrained = [row for row in rows if row.get("pretrained")]
+    if pretrained:
+        print()
+        print("pretrained (usable without training; weights read from the installed wheel):")
+        for row in pretrained:
+            print(f"  {row['name']:<17}{row['pretrained']}")
     print()
     for model in bundled:
         mark = " (default)" if model.name == default else ""

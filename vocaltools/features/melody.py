@@ -1,8 +1,9 @@
 """S1's melody input: an f0 contour mapped to a one-hot matrix over mel centre frequencies.
 
 The pitch tracker is ``librosa.pyin`` (probabilistic YIN with Viterbi smoothing over pitch states of
-``resolution`` semitones; the S1 code used CREPE on the vocal stem). With resolution 0.25 it runs at
-tens of times real time after numba's first compilation.
+``resolution`` semitones; with resolution 0.25 it runs at tens of times real time after numba's
+first compilation) or, as in the S1 code, CREPE with Viterbi decoding (``Melody(tracker="crepe")``,
+:mod:`vocaltools.models.crepe`).
 """
 
 from __future__ import annotations
@@ -34,11 +35,22 @@ def f0_to_onehot(f0: np.ndarray, *, n_bins: int = 128, fmax: float = 11025.0) ->
 
 def track_f0(waveform: np.ndarray, *, sample_rate: int, config: Melody) -> np.ndarray:
     """float64 [n_frames] f0 in Hz (0 for unvoiced frames unless ``config.unvoiced == "estimate"``),
-    centred frames: ``n_frames = 1 + n_samples // hop_length``."""
+    centred frames: ``n_frames = 1 + n_samples // hop_length``; ``config.tracker`` chooses pYIN
+    or CREPE."""
     import librosa
 
     if waveform.size == 0:
         return np.zeros(1)
+    if config.tracker in ("crepe", "crepe-tiny"):
+        from vocaltools.models.crepe import track_pitch
+
+        track = track_pitch(waveform, sample_rate=sample_rate, hop_length=config.hop_length,
+                            capacity="full" if config.tracker == "crepe" else "tiny",
+                            fmin=config.fmin, fmax=config.fmax)
+        f0 = track.f0_hz
+        if config.unvoiced == "zero":
+            f0 = np.where(track.periodicity >= config.voicing_threshold, f0, 0.0)
+        return f0
     f0, voiced, _ = librosa.pyin(np.asarray(waveform, dtype=np.float32), fmin=config.fmin,
                                  fmax=config.fmax, sr=sample_rate, frame_length=config.frame_length,
                                  hop_length=config.hop_length, resolution=config.resolution,

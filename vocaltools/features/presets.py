@@ -4,7 +4,8 @@
 name          rate (Hz)   front ends
 ============  ==========  ===========================================================================
 fgnl          16,000      log-mel 128, n_fft 2048, hop 512, amplitude_to_db of the power mel (S1 code)
-fgnl-melody   16,000      the same + melody one-hot 128 x T (pyin, hop 512)
+fgnl-melody   16,000      the same + melody one-hot 128 x T (pyin, hop 512; ``featurize --melody-tracker
+                          crepe``: S1's CREPE, full capacity, Viterbi)
 nasrullah     16,000      log-mel 128, n_fft 2048, hop 512, power_to_db (S1's CRNN baseline)
 wang2018      22,050      log-mel 96, n_fft 2048, hop 512, power_to_db with ref = the item's maximum,
                           clipped at -60 dB and offset by +60 -> values in [0, 60] (S2)
@@ -13,6 +14,8 @@ wise-stft     22,050      STFT magnitude, n_fft 2048, hop 256, 1025 bins (S4)
 wise-cqt      22,050      CQT magnitude, 252 bins, 36 per octave from C1, hop 256 (S4, inferred)
 instruments   22,050      log-mel 64 from 30 Hz, n_fft 2048, hop 512, amplitude_to_db with ref = the
                           item's maximum, top_db 80 (the bundled instruments model; not a paper's)
+ge2e          16,000      power mel 40, n_fft 400 (25 ms), hop 160 (10 ms), linear (no dB): the
+                          front end of resemblyzer's pretrained GE2E encoder (``audio.py``)
 ============  ==========  ===========================================================================
 
 S2's reference level is not stated in the paper; ref = max is the reading under which "clipped below
@@ -36,6 +39,8 @@ PRESETS: dict[str, FeatureConfig] = {
     "wise-cqt": FeatureConfig(22050, (Cqt(hop_length=256),), preset="wise-cqt"),
     "instruments": FeatureConfig(22050, (LogMel(n_fft=2048, hop_length=512, n_mels=64, fmin=30.0,
                                                 ref="max", top_db=80.0),), preset="instruments"),
+    "ge2e": FeatureConfig(16000, (LogMel(n_fft=400, hop_length=160, n_mels=40, db="none",
+                                         top_db=None),), preset="ge2e"),
 }
 
 

@@ -22,7 +22,9 @@ The threshold lives on the scale of the embedding, so it has to be calibrated pe
   the midpoint between the two neighbouring trial distances.
 
 ``vocaltools knn build`` runs it when the embeddings carry labels (at least two labels, one with
-two items) and stores the result in the index; ``knn identify --threshold T`` overrides it. For a
+two items) and stores the result in the index, by default with ``groups`` = the first song field
+of :data:`SONG_FIELDS` the embeddings carry (clip level: the item, when there is none), and warns
+when no enrolled label has two groups (:func:`calibrate_open_set`); ``knn identify --threshold T`` overrides it. For a
 siamese embedding trained with margin ``m = 1`` on L2-normalised vectors, thresholds fall below 1
 (different singers are pushed to ``D >= m``); 0.5 is the natural a-priori value there.
 """
@@ -116,6 +118,64 @@ def calibrate_threshold(vectors: np.ndarray, *, labels: Sequence[str],
                                 known_accept_rate=float(accept[best]),
                                 unknown_reject_rate=float(reject[best]),
                                 n_known=int(len(known)), n_unknown=int(len(unknown)))
+
+
+#: item fields that name a recording's song, in the order ``--calibrate-by auto`` looks for them
+SONG_FIELDS = ("song_key", "song_id", "song")
+
+
+@dataclass(frozen=True)
+class OpenSetCalibration:
+    """A threshold calibrated on trials that resemble real use, and what to warn about.
+
+    ``calibration.groups`` names the field whose groups known trials ignored (``None``: other
+    takes or clips of the same recording were allowed, which lie closer than new recordings).
+    ``n_labels_with_trials`` counts the labels that gave at least one known trial."""
+
+    calibration: ThresholdCalibration
+    warnings: tuple[str, ...]
+    n_labels: int
+    n_labels_with_trials: int
+
+
+def calibrate_open_set(vectors: np.ndarray, *, labels: Sequence[str],
+                       groups: Sequence[str] | None = None,
+                       group_field: str | None = None) -> OpenSetCalibration:
+    """:func:`calibrate_threshold` on known trials across ``groups`` (e.g. another song of the
+    singer), with warnings: some labels have a single group (no such trial of theirs), or none
+    has two groups, in which case the threshold falls back to trials within groups (other takes of
+    the same song, a tighter threshold that rejects more new songs of enrolled singers)."""
+    from collections import defaultdict
+
+    label_list = [str(label) for label in labels]
+    warnings: list[str] = []
+    n_labels = len(set(label_list))
+    if groups is None:
+        calibration = calibrate_threshold(vectors, labels=label_list)
+        counts = defaultdict(int)
+        for label in label_list:
+            counts[label] += 1
+        return OpenSetCalibration(calibration, (), n_labels, sum(c > 1 for c in counts.values()))
+    group_list = [str(g) for g in groups]
+    per_label: dict[str, set[str]] = defaultdict(set)
+    for label, group in zip(label_list, group_list):
+        per_label[label].add(group)
+    crossing = sum(len(g) > 1 for g in per_label.values())
+    name = group_field or "group"
+    if crossing == 0:
+        warnings.append(f"no enrolled label has two or more {name} values, so no trial resembles "
+                        f"a new {name} of an enrolled label; calibrated on other items of the same "
+                        f"{name} instead, a tighter threshold: expect new {name}s of enrolled "
+                        f"labels to be answered 'unknown' more often than the rates say")
+        calibration = calibrate_threshold(vectors, labels=label_list)
+        return OpenSetCalibration(calibration, tuple(warnings), n_labels, 0)
+    if crossing < n_labels:
+        warnings.append(f"{n_labels - crossing} of {n_labels} enrolled labels have a single {name}; "
+                        f"the known trials (a new {name} of an enrolled label) come from the other "
+                        f"{crossing}")
+    calibration = calibrate_threshold(vectors, labels=label_list, groups=group_list)
+    calibration = ThresholdCalibration(**{**calibration.to_dict(), "groups": group_field})
+    return OpenSetCalibration(calibration, tuple(warnings), n_labels, crossing)
 
 
 def decide(neighbors: Sequence[Neighbor], *, threshold: float | None, query_id: str) -> Identity:

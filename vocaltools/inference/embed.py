@@ -158,21 +158,21 @@ def embed_items(items: Iterable[ItemFeatures | Failure], *, embedder: Embedder,
 
 def model_embedder(name_or_path: str, *, layer: str = "auto", label_field: str | None = None,
                    batch_size: int = 64, device: str = "auto") -> Embedder:
-    """An :class:`Embedder` from a trained model (a registered name or a checkpoint path), run
+    """An :class:`Embedder` from a trained model (a registered name or a checkpoint path) or a
+    pretrained registry model (``ge2e``: its weights, feature preset and partial utterances), run
     in float32 on ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
 
     ``layer="auto"`` is ``output`` for an embedding model (task ``embed``) and ``features`` (the
     penultimate layer) for a classifier."""
     if layer not in LAYERS:
         raise InputError(f"unknown layer {layer!r}; expected one of {', '.join(LAYERS)}")
-    from vocaltools.checkpoint import build_from_checkpoint, load_checkpoint
+    from vocaltools.checkpoint import build_from_checkpoint
     from vocaltools.device import resolve_device
-    from vocaltools.trained import resolve_model
+    from vocaltools.models.pretrained import load_model_checkpoint
 
     torch_device = resolve_device(device)  # a bad name or a missing GPU fails before loading
-    path = resolve_model(name_or_path)
-    checkpoint = load_checkpoint(path)
-    model = build_from_checkpoint(checkpoint, where=path).to(torch_device)
+    checkpoint = load_model_checkpoint(name_or_path)
+    model = build_from_checkpoint(checkpoint, where=name_or_path).to(torch_device)
     if layer == "auto":
         layer = "output" if checkpoint.task == "embed" else "features"
     return Embedder(

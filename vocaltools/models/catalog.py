@@ -13,6 +13,35 @@ from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
+class PretrainedWeights:
+    """Weights that ship inside an installed wheel (read from its file list, never downloaded).
+
+    ``path`` is the file's path in the distribution's RECORD, ``key`` the entry of the saved dict
+    that holds the state dict (``None``: the file is the state dict), ``licence`` the licence the
+    distribution's metadata declares (a test checks it). ``clip_seconds`` / ``hop_seconds`` /
+    ``clip_frames`` / ``hop_frames`` are the partial utterances the model was trained on, used by
+    ``embed`` and as the training default.
+    """
+
+    distribution: str
+    path: str
+    licence: str
+    key: str | None = None
+    clip_seconds: float = 1.6
+    hop_seconds: float | None = None
+    clip_frames: int | None = None
+    hop_frames: int | None = None
+
+
+#: resemblyzer 0.1.4's GE2E encoder: partial utterances of 160 frames (1.6 s) every
+#: round(16000 / 1.3 / 160) = 77 frames (``embed_utterance(rate=1.3)``)
+GE2E_WEIGHTS = PretrainedWeights("resemblyzer", "resemblyzer/pretrained.pt", "Apache-2.0",
+                                 key="model_state", clip_seconds=1.6, hop_seconds=0.77,
+                                 clip_frames=160, hop_frames=77)
+_GE2E_FILE = f"{GE2E_WEIGHTS.distribution}:{GE2E_WEIGHTS.path}"
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One registry entry.
 
@@ -35,6 +64,8 @@ class ModelSpec:
     #: clips per batch that `predict` uses by default: what keeps a 60-minute file under 2 GB at
     #: the paper configuration (oblong and aacnn need 2.7 and 5.6 GB at 32; docs/results.md)
     predict_batch: int = 32
+    #: pretrained weights loaded by the builder (``None``: random initialisation)
+    weights: PretrainedWeights | None = None
 
 
 def _s1(name: str, description: str, inputs=("logmel",), **options) -> ModelSpec:
@@ -90,6 +121,15 @@ SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("mel_cnn", "classify", "melcnn", "vocaltools.models.melcnn:build", "",
               "Small CNN with global pooling on log-mel, for instruments (not from a paper; the "
               "bundled 'instruments' model)", ("logmel",), "instruments", (1, 64, 44), 17, {}),
+    # pretrained: weights from an installed wheel, usable without training
+    ModelSpec("ge2e", "embed", "ge2e", "vocaltools.models.ge2e:build", "",
+              "GE2E speaker encoder (Wan et al. 2018), pretrained weights of resemblyzer: "
+              "3-layer LSTM over 40-band mel, 256-d L2-normalised output", ("logmel",), "ge2e",
+              (1, 40, 160), 256, {"head": "embed", "finetune": True, "backbone": _GE2E_FILE}, weights=GE2E_WEIGHTS),
+    ModelSpec("ge2e_classifier", "classify", "ge2e", "vocaltools.models.ge2e:build", "",
+              "A linear head (after standardisation) on the pretrained GE2E encoder, frozen "
+              "unless finetune=true (train --model ge2e --objective classify)", ("logmel",), "ge2e",
+              (1, 40, 160), 20, {"head": "classify", "finetune": False, "backbone": _GE2E_FILE}, weights=GE2E_WEIGHTS),
     # project model: trains in seconds on CPU, for tests and the README demo
     ModelSpec("clip_stats", "classify", "stats", "vocaltools.models.stats:build", "",
               "Linear head on clip statistics of mel bands and MFCCs (not from a paper; a small "
