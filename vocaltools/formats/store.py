@@ -259,6 +259,7 @@ class FeatureStore:
         except ImportError:
             yield
             return
+        check_folder_target(self.root, what="a feature store folder")
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / LOCK
         try:
