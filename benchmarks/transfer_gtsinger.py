@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vocaltools.inference.embed import embed_inputs, mfcc_embedder, model_embedder  # noqa: E402
-from vocaltools.training.split import read_split  # noqa: E402
+from vocaltools.datasets.splits import read_split, select_fold  # noqa: E402
 
 
 def logistic_regression(embeddings, split: dict[str, str]) -> dict:
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
 
-    split = read_split(args.split)
+    split = select_fold(read_split(args.split), where=args.split)
     mfcc = embed_inputs([args.s2_store], embedder=mfcc_embedder(
         clip_config={"clip_seconds": args.clip_seconds, "hop_seconds": args.hop_seconds}))
     ge2e = embed_inputs([args.ge2e_store], embedder=model_embedder("ge2e"))

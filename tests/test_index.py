@@ -269,14 +269,14 @@ def test_knn_build_calibrates_across_songs_by_default(tmp_path):
     emb = tmp_path / "emb.npz"
     save_embeddings(emb, embedding_set(vectors, labels, fields={
         "song_key": [f"{label}/s{i % 2}" for i, label in enumerate(labels)]}))
-    result = run_cli("knn", "build", str(emb), "-o", str(tmp_path / "i.npz"))
+    result = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "i.npz"))
     assert result.returncode == 0, result.stderr
     assert "another song_key of the same label" in result.stderr
     assert "expected rates: known accepted" in result.stderr
     from vocaltools.index.faiss_index import load_index
 
     assert load_index(tmp_path / "i.npz").meta["calibration"]["groups"] == "song_key"
-    result = run_cli("knn", "build", str(emb), "-o", str(tmp_path / "j.npz"), "--calibrate-by", "none")
+    result = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "j.npz"), "--calibrate-by", "none")
     assert "another enrolled item of the same label" in result.stderr
-    result = run_cli("knn", "build", str(emb), "-o", str(tmp_path / "k.npz"), "--calibrate-by", "song")
+    result = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "k.npz"), "--calibrate-by", "song")
     assert result.returncode == 1 and "did you mean 'song_key'" in result.stderr

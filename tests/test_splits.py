@@ -252,14 +252,14 @@ def test_group_kfold_leaves_one_singer_out():
 def test_cli_kfold_hold_out_group(tmp_path):
     items = [item(f"{s}/rec{r}", singer=s) for s in ("s1", "s2", "s3") for r in range(2)]
     write_items(items, tmp_path / "items.jsonl")
-    done = run_cli("dataset", "split", str(tmp_path / "items.jsonl"), "--scheme", "kfold",
+    done = invoke_cli("dataset", "split", str(tmp_path / "items.jsonl"), "--scheme", "kfold",
                    "--by", "singer", "--hold-out", "group", "--validation-fraction", "0",
                    "-o", str(tmp_path / "loso.jsonl"))
     assert done.returncode == 0, done.stderr
     assert "kfold fold 2: train 4, validation 0, test 2" in done.stderr
     records = read_split(tmp_path / "loso.jsonl")
     assert {r.fold for r in records} == {0, 1, 2}
-    bad = run_cli("dataset", "split", str(tmp_path / "items.jsonl"), "--scheme", "kfold",
+    bad = invoke_cli("dataset", "split", str(tmp_path / "items.jsonl"), "--scheme", "kfold",
                   "--by", "singer", "--hold-out", "group", "--fold", "3", "-o", "-")
     assert bad.returncode == 1 and "expected a fold in 0..2" in bad.stderr
 

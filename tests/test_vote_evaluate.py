@@ -135,7 +135,7 @@ def test_evaluate_folds_reports_each_fold_mean_std_and_pooled(tmp_path):
     paths = [tmp_path / "fold-0.jsonl", tmp_path / "fold-1.jsonl"]
     write_jsonl(paths[0], fold0)
     write_jsonl(paths[1], fold1)
-    done = run_cli("evaluate", "--folds", *map(str, paths), "-o", str(tmp_path / "cv.json"))
+    done = invoke_cli("evaluate", "--folds", *map(str, paths), "-o", str(tmp_path / "cv.json"))
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "cv.json").read_text())
     assert [run["fold"] for run in report["runs"]] == [0, 1] and report["n_folds"] == 2
@@ -147,5 +147,5 @@ def test_evaluate_folds_reports_each_fold_mean_std_and_pooled(tmp_path):
     assert "pooled" in done.stderr and "fold 1" in done.stderr
     overlap = tmp_path / "again.jsonl"
     write_jsonl(overlap, [clip("s1", [0.9, 0.05, 0.05], "a")])
-    bad = run_cli("evaluate", "--folds", str(paths[0]), str(overlap))
+    bad = invoke_cli("evaluate", "--folds", str(paths[0]), str(overlap))
     assert bad.returncode == 1 and "is in two folds" in bad.stderr

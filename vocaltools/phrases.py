@@ -26,7 +26,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from vocaltools.errors import ConfigError, InputError
+from vocaltools.errors import ConfigError, InputError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -209,12 +209,8 @@ class PhraseRenderer:
     def presets(self, instrument: str) -> list[tuple[int, int]]:
         """The presets of ``instrument`` that this soundfont has."""
         if instrument not in PATCHES:
-            import difflib
-
-            close = difflib.get_close_matches(instrument, list(PATCHES), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"no soundfont presets for {instrument!r}; renderable: "
-                              f"{', '.join(PATCHES)}{hint}")
+                              f"{', '.join(PATCHES)}{did_you_mean(instrument, PATCHES)}")
         return [patch for patch in PATCHES[instrument] if self.has_preset(*patch)]
 
     def render(self, notes: Sequence[_Note], *, bank: int, program: int, seconds: float,

@@ -153,10 +153,8 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> Path:
         if bundled is not None:
             return bundled
         names = [e.name for e in list_trained()] + bundled_names()
-        close = difflib.get_close_matches(text, names, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ModelError(f"no model called {text!r}.{hint} Registered models: "
+        raise ModelError(f"no model called {text!r} (registered models: "
                          f"{', '.join(e.name for e in list_trained()) or 'none'}; bundled models: "
                          f"{', '.join(bundled_names()) or 'none'}; or give the path of a model "
-                         "folder")
+                         f"folder){did_you_mean(text, names)}")
     raise ModelError(f"{text}: no such model folder or checkpoint file")

@@ -16,7 +16,6 @@ retrains it from data that may be redistributed, and the figures it reached.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -24,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from vocaltools.errors import InputError, ModelError
+from vocaltools.errors import InputError, ModelError, did_you_mean
 
 SCHEMA = "vocaltools.bundled/1"
 SCHEMA_VERSION = 1
@@ -150,10 +149,8 @@ def get_bundled(name: str, *, folder: str | os.PathLike | None = None) -> Bundle
     path = bundled_path(name, folder=folder)
     if path is None:
         names = bundled_names(folder=folder)
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ModelError(f"no bundled model called {name!r}.{hint} Bundled models: "
-                         f"{', '.join(names) or 'none'}")
+        raise ModelError(f"no bundled model called {name!r} (bundled models: "
+                         f"{', '.join(names) or 'none'}){did_you_mean(name, names)}")
     return _entry(path, _read_card_file(path))
 
 

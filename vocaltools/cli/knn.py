@@ -119,12 +119,11 @@ def _calibration_field(calibrate_by: str, *, fields, level: str) -> str | None:
         return None
     if calibrate_by != "auto":
         if calibrate_by not in fields and calibrate_by not in ("item_id", "label"):
-            import difflib
+            from vocaltools.errors import did_you_mean
 
-            close = difflib.get_close_matches(calibrate_by, list(fields), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
             raise InputError(f"--calibrate-by {calibrate_by!r}: no such field; the embeddings "
-                             f"carry {', '.join(fields) or 'no fields'}{hint}")
+                             f"carry {', '.join(fields) or 'no fields'}"
+                             f"{did_you_mean(calibrate_by, fields)}")
         return calibrate_by
     found = next((name for name in SONG_FIELDS if name in fields), None)
     if found is None and level == "clip":

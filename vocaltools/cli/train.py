@@ -186,8 +186,6 @@ def train(
     if training_model(model, objective=objective) != model:
         model = training_model(model, objective=objective)
         if not quiet:
-            import sys
-
             print(f"training {model}: a classifier head on the pretrained encoder", file=sys.stderr)
     if clip_seconds is None and training_clip(model) is not None:
         clip_seconds, default_hop = training_clip(model)

@@ -190,8 +190,6 @@ def separate_file(path: str | os.PathLike, *, method: str = "harmonic",
         separator's, the file's for a separator without one) or a rate in Hz. The separator
         always runs at its own rate; see :func:`vocaltools.separation.rates.separate_at_rate`.
     on_progress: called with the seconds of input finished after each chunk.
-    output_rate: the stems' sample rate: ``None`` the separator's own (repet: 22050 Hz),
-        ``"input"`` the input file's, or a rate in Hz; stems are resampled (soxr, streaming).
 
     Returns
     -------
@@ -214,26 +212,11 @@ def separate_file(path: str | os.PathLike, *, method: str = "harmonic",
         separator = AtInputRate(separator)
     blocks = iter_mono_blocks(path, sample_rate=rate)
     progress = (lambda n: on_progress(n / rate)) if on_progress else None
-    out_rate = int(info.sample_rate if output_rate == "input" else output_rate or rate)
-    resamplers = {}
-    if out_rate != rate:
-        import soxr
-
-        resamplers = {source: soxr.ResampleStream(rate, out_rate, 1, dtype="float32", quality="HQ")
-                      for source in targets}
-
-    def write(writers, source: str, data: np.ndarray, *, last: bool = False) -> None:
-        if source in resamplers:
-            data = resamplers[source].resample_chunk(np.asarray(data, np.float32), last=last)
-        if writers[source].subtype.startswith("PCM"):
-            data = np.clip(data, -1.0, 1.0)
-        if len(data):
-            writers[source].write(data)
-
-    with _stem_writers(targets, sample_rate=out_rate) as writers:
+    with _stem_writers(targets, sample_rate=rate) as writers:
         for out in separate_stream(separator, blocks, sample_rate=rate, on_output=progress):
-            for source in writers:
-                write(writers, source, out.get(source))
-        for source in resamplers:  # the resamplers' last samples
-            write(writers, source, np.zeros(0, np.float32), last=True)
+            for source, writer in writers.items():
+                data = out.get(source)
+                if writer.subtype.startswith("PCM"):
+                    data = np.clip(data, -1.0, 1.0)
+                writer.write(data)
     return SeparatedStems(**stems)

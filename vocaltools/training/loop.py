@@ -308,7 +308,7 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
                     state_dict=model.state_dict(),
                     summary={"stage": "joint", "config": config.to_dict(),
                              "best_epoch": loop["best_epoch"] + 1, "epochs_run": epoch}))
-                write_split(model_dir / STAGE1_DIR / "split.jsonl", split)
+                write_split(split, model_dir / STAGE1_DIR / "split.jsonl")
             torch.manual_seed(_epoch_seed(config.seed, epoch, 3))  # the same whether resumed or not
             _enter_crt(model, reinitialise=True)
             optimizer = _optimizer(config, _classifier(model).parameters())
