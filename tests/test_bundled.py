@@ -86,7 +86,7 @@ def test_bad_cards_names_and_files_are_clear_errors(tmp_path):
     with pytest.raises(InputError, match="unknown dtype"):
         export_bundled(source, "x", CARD, folder=out, dtype="int8")
     export_bundled(source, "toy", CARD, folder=out)
-    with pytest.raises(ModelError, match="Did you mean 'toy'"):
+    with pytest.raises(ModelError, match="did you mean 'toy'"):
         load_bundled("tay", folder=out)
     # damaged weights are refused by their checksum
     weights = out / "toy.safetensors"
