@@ -30,6 +30,30 @@ class StemArrays:
         return cls(vocals=np.zeros(0, dtype=np.float32), accompaniment=np.zeros(0, dtype=np.float32))
 
 
+def masked_stems(mixture: np.ndarray, *, n_fft: int, hop_length: int, masks) -> StemArrays:
+    """Stems of a mask-based separator: STFT of ``mixture`` (padded to one frame when shorter),
+    ``masks(magnitude) -> (vocal_mask, accompaniment_mask or None)`` on ``float32 [bins, frames]``,
+    inverse STFT; a ``None`` accompaniment mask makes the accompaniment the residual
+    ``mixture - vocals``."""
+    import librosa
+
+    mixture = np.asarray(mixture, dtype=np.float32)
+    n = mixture.shape[0]
+    if n == 0:
+        return StemArrays.empty()
+    padded = np.pad(mixture, (0, max(0, n_fft - n)))  # very short input: pad one frame
+    stft = librosa.stft(padded, n_fft=n_fft, hop_length=hop_length)
+    vocal_mask, accompaniment_mask = masks(np.abs(stft))
+    vocals = librosa.istft(stft * vocal_mask, hop_length=hop_length, length=len(padded))[:n]
+    if accompaniment_mask is None:
+        accompaniment = mixture - vocals
+    else:
+        accompaniment = librosa.istft(stft * accompaniment_mask, hop_length=hop_length,
+                                      length=len(padded))[:n]
+    return StemArrays(vocals=vocals.astype(np.float32),
+                      accompaniment=accompaniment.astype(np.float32))
+
+
 class Separator(abc.ABC):
     """A vocal/accompaniment separator.
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vocaltools.errors import ConfigError
-from vocaltools.separation.base import ConfiguredSeparator, StemArrays
+from vocaltools.separation.base import ConfiguredSeparator, StemArrays, masked_stems
 from vocaltools.separation.melody import MelodyConfig, track_melody
 from vocaltools.separation.repet import repeating_background, softmask
 
@@ -148,16 +148,7 @@ class HarmonicSeparator(ConfiguredSeparator):
         return mask.astype(np.float32)
 
     def separate_array(self, mixture: np.ndarray, *, sample_rate: int) -> StemArrays:
-        import librosa
-
         cfg = self.config
-        mixture = np.asarray(mixture, dtype=np.float32)
-        n = mixture.shape[0]
-        if n == 0:
-            return StemArrays.empty()
-        padded = np.pad(mixture, (0, max(0, cfg.n_fft - n)))  # very short input: pad one frame
-        stft = librosa.stft(padded, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
-        mask = self.vocal_mask(np.abs(stft), sample_rate=sample_rate)
-        vocals = librosa.istft(stft * mask, hop_length=cfg.hop_length, length=len(padded))[:n]
-        return StemArrays(vocals=vocals.astype(np.float32),
-                          accompaniment=(mixture - vocals).astype(np.float32))
+        return masked_stems(mixture, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                            masks=lambda magnitude: (self.vocal_mask(magnitude,
+                                                                     sample_rate=sample_rate), None))

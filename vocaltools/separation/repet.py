@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vocaltools.errors import ConfigError
-from vocaltools.separation.base import ConfiguredSeparator, StemArrays
+from vocaltools.separation.base import ConfiguredSeparator, StemArrays, masked_stems
 
 
 @dataclass(frozen=True)
@@ -205,22 +205,10 @@ class RepetSeparator(ConfiguredSeparator):
         return vocal.astype(np.float32), accompaniment.astype(np.float32)
 
     def separate_array(self, mixture: np.ndarray, *, sample_rate: int) -> StemArrays:
-        import librosa
-
         cfg = self.config
-        mixture = np.asarray(mixture, dtype=np.float32)
-        n = mixture.shape[0]
-        if n == 0:
-            return StemArrays.empty()
-        padded = np.pad(mixture, (0, max(0, cfg.n_fft - n)))  # very short input: pad one frame
-        stft = librosa.stft(padded, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
-        vocal_mask, accompaniment_mask = self.masks(np.abs(stft), sample_rate=sample_rate)
-        vocals = librosa.istft(stft * vocal_mask, hop_length=cfg.hop_length,
-                               length=len(padded))[:n]
-        if cfg.accompaniment == "residual":
-            accompaniment = mixture - vocals
-        else:
-            accompaniment = librosa.istft(stft * accompaniment_mask, hop_length=cfg.hop_length,
-                                          length=len(padded))[:n]
-        return StemArrays(vocals=vocals.astype(np.float32),
-                          accompaniment=accompaniment.astype(np.float32))
+
+        def masks(magnitude: np.ndarray):
+            vocal, accompaniment = self.masks(magnitude, sample_rate=sample_rate)
+            return vocal, None if cfg.accompaniment == "residual" else accompaniment
+
+        return masked_stems(mixture, n_fft=cfg.n_fft, hop_length=cfg.hop_length, masks=masks)
