@@ -34,6 +34,26 @@ def make_store(root: Path, *, n_classes: int = 3, songs_per_class: int = 4, seco
     return store
 
 
+def train_tiny_model(root: Path, *, songs_per_class: int, epochs: int,
+                     held_out_fraction: float) -> tuple[Path, Path]:
+    """A tiny_cnn singer classifier (width 4) on a 2-singer :func:`make_store` under ``root``:
+    ``(store root, model folder)``; ``held_out_fraction`` of the songs each go to validation and
+    test."""
+    from vocaltools.datasets.splits import select_fold, split_groups
+    from vocaltools.training.config import make_train_config
+    from vocaltools.training.loop import train_model
+
+    store = make_store(root / "store", n_classes=2, songs_per_class=songs_per_class, seconds=3.0)
+    split = select_fold(split_groups(store.items(), by="song_id", stratify="singer", seed=0,
+                                     validation_fraction=held_out_fraction,
+                                     test_fraction=held_out_fraction))
+    config = make_train_config(model="tiny_cnn", target="singer", clip_seconds=1.0, epochs=epochs,
+                               batch_size=8, device="cpu", model_options={"width": 4},
+                               threads=1, precise_bn=0)
+    train_model(store=store, config=config, split=split, model_dir=root / "model")
+    return store.root, root / "model"
+
+
 def make_voice_store(root: Path, *, n_singers: int, n_songs: int, seconds: float, seed: int,
                      preset: str = "wang2018") -> FeatureStore:
     """A store featurized from the project's synthetic singers (``root/audio`` holds the FLAC

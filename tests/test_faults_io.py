@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from _train_helpers import make_store
+from _train_helpers import make_store, train_tiny_model
 from conftest import run_cli
 
 RATE = 16000
@@ -60,19 +60,9 @@ def _tmpfs(where: Path, *options: str):
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     """A tiny_cnn classifier of the fgnl preset (16 kHz audio), trained for two epochs."""
-    from vocaltools.training.config import make_train_config
-    from vocaltools.training.loop import train_model
-    from vocaltools.datasets.splits import select_fold, split_groups
-
-    root = tmp_path_factory.mktemp("faults-model")
-    store = make_store(root / "store", n_classes=2, songs_per_class=3, seconds=3.0)
-    split = select_fold(split_groups(store.items(), by="song_id", stratify="singer", seed=0,
-                                     validation_fraction=0.2, test_fraction=0.2))
-    config = make_train_config(model="tiny_cnn", target="singer", clip_seconds=1.0, epochs=2,
-                               batch_size=8, device="cpu", model_options={"width": 4},
-                               threads=1, precise_bn=0)
-    train_model(store=store, config=config, split=split, model_dir=root / "model")
-    return root / "model"
+    _, model = train_tiny_model(tmp_path_factory.mktemp("faults-model"), songs_per_class=3,
+                                epochs=2, held_out_fraction=0.2)
+    return model
 
 
 # -- usage errors ----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from _train_helpers import make_store
+from _train_helpers import train_tiny_model
 from conftest import ROOT, run_cli
 
 
@@ -51,19 +51,9 @@ def run_tty(*args: str, columns: int = 80, cwd=None) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def predictions(tmp_path_factory):
     """A tiny model's clip predictions of its own store: ``(root, model_dir, predictions.jsonl)``."""
-    from vocaltools.training.config import make_train_config
-    from vocaltools.training.loop import train_model
-    from vocaltools.datasets.splits import select_fold, split_groups
-
     root = tmp_path_factory.mktemp("terminal")
-    store = make_store(root / "store", n_classes=2, songs_per_class=2, seconds=3.0)
-    split = select_fold(split_groups(store.items(), by="song_id", stratify="singer", seed=0,
-                                     validation_fraction=0.25, test_fraction=0.25))
-    config = make_train_config(model="tiny_cnn", target="singer", clip_seconds=1.0, epochs=1,
-                               batch_size=8, device="cpu", model_options={"width": 4},
-                               threads=1, precise_bn=0)
-    train_model(store=store, config=config, split=split, model_dir=root / "model")
-    result = run_cli("predict", str(store.root), "--model", str(root / "model"),
+    store_root, _ = train_tiny_model(root, songs_per_class=2, epochs=1, held_out_fraction=0.25)
+    result = run_cli("predict", str(store_root), "--model", str(root / "model"),
                      "-o", str(root / "predictions.jsonl"), "--threads", "1")
     assert result.returncode == 0, result.stderr
     return root, root / "model", root / "predictions.jsonl"
