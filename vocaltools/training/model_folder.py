@@ -19,12 +19,17 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from vocaltools.errors import ConfigError
 from vocaltools.formats.io import atomic_path, check_folder_target
+from vocaltools.formats.jsonl import make_record, write_jsonl
 from vocaltools.formats.schema import schema_tag
+
+if TYPE_CHECKING:
+    from vocaltools.checkpoint import Checkpoint
 
 RUN_FILE = "run.json"
 STATE_FILE = "train_state.pt"  # vocaltools.training.loop.STATE_NAME (not imported: torch)
@@ -111,3 +116,94 @@ def prepare_model_folder(model_dir: str | os.PathLike, identity: Mapping[str, An
         tmp.write_text(json.dumps({"schema": schema_tag("run"), "identity": dict(identity)},
                                   indent=2) + "\n", encoding="utf-8")
     return "new"
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One line of ``history.jsonl`` (``vocaltools.history/1``); the contrastive objective has no
+    accuracy or F1 (``None``)."""
+
+    epoch: int
+    stage: str
+    train_loss: float
+    val_loss: float | None
+    val_accuracy: float | None
+    val_f1: float | None
+    lr: float
+    seconds: float
+    improved: bool
+
+    def to_record(self) -> dict[str, Any]:
+        return make_record("history", **self.__dict__)
+
+
+def write_history(model_dir: str | os.PathLike, history: Sequence[EpochRecord]) -> None:
+    """``MODEL_DIR/history.jsonl``: one record per epoch so far."""
+    write_jsonl(Path(model_dir) / "history.jsonl", (r.to_record() for r in history))
+
+
+def write_summary(model_dir: str | os.PathLike, summary: Mapping[str, Any]) -> None:
+    """``MODEL_DIR/summary.json`` (atomic)."""
+    with atomic_path(Path(model_dir) / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def write_model_folder(model_dir: str | os.PathLike, *, checkpoint: "Checkpoint",
+                       history: Sequence[EpochRecord], title: str,
+                       selected_epoch: int | None) -> None:
+    """The files of a finished run: ``checkpoint.pt``, ``labels.txt`` (the checkpoint's labels),
+    ``history.jsonl``, ``training-curve.png`` and, last, ``summary.json`` (the checkpoint's
+    summary): a folder with a summary is whole. ``run.json`` is written before the run starts
+    (:func:`prepare_model_folder`) and ``split.jsonl`` by the run's set-up."""
+    from vocaltools.checkpoint import save_checkpoint
+
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(model_dir, checkpoint)
+    with atomic_path(model_dir / "labels.txt") as tmp:
+        tmp.write_text("".join(f"{label}\n" for label in checkpoint.labels), encoding="utf-8")
+    write_history(model_dir, history)
+    plot_history(history, model_dir / "training-curve.png", title=title,
+                 selected_epoch=selected_epoch)
+    write_summary(model_dir, checkpoint.summary)
+
+
+def plot_history(history: Sequence[EpochRecord], path: Path, *, title: str,
+                 selected_epoch: int | None = None) -> None:
+    """Training and validation loss (left) and validation accuracy / F1 (right) per epoch; a dashed
+    line marks the selected epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    epochs = [r.epoch for r in history]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, [r.train_loss for r in history], label="train loss")
+    if any(r.val_loss is not None for r in history):
+        left.plot(epochs, [r.val_loss if r.val_loss is not None else np.nan for r in history],
+                  label="validation loss")
+    if any(r.val_accuracy is not None for r in history):  # the contrastive objective has none
+        right.plot(epochs, [r.val_accuracy if r.val_accuracy is not None else np.nan for r in history],
+                   label="validation accuracy")
+        right.plot(epochs, [r.val_f1 if r.val_f1 is not None else np.nan for r in history],
+                   label="validation weighted F1")
+    if selected_epoch is not None:
+        for axis in (left, right):
+            axis.axvline(selected_epoch, color="grey", linestyle="--", linewidth=1,
+                         label="selected" if axis is left else None)
+    left.set_xlabel("epoch")
+    left.set_ylabel("loss")
+    left.legend()
+    right.set_xlabel("epoch")
+    right.set_ylim(0, 1)
+    if right.get_legend_handles_labels()[0]:
+        right.legend()
+    else:
+        right.set_visible(False)
+    figure.suptitle(title)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=80)
+    plt.close(figure)

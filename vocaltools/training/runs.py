@@ -21,6 +21,7 @@ from vocaltools.formats.store import FeatureStore
 from vocaltools.training import distributed
 from vocaltools.training.config import TrainConfig
 from vocaltools.training.loop import Progress, TrainResult, train_model
+from vocaltools.training.model_folder import write_summary
 
 # S1 repeats every experiment with seeds 0, 21 and 42
 DEFAULT_SEED_STEP = 21
@@ -114,6 +115,5 @@ def train_runs(*, store: FeatureStore, config: TrainConfig, split: Mapping[str, 
                       "test": aggregate_metrics([s["test"] for s in summaries])},
     }
     if context.is_main:
-        with atomic_path(model_dir / "summary.json") as tmp:
-            tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+        write_summary(model_dir, summary)
     return TrainResult(model_dir, True, summary)

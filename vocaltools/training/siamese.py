@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -65,6 +66,7 @@ class EpochStats:
     epoch: int
     train_loss: float
     valid_loss: float | None
+    seconds: float = 0.0  # wall time of the epoch (training and validation)
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,7 @@ def train_siamese(model, *, clips: np.ndarray, label_index: np.ndarray,
     history: list[EpochStats] = []
     best_loss, best_epoch, best_state, stale = math.inf, 0, None, 0
     for epoch in range(1, config.epochs + 1):
+        started = time.perf_counter()
         model.train()
         pairs = sample_pairs(label_index, n_pairs=config.pairs_per_epoch, rng=rng)
         train_loss = _pair_loss(model, clips, pairs, margin=config.margin,
@@ -209,7 +212,8 @@ def train_siamese(model, *, clips: np.ndarray, label_index: np.ndarray,
                 valid_loss = _pair_loss(model, valid_clips, valid_pairs, margin=config.margin,
                                         batch_size=max(config.batch_size, 64), train=False,
                                         device=target)
-        stats = EpochStats(epoch, train_loss, valid_loss)
+        stats = EpochStats(epoch, train_loss, valid_loss,
+                           round(time.perf_counter() - started, 3))
         history.append(stats)
         if on_epoch is not None:
             on_epoch(stats)
@@ -297,26 +301,21 @@ def train_siamese_store(*, store, model: str, target: str = "singer", clip=None,
     output), ``history.jsonl``, ``labels.txt`` (the training singers), ``split.jsonl`` (with a
     ``split``), ``training-curve.png`` and ``summary.json``. ``device``: where it trains
     (``cpu``, ``cuda``, ``auto``)."""
-    import json
-    import time
-
     import torch
 
-    from vocaltools.checkpoint import Checkpoint, save_checkpoint
-    from vocaltools.formats.io import atomic_path
-    from vocaltools.formats.jsonl import make_record, write_jsonl
-    from vocaltools.models.registry import build_model, count_params, get_spec
-    from vocaltools.segments import SEED_CLIPS
-    from vocaltools.training.data import (ItemCache, frames_per_second_of, make_clip_set,
-                                          training_labels)
+    from vocaltools.checkpoint import Checkpoint
     from vocaltools.datasets.splits import write_split
     from vocaltools.device import resolve_device
-    from vocaltools.training.loop import EpochRecord, plot_history
+    from vocaltools.features import FeatureConfig
+    from vocaltools.models.registry import build_model, count_params, get_spec
+    from vocaltools.segments import SEED_CLIPS
+    from vocaltools.training.data import ItemCache, make_clip_set, training_labels
+    from vocaltools.training.model_folder import EpochRecord, write_model_folder
 
     spec = get_spec(model)
     clip = clip if clip is not None else SEED_CLIPS.get(spec.seed, SEED_CLIPS[""])
-    feature_config = store.feature_config()
-    fps = frames_per_second_of(feature_config)
+    feature_config = store.feature_config()  # as stored: what the checkpoint records
+    fps = float(FeatureConfig.from_dict(feature_config).frames_per_second)
     items = store.items()
     default = "train" if split is None else None
     chosen = {name: [i for i in items if (split or {}).get(i.item_id, default) == name]
@@ -331,6 +330,10 @@ def train_siamese_store(*, store, model: str, target: str = "singer", clip=None,
             sets[name] = (make_clip_set(members, target=target, labels=labels, clip=clip,
                                         frames_per_second=fps)[0], labels)
     train_set, train_labels = sets["train"]
+    model_dir = Path(model_dir)
+    if split is not None:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        write_split(split, model_dir / "split.jsonl")
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
@@ -344,8 +347,6 @@ def train_siamese_store(*, store, model: str, target: str = "singer", clip=None,
                            valid_clips=StoreClips(valid[0], cache) if valid else None,
                            valid_label_index=valid[0].label_indices() if valid else None,
                            config=config, on_epoch=on_epoch, device=device)
-    model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
     summary = {**result.summary(), "model": model, "target": target, "embedding_dim": n_out,
                "params": count_params(network), "frames_per_second": fps,
                "clip": clip.to_dict(), "n_items": {k: len(v) for k, v in chosen.items()},
@@ -353,25 +354,16 @@ def train_siamese_store(*, store, model: str, target: str = "singer", clip=None,
                "train_singers": list(train_labels), "device": str(resolve_device(device)),
                "seconds": round(time.perf_counter() - started, 3)}
     merged_options = {**dict(spec.options), **options}
-    save_checkpoint(model_dir, Checkpoint(
+    checkpoint = Checkpoint(
         model=model, model_options=merged_options, n_classes=n_out, task="embed",
         inputs=spec.inputs, labels=tuple(train_labels), target=target,
         feature_config=feature_config, clip_config=clip.to_dict(),
-        state_dict=network.state_dict(), summary=summary))
-    write_jsonl(model_dir / "history.jsonl", (
-        make_record("history", epoch=h.epoch, stage="siamese", train_loss=h.train_loss,
-                    val_loss=h.valid_loss, improved=h.epoch == result.best_epoch)
-        for h in result.history))
-    with atomic_path(model_dir / "labels.txt") as tmp:
-        tmp.write_text("".join(f"{label}\n" for label in train_labels), encoding="utf-8")
-    if split is not None:
-        write_split(split, model_dir / "split.jsonl")
-    plot_history([EpochRecord(epoch=h.epoch, stage="siamese", train_loss=h.train_loss,
-                              val_loss=h.valid_loss, val_accuracy=None, val_f1=None,
-                              lr=config.learning_rate, seconds=0.0,
-                              improved=h.epoch == result.best_epoch) for h in result.history],
-                 model_dir / "training-curve.png", title=f"{model} siamese -> {target}",
-                 selected_epoch=result.best_epoch or None)
-    with atomic_path(model_dir / "summary.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+        state_dict=network.state_dict(), summary=summary)
+    history = [EpochRecord(epoch=h.epoch, stage="siamese", train_loss=h.train_loss,
+                           val_loss=h.valid_loss, val_accuracy=None, val_f1=None,
+                           lr=config.learning_rate, seconds=h.seconds,
+                           improved=h.epoch == result.best_epoch) for h in result.history]
+    write_model_folder(model_dir, checkpoint=checkpoint, history=history,
+                       title=f"{model} siamese -> {target}",
+                       selected_epoch=result.best_epoch or None)
     return SiameseRun(str(model_dir), summary)
