@@ -328,7 +328,7 @@ class _ClassifyRun:
             feature_config=self.feature_config, clip_config=config.clip.to_dict(),
             state_dict=self.model.state_dict(), summary=summary)
 
-    def _enter_crt(self, epoch: int) -> None:
+    def _start_crt(self, epoch: int) -> None:
         """Stage 1 is over: keep its selected model in ``stage1/`` (so that what cRT changed can be
         measured on the same run), then re-train the classifier from those weights."""
         from vocaltools.datasets.splits import write_split
@@ -351,7 +351,7 @@ class _ClassifyRun:
         """Epoch ``epoch`` (0-based): train, recalibrate BatchNorm, validate, select, save."""
         config = self.config
         if self.loop["stage"] == "joint" and epoch >= config.epochs:
-            self._enter_crt(epoch)
+            self._start_crt(epoch)
         stage = self.loop["stage"]
         started = time.perf_counter()
         train_loss = self._fit_batches(epoch, stage)
