@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Mapping
 
 from vocaltools.errors import ConfigError
+
+if TYPE_CHECKING:  # numpy is imported where clips are cut, so the clip settings import light
+    import numpy as np
 
 
 def seconds_to_frames(seconds: float, *, frames_per_second: float) -> int:
@@ -122,6 +123,8 @@ def clip_windows(*, n_frames: int, frames_per_second: float, config: ClipConfig)
 def cut_clip(array: np.ndarray, window: ClipWindow) -> np.ndarray:
     """``float32 [channels, n_bins, n_frames] -> [channels, n_bins, clip_frames]`` (a copy),
     repeating the item when the window reaches past its end."""
+    import numpy as np
+
     n_frames = array.shape[-1]
     if window.end_frame <= n_frames:
         return np.array(array[..., window.start_frame:window.end_frame], copy=True, order="C")

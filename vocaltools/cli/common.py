@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from typing import Any
 
 import typer
+
+
+def field_default(cls: type, name: str) -> Any:
+    """The default of field ``name`` of the dataclass ``cls``: a flag's default read from the
+    config it maps onto, so that the two cannot drift apart."""
+    for field in dataclasses.fields(cls):
+        if field.name == name:
+            if field.default is not dataclasses.MISSING:
+                return field.default
+            if field.default_factory is not dataclasses.MISSING:
+                return field.default_factory()
+            break
+    raise TypeError(f"{cls.__name__}.{name} has no default")
 
 
 def stderr_is_terminal() -> bool:

@@ -8,6 +8,10 @@ from typing import Annotated, Optional
 import typer
 
 from vocaltools.cli.common import check_preset, check_shard
+from vocaltools.segments import SEED_CLIPS
+
+#: the MFCC baseline's clips: S2's, whose embedding it is compared with
+BASELINE_CLIP = SEED_CLIPS["S2"]
 
 
 def embed(
@@ -30,9 +34,10 @@ def embed(
         "--label-field", help="Item field stored as the label (default: the model's target, "
                               "or singer).")] = None,
     clip_seconds: Annotated[float, typer.Option(
-        "--clip-seconds", help="Baseline only: clip length (models use their own).")] = 6.0,
+        "--clip-seconds", help="Baseline only: clip length (S2's; models use their own).")] = \
+        BASELINE_CLIP.clip_seconds,
     hop_seconds: Annotated[float, typer.Option(
-        "--hop-seconds", help="Baseline only: clip hop.")] = 1.2,
+        "--hop-seconds", help="Baseline only: clip hop (S2's).")] = BASELINE_CLIP.hop_seconds,
     input_name: Annotated[str, typer.Option(
         "--input-name", help="Baseline only: the dB mel feature array to read.")] = "logmel",
     preset: Annotated[str, typer.Option(

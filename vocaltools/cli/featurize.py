@@ -10,11 +10,10 @@ from typing import Annotated, Optional
 import typer
 
 from vocaltools.cli.common import check_preset, check_shard
+from vocaltools.features.presets import DEFAULT_PRESET, PRESETS
 
 
 def _complete_preset(incomplete: str) -> list[str]:
-    from vocaltools.features.presets import PRESETS
-
     return [name for name in PRESETS if name.startswith(incomplete)]
 
 
@@ -33,8 +32,9 @@ def featurize(
         "--output", "-o", help="Feature store folder to create or resume.",
         show_default=False)] = ...,
     preset: Annotated[Optional[str], typer.Option(
-        "--preset", "-p", callback=check_preset, help="Feature preset: fgnl (default), fgnl-melody, nasrullah, wang2018, "
-        "yamamoto2022, wise-stft, wise-cqt, instruments, ge2e.", autocompletion=_complete_preset,
+        "--preset", "-p", callback=check_preset, help="Feature preset: " + ", ".join(
+            f"{name} (default)" if name == DEFAULT_PRESET else name for name in PRESETS) + ".",
+        autocompletion=_complete_preset,
         show_default=False)] = None,
     config: Annotated[Optional[Path], typer.Option(
         "--config", help="JSON feature config (FeatureConfig.to_dict) instead of --preset.",
@@ -100,7 +100,7 @@ def featurize(
         except (OSError, json.JSONDecodeError) as error:
             raise ConfigError(f"{config}: cannot read a JSON feature config ({error})") from error
     else:
-        feature_config = get_preset(preset or "fgnl")
+        feature_config = get_preset(preset or DEFAULT_PRESET)
     if melody_tracker is not None:
         from vocaltools.features.config import with_melody_tracker
 

@@ -9,7 +9,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from vocaltools.cli.common import field_default
 from vocaltools.errors import InputError
+from vocaltools.segments import SEED_CLIPS
+from vocaltools.training.augment import AugmentConfig
+from vocaltools.training.config import EMBEDDING_DIM, SiameseConfig, TrainConfig
 
 
 def _parse_options(options: list[str]) -> dict:
@@ -75,8 +79,9 @@ def train(
         help="Share of the groups left after test for validation.")] = 0.15,
     test_fraction: Annotated[float, typer.Option(help="Share of groups for test.")] = 0.15,
     clip_seconds: Annotated[Optional[float], typer.Option(
-        help="Clip length in seconds [default: the model's seed paper: S1 5, S2 6, S3 3, S4 1; "
-             "a pretrained model's partial utterances: ge2e 1.6, hop 0.77].")] = None,
+        help="Clip length in seconds [default: the model's seed paper: "
+             + ", ".join(f"{seed} {clip.clip_seconds:g}" for seed, clip in SEED_CLIPS.items() if seed)
+             + "; a pretrained model's partial utterances: ge2e 1.6, hop 0.77].")] = None,
     hop_seconds: Annotated[Optional[float], typer.Option(
         help="Hop between clips in seconds [default: the seed's; S2 20 % of the clip, others "
              "non-overlapping].")] = None,
@@ -94,25 +99,29 @@ def train(
     optimizer: Annotated[Optional[str], typer.Option(help="adam, adagrad or sgd [default: the seed's].")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="L2 weight decay [default: the seed's].")] = None,
     select: Annotated[str, typer.Option(
-        help="Checkpoint selection on validation: val_loss, val_f1, val_accuracy or last.")] = "val_loss",
-    alpha: Annotated[float, typer.Option(help="Class weights w_c = 1/n_c^alpha (0 = unweighted).")] = 0.0,
+        help="Checkpoint selection on validation: val_loss, val_f1, val_accuracy or last.")] = \
+        field_default(TrainConfig, "select"),
+    alpha: Annotated[float, typer.Option(help="Class weights w_c = 1/n_c^alpha (0 = unweighted).")] = \
+        field_default(TrainConfig, "alpha"),
     strategy: Annotated[str, typer.Option(
         help="joint, crt_wfc (weighted then classifier re-training) or crt_wc (unweighted then "
-             "classifier re-training, weighted).")] = "joint",
-    crt_epochs: Annotated[int, typer.Option(help="Epochs of classifier re-training (cRT).")] = 0,
-    seed: Annotated[int, typer.Option(help="Seed of the first run.")] = 0,
+             "classifier re-training, weighted).")] = field_default(TrainConfig, "strategy"),
+    crt_epochs: Annotated[int, typer.Option(help="Epochs of classifier re-training (cRT).")] = \
+        field_default(TrainConfig, "crt_epochs"),
+    seed: Annotated[int, typer.Option(help="Seed of the first run.")] = field_default(TrainConfig, "seed"),
     runs: Annotated[int, typer.Option(help="Number of runs (seeds SEED, SEED+21, ...); reports mean, "
                                            "std and best.")] = 1,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = field_default(TrainConfig, "device"),
     precision: Annotated[str, typer.Option(
         help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 (autocast, CPU or CUDA) or fp16 "
-             "(autocast with gradient scaling, CUDA only).")] = "auto",
+             "(autocast with gradient scaling, CUDA only).")] = field_default(TrainConfig, "precision"),
     workers: Annotated[Optional[int], typer.Option(
         help="DataLoader worker processes cutting training clips [default: 0 on CPU, up to 4 on "
              "CUDA, where batches are also pinned and prefetched].")] = None,
     compile_model: Annotated[bool, typer.Option(
         "--compile/--no-compile", help="Run training steps through torch.compile (slow to start; "
-                                       "needs a C++ compiler on CPU).")] = False,
+                                       "needs a C++ compiler on CPU).")] = \
+        field_default(TrainConfig, "compile"),
     dist_backend: Annotated[Optional[str], typer.Option(
         help="Process-group backend under torchrun: gloo or nccl [default: nccl on CUDA, gloo on "
              "CPU]. Under torchrun --batch-size is the global batch, split among the processes; "
@@ -120,22 +129,26 @@ def train(
     precise_bn: Annotated[int, typer.Option(
         help="Classify objective: after every epoch, recompute BatchNorm statistics as averages "
              "over this many training clips before validating and saving (0: keep the running "
-             "averages, which settle slowly on small data with the S1 models' Keras momentum).")] = 8192,
+             "averages, which settle slowly on small data with the S1 models' Keras momentum).")] = \
+        field_default(TrainConfig, "precise_bn"),
     label_smoothing: Annotated[float, typer.Option(
         help="Label smoothing e of the cross-entropy: targets (1 - e) one-hot + e / classes "
-             "(0 = off).")] = 0.0,
+             "(0 = off).")] = field_default(TrainConfig, "label_smoothing"),
     augment_gain_db: Annotated[float, typer.Option(
-        help="Augmentation: random gain up to +-this many dB (0 = off).")] = 0.0,
+        help="Augmentation: random gain up to +-this many dB (0 = off).")] = \
+        field_default(AugmentConfig, "gain_db"),
     augment_shift_seconds: Annotated[float, typer.Option(
-        help="Augmentation: circular time shift of up to +-this many seconds (0 = off).")] = 0.0,
+        help="Augmentation: circular time shift of up to +-this many seconds (0 = off).")] = \
+        field_default(AugmentConfig, "shift_seconds"),
     augment_pitch_semitones: Annotated[float, typer.Option(
         help="Augmentation: pitch shift up to +-this many semitones by resampling the frequency "
-             "axis (0 = off).")] = 0.0,
+             "axis (0 = off).")] = field_default(AugmentConfig, "pitch_semitones"),
     augment_noise_snr_db: Annotated[Optional[float], typer.Option(
         help="Augmentation: mix in white noise at an SNR drawn from [this, this + 20] dB "
-             "[default: off].")] = None,
+             "[default: off].")] = field_default(AugmentConfig, "noise_snr_db"),
     augment_probability: Annotated[float, typer.Option(
-        help="Augmentation: chance that each enabled transform is applied to a clip.")] = 0.5,
+        help="Augmentation: chance that each enabled transform is applied to a clip.")] = \
+        field_default(AugmentConfig, "probability"),
     option: Annotated[Optional[list[str]], typer.Option(
         "--option", help="Model option KEY=VALUE (JSON value); repeatable.")] = None,
     name: Annotated[Optional[str], typer.Option(
@@ -152,9 +165,10 @@ def train(
              "ge2e) with classify trains a head on the frozen encoder (--option finetune=true "
              "trains both); with contrastive it fine-tunes the encoder.")] = "classify",
     pairs_per_epoch: Annotated[int, typer.Option(
-        help="Contrastive objective: same/different pairs drawn per epoch (1:1).")] = 1024,
+        help="Contrastive objective: same/different pairs drawn per epoch (1:1).")] = \
+        field_default(SiameseConfig, "pairs_per_epoch"),
     embedding_dim: Annotated[int, typer.Option(
-        help="Contrastive objective: width of the linear embedding output.")] = 16,
+        help="Contrastive objective: width of the linear embedding output.")] = EMBEDDING_DIM,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace the run in the output folder (a finished one, or one of "
                             "other settings) instead of refusing.")] = False,
@@ -169,7 +183,6 @@ def train(
     vocaltools train ...') it trains with DistributedDataParallel and rank 0 writes the output.
     """
     from vocaltools.formats.store import FeatureStore
-    from vocaltools.training.augment import AugmentConfig
     from vocaltools.training.config import make_train_config
     from vocaltools.datasets.splits import SplitConfig, make_split, read_split, select_fold
 
@@ -319,7 +332,7 @@ def _train_contrastive(feature_store, *, config, split, output: Path, seed: int,
     """The siamese branch of ``train`` (vocaltools.training.siamese)."""
     import sys
 
-    from vocaltools.training.siamese import SiameseConfig, train_siamese_store
+    from vocaltools.training.siamese import train_siamese_store
 
     def on_epoch(stats) -> None:
         if not quiet:

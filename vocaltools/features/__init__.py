@@ -1,19 +1,41 @@
 """Feature front ends, their frozen configs, the seed papers' presets and the computation.
 
->>> from vocaltools.features import get_preset
+>>> from vocaltools.features import FeatureConfig, get_preset
 >>> config = get_preset("fgnl")
 >>> config.sample_rate, config.hop_length, config.frames_per_second
 (16000, 512, 31.25)
 >>> FeatureConfig.from_dict(config.to_dict()) == config
 True
+
+The names are imported on first use, so that the configs and presets (plain dataclasses) import
+without numpy: the command line reads its preset list from :data:`PRESETS` at start-up.
 """
 
-from vocaltools.features.compute import (FeatureBlock, FeatureResult, compute_features,
-                                         featurize_file, iter_feature_blocks)
-from vocaltools.features.config import (FRONT_ENDS, Cqt, FeatureConfig, LogMel, Melody, MultiRes,
-                                        Stft)
-from vocaltools.features.presets import PRESETS, get_preset
+from __future__ import annotations
 
-__all__ = ["FRONT_ENDS", "PRESETS", "Cqt", "FeatureBlock", "FeatureConfig", "FeatureResult", "LogMel",
-           "Melody", "MultiRes", "Stft", "compute_features", "featurize_file", "get_preset",
-           "iter_feature_blocks"]
+import importlib
+from typing import Any
+
+#: exported name -> the module of vocaltools.features that defines it
+_EXPORTS = {
+    "FeatureBlock": "compute", "FeatureResult": "compute", "compute_features": "compute",
+    "featurize_file": "compute", "iter_feature_blocks": "compute",
+    "FRONT_ENDS": "config", "Cqt": "config", "FeatureConfig": "config", "LogMel": "config",
+    "Melody": "config", "MultiRes": "config", "Stft": "config",
+    "PRESETS": "presets", "get_preset": "presets",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

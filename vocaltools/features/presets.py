@@ -28,6 +28,9 @@ from __future__ import annotations
 from vocaltools.errors import ConfigError, did_you_mean
 from vocaltools.features.config import Cqt, FeatureConfig, LogMel, Melody, MultiRes, Stft
 
+#: the preset of ``featurize`` without ``--preset`` or ``--config``
+DEFAULT_PRESET = "fgnl"
+
 PRESETS: dict[str, FeatureConfig] = {
     "fgnl": FeatureConfig(16000, (LogMel(db="amplitude"),), preset="fgnl"),
     "fgnl-melody": FeatureConfig(16000, (LogMel(db="amplitude"), Melody()), preset="fgnl-melody"),

@@ -33,11 +33,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
-import numpy as np
-
 from vocaltools.errors import ConfigError
 
-if TYPE_CHECKING:  # torch is imported where the transforms run, so the settings stay light
+if TYPE_CHECKING:  # numpy and torch are imported where the transforms run: the settings stay light
+    import numpy as np
     import torch
 
 

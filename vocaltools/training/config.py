@@ -1,4 +1,6 @@
-"""Training settings: one frozen dataclass whose fields the ``train`` command's flags map onto.
+"""Training settings: the frozen dataclasses whose fields the ``train`` command's flags map onto
+(:class:`TrainConfig`; :class:`SiameseConfig` for the contrastive objective). The command reads its defaults from
+these fields. Light imports only (no numpy, no torch): the command line imports this module.
 
 Per-seed defaults (optimiser, learning rate, batch size, weight decay, clip length) come from the
 model's catalog seed (:data:`SEED_DEFAULTS`); any field given explicitly overrides them.
@@ -171,3 +173,31 @@ def make_train_config(*, model: str, target: str, **overrides: Any) -> TrainConf
                 patience=defaults.patience)
     base.update(given)
     return TrainConfig(model=model, target=target, clip=clip, **base)
+
+
+#: width of the linear embedding output of a siamese twin (S2: 16)
+EMBEDDING_DIM = 16
+
+
+@dataclass(frozen=True)
+class SiameseConfig:
+    """Siamese training settings (defaults: the paper's, except the epoch budget)."""
+
+    margin: float = 1.0
+    learning_rate: float = 1e-4
+    weight_decay: float = 1e-6
+    batch_size: int = 32  # pairs per step
+    pairs_per_epoch: int = 1024
+    valid_pairs: int = 512
+    epochs: int = 50
+    patience: int | None = None  # epochs without a better validation loss before stopping
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.margin <= 0:
+            raise ConfigError(f"margin must be > 0, got {self.margin}")
+        for name in ("batch_size", "pairs_per_epoch", "valid_pairs", "epochs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.pairs_per_epoch % 2 or self.valid_pairs % 2:
+            raise ConfigError("pairs_per_epoch and valid_pairs must be even (1:1 same/different)")

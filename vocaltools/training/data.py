@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -17,12 +17,19 @@ from vocaltools.errors import InputError, ModelError
 from vocaltools.formats.store import FeatureStore, ItemRecord
 from vocaltools.segments import ClipConfig, ClipWindow, clip_windows, cut_clip
 
-
-def frames_per_second_of(feature_config: Mapping) -> float:
-    """Frames per second of a stored feature configuration (``FeatureConfig.to_dict()``)."""
+if TYPE_CHECKING:
     from vocaltools.features import FeatureConfig
 
-    return float(FeatureConfig.from_dict(dict(feature_config)).frames_per_second)
+
+def frames_per_second_of(features: "FeatureConfig | Mapping") -> float:
+    """Frames per second of a feature configuration: a :class:`FeatureConfig`, or one as stored
+    (``FeatureConfig.to_dict()``), which is parsed here; parse it once and pass the config where
+    it is needed more than once."""
+    if isinstance(features, Mapping):
+        from vocaltools.features import FeatureConfig
+
+        features = FeatureConfig.from_dict(dict(features))
+    return float(features.frames_per_second)
 
 
 def stack_inputs(arrays: Mapping[str, np.ndarray], *, inputs: Sequence[str], where: str,

@@ -25,31 +25,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from vocaltools.errors import ConfigError, InputError
-
-
-@dataclass(frozen=True)
-class SiameseConfig:
-    """Siamese training settings (defaults: the paper's, except the epoch budget)."""
-
-    margin: float = 1.0
-    learning_rate: float = 1e-4
-    weight_decay: float = 1e-6
-    batch_size: int = 32  # pairs per step
-    pairs_per_epoch: int = 1024
-    valid_pairs: int = 512
-    epochs: int = 50
-    patience: int | None = None  # epochs without a better validation loss before stopping
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.margin <= 0:
-            raise ConfigError(f"margin must be > 0, got {self.margin}")
-        for name in ("batch_size", "pairs_per_epoch", "valid_pairs", "epochs"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.pairs_per_epoch % 2 or self.valid_pairs % 2:
-            raise ConfigError("pairs_per_epoch and valid_pairs must be even (1:1 same/different)")
+from vocaltools.errors import InputError
+from vocaltools.training.config import EMBEDDING_DIM, SiameseConfig
 
 
 @dataclass(frozen=True)
@@ -274,7 +251,8 @@ class SiameseRun:
     summary: dict[str, Any]
 
 
-def embedding_model_options(model: str, *, embedding_dim: int = 16) -> tuple[int, dict[str, Any]]:
+def embedding_model_options(model: str, *,
+                            embedding_dim: int = EMBEDDING_DIM) -> tuple[int, dict[str, Any]]:
     """``(n_classes, options)`` that make ``model`` an embedding twin: S2 networks get their
     ``head="embed"`` (linear ``embedding_dim``-d output); any other registry model gets a linear
     output of ``embedding_dim`` units as its embedding."""
@@ -288,7 +266,7 @@ def embedding_model_options(model: str, *, embedding_dim: int = 16) -> tuple[int
 
 def train_siamese_store(*, store, model: str, target: str = "singer", clip=None,
                         split: Mapping[str, str] | None = None, model_dir: str | os.PathLike,
-                        config: SiameseConfig = SiameseConfig(), embedding_dim: int = 16,
+                        config: SiameseConfig = SiameseConfig(), embedding_dim: int = EMBEDDING_DIM,
                         model_options: Mapping[str, Any] | None = None, threads: int = 0,
                         on_epoch: Callable[[EpochStats], None] | None = None,
                         device: str = "cpu") -> SiameseRun:
