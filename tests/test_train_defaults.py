@@ -1,5 +1,5 @@
 """The command line's defaults are the config dataclasses' and registries' own, so they cannot
-drift apart."""
+drift apart; mapping TrainConfig onto SiameseConfig is the library's."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from vocaltools.cli.app import app
 from vocaltools.features.presets import DEFAULT_PRESET, PRESETS
 from vocaltools.segments import SEED_CLIPS
 from vocaltools.training.augment import AugmentConfig
-from vocaltools.training.config import EMBEDDING_DIM, SiameseConfig, TrainConfig
+from vocaltools.training.config import EMBEDDING_DIM, SiameseConfig, TrainConfig, make_train_config
 
 #: (command, flag parameter) -> (dataclass, field) whose default the flag takes
 FLAG_FIELDS = {
@@ -76,3 +76,17 @@ def test_train_help_lists_the_seed_clip_lengths():
     for seed, clip in SEED_CLIPS.items():
         if seed:
             assert f"{seed} {clip.clip_seconds:g}" in text
+
+
+def test_siamese_config_from_train_config():
+    config = make_train_config(model="cnn_shallow", target="singer", lr=3e-4, batch_size=8,
+                               epochs=7, patience=0, weight_decay=1e-5).with_seed(5)
+    siamese = SiameseConfig.from_train_config(config, pairs_per_epoch=64)
+    assert siamese.learning_rate == pytest.approx(3e-4, rel=1e-12)
+    assert siamese.weight_decay == pytest.approx(1e-5, rel=1e-12)
+    assert (siamese.batch_size, siamese.epochs, siamese.pairs_per_epoch, siamese.seed) == (8, 7, 64, 5)
+    assert siamese.patience is None  # patience 0 never stops early
+    assert SiameseConfig.from_train_config(dataclasses.replace(config, patience=3)).patience == 3
+    # the siamese-only fields keep their own defaults
+    assert siamese.valid_pairs == _field_default(SiameseConfig, "valid_pairs")
+    assert siamese.margin == pytest.approx(_field_default(SiameseConfig, "margin"), abs=1e-12)

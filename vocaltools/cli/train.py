@@ -340,10 +340,8 @@ def _train_contrastive(feature_store, *, config, split, output: Path, seed: int,
             print(f"epoch {stats.epoch}: contrastive loss {stats.train_loss:.4f}{valid}",
                   file=sys.stderr)
 
-    siamese = SiameseConfig(learning_rate=config.lr, weight_decay=config.weight_decay,
-                            batch_size=config.batch_size, epochs=config.epochs,
-                            pairs_per_epoch=pairs_per_epoch, patience=config.patience or None,
-                            seed=seed)
+    siamese = SiameseConfig.from_train_config(config.with_seed(seed),
+                                              pairs_per_epoch=pairs_per_epoch)
     run = train_siamese_store(store=feature_store, model=config.model, target=config.target,
                               clip=config.clip, split=split, model_dir=output, config=siamese,
                               embedding_dim=embedding_dim, model_options=config.model_options,

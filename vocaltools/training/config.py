@@ -1,5 +1,6 @@
 """Training settings: the frozen dataclasses whose fields the ``train`` command's flags map onto
-(:class:`TrainConfig`; :class:`SiameseConfig` for the contrastive objective). The command reads its defaults from
+(:class:`TrainConfig`; :class:`SiameseConfig` for the contrastive objective, made from a
+``TrainConfig`` by :meth:`SiameseConfig.from_train_config`). The command reads its defaults from
 these fields. Light imports only (no numpy, no torch): the command line imports this module.
 
 Per-seed defaults (optimiser, learning rate, batch size, weight decay, clip length) come from the
@@ -201,3 +202,13 @@ class SiameseConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.pairs_per_epoch % 2 or self.valid_pairs % 2:
             raise ConfigError("pairs_per_epoch and valid_pairs must be even (1:1 same/different)")
+
+    @classmethod
+    def from_train_config(cls, config: TrainConfig, **fields: Any) -> "SiameseConfig":
+        """The siamese settings of a ``train --objective contrastive`` run: ``config``'s learning
+        rate, weight decay, batch size (pairs per step), epochs, patience (0 or ``None``: never
+        stop early) and seed; ``fields`` set the siamese-only ones (``pairs_per_epoch``,
+        ``valid_pairs``, ``margin``)."""
+        return cls(learning_rate=config.lr, weight_decay=config.weight_decay,
+                   batch_size=config.batch_size, epochs=config.epochs,
+                   patience=config.patience or None, seed=config.seed, **fields)
