@@ -104,6 +104,18 @@ def test_feature_scale_of_the_presets():
     assert feature_scale(get_preset("wise-stft").to_dict()).db_factor is None
 
 
+def test_feature_scale_reads_the_front_ends_own_db_rule():
+    from vocaltools.features import FeatureConfig, Stft, get_preset
+
+    for name in ("fgnl", "nasrullah", "yamamoto2022", "wang2018"):  # typed or as stored: alike
+        assert feature_scale(get_preset(name)) == feature_scale(get_preset(name).to_dict())
+    # the linear power mel has no dB rule: gain and noise are refused rather than mis-scaled
+    assert feature_scale(get_preset("ge2e")) == FeatureScale(None, None)
+    # STFT magnitudes in dB: 20 log10 |X| = 10 log10 |X|^2, floored 80 dB below the peak as computed
+    db_stft = FeatureConfig(22050, (Stft(n_fft=512, hop_length=256, scale="db"),))
+    assert feature_scale(db_stft) == FeatureScale(10.0, 80.0)
+
+
 def test_label_smoothing_changes_the_loss_as_defined():
     logits = torch.tensor([[2.0, 0.0, -1.0]])
     target = torch.tensor([0])

@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # numpy and torch are imported where the transforms run: the 
     import numpy as np
     import torch
 
+    from vocaltools.features.config import FeatureConfig
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -92,18 +94,24 @@ class FeatureScale:
     top_db: float | None
 
 
-def feature_scale(feature_config: Mapping[str, Any]) -> FeatureScale:
-    """The :class:`FeatureScale` of a store's first front end (``FeatureConfig.to_dict()``)."""
-    front_ends = list(feature_config.get("front_ends") or [])
-    first = dict(front_ends[0]) if front_ends else {}
-    name = first.get("name")
-    top_db = first.get("top_db")
-    top_db = float(top_db) if top_db is not None else None
-    if name == "logmel":
-        return FeatureScale(20.0 if first.get("db", "amplitude") == "amplitude" else 10.0, top_db)
-    if name == "multires" or first.get("scale") == "db":
-        return FeatureScale(10.0, top_db)  # 20 log10 |X| = 10 log10 |X|^2
-    return FeatureScale(None, None)
+def feature_scale(features: "FeatureConfig | Mapping[str, Any]") -> FeatureScale:
+    """The :class:`FeatureScale` of a store's first front end, read from that front end's own dB
+    rule (its ``db_scale``); a stored config (``FeatureConfig.to_dict()``) is parsed here.
+
+    ``db_scale.factor`` applies to the front end's linear values: powers for the log-mel (20 with
+    S1's ``amplitude_to_db`` of a power mel, 10 with ``power_to_db``), magnitudes for the STFT, CQT
+    and multi-resolution STFT, whose ``20 log10 |X|`` is ``10 log10 |X|^2``. No dB rule (linear
+    values, the linear power mel, the melody) gives ``FeatureScale(None, None)``."""
+    from vocaltools.features.config import FeatureConfig, LogMel
+
+    if not isinstance(features, FeatureConfig):
+        features = FeatureConfig.from_dict(dict(features))
+    front_end = features.front_ends[0]
+    db = front_end.db_scale
+    if db is None:
+        return FeatureScale(None, None)
+    factor = db.factor if isinstance(front_end, LogMel) else db.factor / 2.0
+    return FeatureScale(float(factor), db.top_db)
 
 
 def _pitch_shift(clip: torch.Tensor, ratio: float) -> torch.Tensor:

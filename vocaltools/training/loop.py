@@ -241,7 +241,7 @@ class _ClassifyRun:
         self.features = FeatureConfig.from_dict(self.feature_config)  # parsed once
         check_store_inputs(self.features, model=config.model, where=str(store.root))
         self.fps = float(self.features.frames_per_second)
-        self.scale = feature_scale(self.feature_config)
+        self.scale = feature_scale(self.features)
         items = store.items()
         self.n_unknown = len(set(split) - {i.item_id for i in items})
         self.by_split = {s: [i for i in items if split.get(i.item_id) == s]
