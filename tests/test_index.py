@@ -9,7 +9,8 @@ import pytest
 
 from conftest import invoke_cli
 from vocaltools.errors import ConfigError, FormatError, InputError
-from vocaltools.index.embeddings import (filter_items, load_embeddings, make_embedding_set,
+from vocaltools.index.embeddings import (center_vectors, filter_items, l2_normalize,
+                                         load_embeddings, make_embedding_set, mean_center,
                                          save_embeddings, select_vectors, standardize)
 from vocaltools.index.evaluate import loo_knn_accuracy, vote
 from vocaltools.index.faiss_index import IndexConfig, build_index, load_index
@@ -28,7 +29,8 @@ def voices(n_singers: int, n_items: int, *, dim: int = 16, spread: float = 0.15,
     return vectors, labels
 
 
-def embedding_set(vectors, labels, *, clips_per_item: int = 2, fields=None, seed: int = 0):
+def embedding_set(vectors, labels, *, clips_per_item: int = 2, fields=None, seed: int = 0,
+                  normalize: bool = False):
     rng = np.random.default_rng(seed)
     clips = np.repeat(vectors, clips_per_item, axis=0)
     clips = clips + 0.01 * rng.normal(size=clips.shape).astype(np.float32)
@@ -38,7 +40,8 @@ def embedding_set(vectors, labels, *, clips_per_item: int = 2, fields=None, seed
         clip_start_s=np.tile(np.arange(clips_per_item) * 1.2, n),
         item_ids=[f"item{i:03d}" for i in range(n)], labels=labels,
         fields={"singer": labels, **(fields or {})}, meta={"baseline": "synthetic",
-                                                           "label_field": "singer"})
+                                                           "label_field": "singer"},
+        normalize=normalize)
 
 
 @pytest.mark.parametrize("kind", ["exact", "ivf", "hnsw"])
@@ -280,3 +283,93 @@ def test_knn_build_calibrates_across_songs_by_default(tmp_path):
     assert "another enrolled item of the same label" in result.stderr
     result = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "k.npz"), "--calibrate-by", "song")
     assert result.returncode == 1 and "did you mean 'song_key'" in result.stderr
+
+
+def shifted_voices(seed: int = 6):
+    """Unit-length voices that share one large common direction (as GE2E's do), with songs."""
+    vectors, labels = voices(6, 4, spread=0.4, seed=seed)
+    common = np.zeros(vectors.shape[1], np.float32)
+    common[0] = 3.0
+    return l2_normalize(vectors + common), labels
+
+
+def test_centre_is_applied_identically_to_enrolled_items_and_queries(tmp_path):
+    vectors, labels = shifted_voices()
+    ids = [f"i{j}" for j in range(len(vectors))]
+    centre = mean_center(vectors)
+    np.testing.assert_allclose(centre, vectors.astype(np.float64).mean(axis=0), atol=1e-6)
+    index = build_index(vectors, item_ids=ids, labels=labels, center=centre,
+                        fields={"song": [f"s{j % 2}" for j in range(len(vectors))]})
+    prepared = center_vectors(vectors, centre)
+    np.testing.assert_allclose(np.linalg.norm(prepared, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(index.prepare(vectors), prepared, atol=1e-6)
+    # a raw enrolled vector, given as a query, is found at distance 0: the same transform ran
+    results = index.search(vectors, k=3)
+    assert [r[0].item_id for r in results] == ids
+    assert all(r[0].distance == pytest.approx(0.0, abs=1e-5) for r in results)
+    expected = ((prepared[1] - prepared[:1]) ** 2).sum()
+    found = {n.item_id: n.distance for n in index.search(vectors[1:2], k=len(ids))[0]}
+    assert found["i0"] == pytest.approx(float(expected), rel=1e-4, abs=1e-6)
+    # the raw-space distance differs: without the transform the test above would fail
+    assert float(((vectors[1] - vectors[0]) ** 2).sum()) != pytest.approx(float(expected), rel=0.05)
+    index.save(tmp_path / "c.npz")
+    loaded = load_index(tmp_path / "c.npz")
+    np.testing.assert_allclose(loaded.center, centre, atol=0)
+    again = loaded.search(vectors, k=3)
+    for before, after in zip(results, again):
+        assert [n.item_id for n in after] == [n.item_id for n in before]
+        assert [n.distance for n in after] == pytest.approx([n.distance for n in before], abs=1e-6)
+    extra = l2_normalize(vectors[:1] + 0.05)
+    loaded.add(extra, item_ids=["new"], labels=["singer0"])
+    assert loaded.search(extra, k=1)[0][0].item_id == "new"
+    assert loaded.search(extra, k=1)[0][0].distance == pytest.approx(0.0, abs=1e-5)
+    with pytest.raises(InputError, match="center: dimension 3 does not match"):
+        build_index(vectors, item_ids=ids, labels=labels, center=np.zeros(3, np.float32))
+
+
+def test_knn_build_centres_normalised_embeddings_by_default(tmp_path):
+    vectors, labels = shifted_voices()
+    fields = {"song_key": [f"{label}/s{i % 2}" for i, label in enumerate(labels)]}
+    unit, raw = tmp_path / "unit.npz", tmp_path / "raw.npz"
+    save_embeddings(unit, embedding_set(vectors, labels, fields=fields, normalize=True))
+    save_embeddings(raw, embedding_set(vectors, labels, fields=fields))
+    items = load_embeddings(unit).item_embeddings
+    result = invoke_cli("knn", "build", str(unit), "-o", str(tmp_path / "on.npz"))
+    assert result.returncode == 0, result.stderr
+    assert "(exact, centred)" in result.stderr
+    on = load_index(tmp_path / "on.npz")
+    np.testing.assert_allclose(on.center, items.astype(np.float64).mean(axis=0), atol=1e-6)
+    assert on.meta["center"] == {"source": "mean of the enrolled item vectors", "n_vectors": 24}
+    assert on.meta["calibration"]["groups"] == "song_key"
+    for flag, path, has_centre in [("--no-center", unit, False), (None, raw, False),
+                                   ("--center", raw, True)]:
+        out = tmp_path / f"{flag}-{path.stem}.npz"
+        result = invoke_cli("knn", "build", str(path), "-o", str(out), *([flag] if flag else []))
+        assert result.returncode == 0, result.stderr
+        built = load_index(out)
+        assert (built.center is not None) is has_centre and (built.meta["center"] is not None) is has_centre
+    # the stored threshold is on the centred scale: queries are centred before they are judged
+    result = invoke_cli("knn", "identify", str(tmp_path / "on.npz"), str(unit), "-k", "1")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all(r["nearest_distance"] == pytest.approx(0.0, abs=1e-5) for r in records)
+    assert [r["label"] for r in records] == list(labels)
+
+
+def test_index_written_without_a_centre_still_loads_and_answers(tmp_path):
+    vectors, labels = voices(3, 4, spread=0.3, seed=8)
+    emb = tmp_path / "emb.npz"
+    save_embeddings(emb, embedding_set(vectors, labels))
+    # an index as written before centring existed: no center array, no meta["center"]
+    index = build_index(vectors, item_ids=[f"item{i:03d}" for i in range(12)], labels=labels,
+                        meta={"level": "item", "calibration": {"threshold": 0.5}})
+    index.save(tmp_path / "old.npz")
+    with np.load(tmp_path / "old.npz", allow_pickle=False) as data:
+        assert "center" not in data.files and '"center"' not in str(data["meta"])
+    loaded = load_index(tmp_path / "old.npz")
+    assert loaded.center is None and loaded.threshold == pytest.approx(0.5)
+    np.testing.assert_allclose(loaded.prepare(vectors), vectors, atol=0)
+    result = invoke_cli("knn", "identify", str(tmp_path / "old.npz"), str(emb), "-k", "1")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["label"] for r in records] == list(labels)
+    assert all(r["threshold"] == pytest.approx(0.5) for r in records)
