@@ -10,7 +10,7 @@ import pytest
 from conftest import invoke_cli
 from vocaltools.errors import ConfigError, FormatError, InputError
 from vocaltools.index.embeddings import (center_vectors, filter_items, l2_normalize,
-                                         load_embeddings, make_embedding_set, mean_center,
+                                         load_embeddings, make_embedding_set, mean_vector,
                                          save_embeddings, select_vectors, standardize)
 from vocaltools.index.evaluate import loo_knn_accuracy, vote
 from vocaltools.index.faiss_index import IndexConfig, build_index, load_index
@@ -296,7 +296,7 @@ def shifted_voices(seed: int = 6):
 def test_centre_is_applied_identically_to_enrolled_items_and_queries(tmp_path):
     vectors, labels = shifted_voices()
     ids = [f"i{j}" for j in range(len(vectors))]
-    centre = mean_center(vectors)
+    centre = mean_vector(vectors)
     np.testing.assert_allclose(centre, vectors.astype(np.float64).mean(axis=0), atol=1e-6)
     index = build_index(vectors, item_ids=ids, labels=labels, center=centre,
                         fields={"song": [f"s{j % 2}" for j in range(len(vectors))]})

@@ -94,7 +94,7 @@ def center_vectors(vectors: np.ndarray, center: np.ndarray) -> np.ndarray:
     return l2_normalize(vectors - np.asarray(center, dtype=np.float32)[None, :])
 
 
-def mean_center(vectors: np.ndarray) -> np.ndarray:
+def mean_vector(vectors: np.ndarray) -> np.ndarray:
     """The mean row of ``float32 [n, dim]`` (accumulated in float64): ``-> float32 [dim]``."""
     return np.asarray(vectors, dtype=np.float64).mean(axis=0).astype(np.float32)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from vocaltools.errors import InputError, did_you_mean
-from vocaltools.index.embeddings import EmbeddingSet, mean_center, select_vectors
+from vocaltools.index.embeddings import EmbeddingSet, mean_vector, select_vectors
 from vocaltools.index.faiss_index import EmbeddingIndex, IndexConfig, build_index
 from vocaltools.index.identify import SONG_FIELDS, calibrate_open_set
 
@@ -80,7 +80,7 @@ def enrol_embeddings(source: EmbeddingSet, *, level: str = "item",
     vectors = select_vectors(source, level=level)
     if center is None:
         center = default_center(source.meta)
-    centre = mean_center(vectors.vectors) if center and len(vectors.vectors) else None
+    centre = mean_vector(vectors.vectors) if center and len(vectors.vectors) else None
     index = build_index(vectors.vectors, item_ids=vectors.ids, labels=vectors.labels,
                         fields=vectors.fields, config=config, center=centre)
     warnings: list[str] = []
