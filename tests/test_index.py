@@ -373,3 +373,24 @@ def test_index_written_without_a_centre_still_loads_and_answers(tmp_path):
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["label"] for r in records] == list(labels)
     assert all(r["threshold"] == pytest.approx(0.5) for r in records)
+
+
+def test_enrol_embeddings_warns_and_centres_clips():
+    from vocaltools.index.enrol import describe_enrolment, enrol_embeddings
+
+    vectors, labels = shifted_voices()
+    source = embedding_set(vectors, labels, normalize=True)  # no song field
+    enrolment = enrol_embeddings(source, level="clip")
+    assert enrolment.index.meta["center"] == {"source": "mean of the enrolled clip vectors",
+                                              "n_vectors": 48}
+    np.testing.assert_allclose(enrolment.index.center,
+                               source.clip_embeddings.astype(np.float64).mean(axis=0), atol=1e-6)
+    assert enrolment.calibration["groups"] == "item_id" and enrolment.warnings == ()
+    by_item = enrol_embeddings(source)
+    assert "carry no song field" in by_item.warnings[0] and by_item.calibration["groups"] is None
+    assert "(exact, centred)" in describe_enrolment(by_item, output="x.npz")
+    lonely = enrol_embeddings(embedding_set(vectors[:4], ["solo"] * 4), calibrate_by="none")
+    assert lonely.calibration is None and lonely.index.center is None
+    assert lonely.warnings[0].startswith("no open-set threshold stored: calibrating")
+    with pytest.raises(InputError, match="did you mean 'singer'"):
+        enrol_embeddings(source, calibrate_by="singr")
