@@ -147,7 +147,8 @@ def identify(
     embeddings: Annotated[str, typer.Argument(help="Embeddings NPZ of the voices to identify.")],
     threshold: Annotated[Optional[float], typer.Option(
         "--threshold", help="Open-set threshold on the squared distance to the nearest enrolled "
-                            "item; farther is 'unknown'. Default: the index's calibrated one.")] = None,
+                            "item (between centred vectors when the index centres); farther is "
+                            "'unknown'. Default: the index's calibrated one.")] = None,
     closed_set: Annotated[bool, typer.Option(
         "--closed-set", help="Never answer 'unknown' (ignore any threshold).")] = False,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Neighbours that vote.")] = 5,
