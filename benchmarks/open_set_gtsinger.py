@@ -2,8 +2,9 @@
 and are new songs of enrolled singers still recognised?
 
 Every index is built by :func:`vocaltools.index.enrol.enrol_embeddings`, i.e. exactly as
-``vocaltools knn build`` builds it (its centring and threshold calibration, ``--calibrate-by``
-and ``--center/--no-center`` as there; the defaults are ``knn build``'s defaults).
+``vocaltools knn build`` builds it (its centring, score normalisation and threshold calibration;
+``--calibrate-by``, ``--center/--no-center``, ``--score-norm`` and ``--cohort-top`` as there; the
+defaults are ``knn build``'s defaults).
 
 Two protocols:
 
@@ -45,10 +46,11 @@ def subset(emb, rows: np.ndarray):
 
 
 def trial(emb, enrolled: np.ndarray, queries: np.ndarray, *, k: int, calibrate_by: str,
-          center: bool | None):
+          center: bool | None, score_norm: str, cohort_top: int):
     """Enrol ``emb``'s items at ``enrolled`` as ``knn build`` does and identify those at
     ``queries``: (decisions, the queries' singers, whether the index is centred)."""
-    enrolment = enrol_embeddings(subset(emb, enrolled), calibrate_by=calibrate_by, center=center)
+    enrolment = enrol_embeddings(subset(emb, enrolled), calibrate_by=calibrate_by, center=center,
+                                 score_norm=score_norm, cohort_top=cohort_top)
     index = enrolment.index
     asked = subset(emb, queries)
     decisions = identify(index, asked.item_embeddings, query_ids=list(asked.item_ids), k=k,
@@ -82,7 +84,8 @@ def run_partitions(emb, singers, songs, args) -> dict:
         enrolled, known, unknown = partition(singers, songs, seed=seed,
                                              unknown_share=args.unknown_share)
         decisions, truth, centred = trial(emb, enrolled, known | unknown, k=args.k,
-                                          calibrate_by=args.calibrate_by, center=args.center)
+                                          calibrate_by=args.calibrate_by, center=args.center,
+                                          score_norm=args.score_norm, cohort_top=args.cohort_top)
         is_known = known[known | unknown]
         labels = np.array([d.label for d in decisions])
         candidates = np.array([d.candidate for d in decisions])
@@ -110,13 +113,15 @@ def run_leave_one_singer_out(emb, singers, songs, args) -> dict:
     for singer in sorted(set(singers)):
         mine = singers_a == singer
         decisions, _, _ = trial(emb, ~mine, mine, k=args.k, calibrate_by=args.calibrate_by,
-                                center=args.center)
+                                center=args.center, score_norm=args.score_norm,
+                                cohort_top=args.cohort_top)
         unknown_hits += sum(d.label == UNKNOWN for d in decisions)
         unknown_total += len(decisions)
         for song in sorted(set(songs_a[rows[mine]])) if len(set(songs_a[mine])) > 1 else []:
             held = mine & (songs_a == song)
             decisions, _, _ = trial(emb, ~held, held, k=args.k, calibrate_by=args.calibrate_by,
-                                    center=args.center)
+                                    center=args.center, score_norm=args.score_norm,
+                                    cohort_top=args.cohort_top)
             known_right += sum(d.label == singer for d in decisions)
             known_unknown += sum(d.label == UNKNOWN for d in decisions)
             known_total += len(decisions)
@@ -145,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     centre.add_argument("--center", dest="center", action="store_const", const=True, default=None,
                         help="centre the embeddings (default: as knn build, on when normalised)")
     centre.add_argument("--no-center", dest="center", action="store_const", const=False)
+    parser.add_argument("--score-norm", default="as-norm", choices=["as-norm", "none"],
+                        help="as knn build --score-norm")
+    parser.add_argument("--cohort-top", type=int, default=20, help="as knn build --cohort-top")
     parser.add_argument("--partitions", type=int, default=0,
                         help="random enrol/query partitions of the singers (seeds 0..N-1)")
     parser.add_argument("--unknown-share", type=float, default=0.4,
@@ -163,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     result = (run_partitions if args.partitions else run_leave_one_singer_out)(emb, singers, songs, args)
     report = {"embeddings": args.embeddings, "where": args.where, "k": args.k,
               "calibrate_by": args.calibrate_by, "center": args.center,
+              "score_norm": args.score_norm, "cohort_top": args.cohort_top,
               "singers": len(set(singers)), "items": len(singers), **result}
     text = json.dumps(report)
     if args.out:

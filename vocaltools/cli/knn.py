@@ -85,6 +85,14 @@ def build(
                                "resembles a new song of an enrolled singer: auto (the first of "
                                "song_key, song_id, song the embeddings carry; at clip level the "
                                "item when none), none, or a field name.")] = "auto",
+    score_norm: Annotated[str, typer.Option(
+        "--score-norm", help="Open-set score of a query against its nearest enrolled item: "
+                             "as-norm (adaptive symmetric score normalisation, the enrolled items "
+                             "of other labels as cohort; stored in the index) or none (the "
+                             "squared distance).")] = "as-norm",
+    cohort_top: Annotated[int, typer.Option(
+        "--cohort-top", min=1, help="With --score-norm as-norm: the highest cohort scores whose "
+                                    "mean and spread normalise a score.")] = 20,
     where: WhereOption = None,
     where_not: WhereNotOption = None,
 ) -> None:
@@ -97,7 +105,8 @@ def build(
     config = IndexConfig(kind=kind, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m,
                          ef_construction=ef_construction, ef_search=ef_search)
     enrolment = enrol_embeddings(source, level=level, config=config, calibrate=calibrate,
-                                 calibrate_by=calibrate_by, center=center)
+                                 calibrate_by=calibrate_by, center=center,
+                                 score_norm=score_norm, cohort_top=cohort_top)
     for warning in enrolment.warnings:
         _say(f"warning: {warning}")
     enrolment.index.save(output)
@@ -146,9 +155,11 @@ def identify(
     index_path: IndexArgument,
     embeddings: Annotated[str, typer.Argument(help="Embeddings NPZ of the voices to identify.")],
     threshold: Annotated[Optional[float], typer.Option(
-        "--threshold", help="Open-set threshold on the squared distance to the nearest enrolled "
-                            "item (between centred vectors when the index centres); farther is "
-                            "'unknown'. Default: the index's calibrated one.")] = None,
+        "--threshold", help="Open-set threshold on the nearest enrolled item: a minimum AS-norm "
+                            "score when the index normalises scores (knn build --score-norm "
+                            "as-norm; lower is 'unknown'), else a maximum squared distance "
+                            "(between centred vectors when the index centres; farther is "
+                            "'unknown'). Default: the index's calibrated one.")] = None,
     closed_set: Annotated[bool, typer.Option(
         "--closed-set", help="Never answer 'unknown' (ignore any threshold).")] = False,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Neighbours that vote.")] = 5,

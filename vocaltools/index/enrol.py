@@ -6,10 +6,14 @@
 2. the centre (:func:`vocaltools.index.embeddings.center_vectors`): the mean enrolled vector, by
    default when the embeddings are L2-normalised (``embed --normalize``); with it, the index
    centres and re-normalises the enrolled vectors and every query the same way;
-3. the open-set threshold (:func:`vocaltools.index.identify.calibrate_open_set`), calibrated on
-   the prepared vectors with known trials across the field ``calibrate_by`` names (``auto``: the
-   first song field of :data:`~vocaltools.index.identify.SONG_FIELDS` the embeddings carry);
-4. the index meta: level, the embeddings' producing meta, label field, centre and calibration.
+3. the score: by default AS-norm (:mod:`vocaltools.index.score_norm`, the enrolled items of
+   other labels as cohort), ``score_norm="none"`` the squared distance itself;
+4. the open-set threshold (:func:`vocaltools.index.identify.calibrate_open_set`), calibrated on
+   that score of the prepared vectors with known trials across the field ``calibrate_by`` names
+   (``auto``: the first song field of :data:`~vocaltools.index.identify.SONG_FIELDS` the
+   embeddings carry);
+5. the index meta: level, the embeddings' producing meta, label field, centre, score
+   normalisation and calibration.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from vocaltools.errors import InputError, did_you_mean
 from vocaltools.index.embeddings import EmbeddingSet, mean_vector, select_vectors
 from vocaltools.index.faiss_index import EmbeddingIndex, IndexConfig, build_index
 from vocaltools.index.identify import SONG_FIELDS, calibrate_open_set
+from vocaltools.index.score_norm import DEFAULT_TOP, SCORE_NORMS
 
 CALIBRATE_BY = ("auto", "none")  # besides a field name
 
@@ -71,12 +76,19 @@ def calibration_field(calibrate_by: str, *, fields: Sequence[str],
 
 def enrol_embeddings(source: EmbeddingSet, *, level: str = "item",
                      config: IndexConfig = IndexConfig(), calibrate: bool = True,
-                     calibrate_by: str = "auto", center: bool | None = None) -> Enrolment:
+                     calibrate_by: str = "auto", center: bool | None = None,
+                     score_norm: str = "as-norm", cohort_top: int = DEFAULT_TOP) -> Enrolment:
     """Build the index of ``source``'s vectors at ``level`` (see the module docstring).
 
-    ``center``: None follows :func:`default_center`. ``calibrate``: store an open-set threshold
+    ``center``: None follows :func:`default_center`. ``score_norm``: ``as-norm`` (the top
+    ``cohort_top`` cohort scores) or ``none`` (squared distances). ``calibrate``: store an open-set threshold
     when the vectors carry labels; when calibration is impossible (one label, no label with two
     items) the index is built without one and a warning says why."""
+    if score_norm not in SCORE_NORMS:
+        raise InputError(f"--score-norm {score_norm!r}: valid: {', '.join(SCORE_NORMS)}"
+                         f"{did_you_mean(score_norm, SCORE_NORMS)}")
+    if cohort_top < 1:
+        raise InputError(f"--cohort-top must be >= 1, got {cohort_top}")
     vectors = select_vectors(source, level=level)
     if center is None:
         center = default_center(source.meta)
@@ -94,7 +106,8 @@ def enrol_embeddings(source: EmbeddingSet, *, level: str = "item",
             groups = source.field(group_field) if level == "item" else source.clip_field(group_field)
         try:
             result = calibrate_open_set(index.prepare(vectors.vectors), labels=vectors.labels,
-                                        groups=groups, group_field=group_field)
+                                        groups=groups, group_field=group_field,
+                                        score_norm=score_norm, cohort_top=cohort_top)
             warnings.extend(result.warnings)
             calibration = result.calibration.to_dict()
         except InputError as error:
@@ -105,6 +118,9 @@ def enrol_embeddings(source: EmbeddingSet, *, level: str = "item",
         "label_field": source.meta.get("label_field", "label"),
         "center": None if centre is None else {"source": f"mean of the enrolled {level} vectors",
                                                "n_vectors": len(vectors.vectors)},
+        "score_norm": None if score_norm == "none" else {
+            "method": score_norm, "top": cohort_top,
+            "cohort": "the enrolled items of labels other than the scored item's"},
         "calibration": calibration})
     return Enrolment(index=index, warnings=tuple(warnings))
 
@@ -119,7 +135,8 @@ def describe_enrolment(enrolment: Enrolment, *, output: str) -> str:
     if calibration:
         across = (f"another {calibration['groups']} of the same label" if calibration["groups"]
                   else "another enrolled item of the same label")
-        note = (f"; open-set threshold {calibration['threshold']:.4g}, expected rates: known "
+        scale = ("AS-norm score" if index.meta.get("score_norm") else "squared distance")
+        note = (f"; open-set threshold {calibration['threshold']:.4g} ({scale}), expected rates: known "
                 f"accepted {calibration['known_accept_rate']:.2f}, unknown rejected "
                 f"{calibration['unknown_reject_rate']:.2f} (leave-one-out trials: {across}; "
                 "a label left out)")

@@ -28,8 +28,10 @@ enrolled items and the queries always go through the same one. Files without ``c
 indexes, ``knn build --no-center``) use the vectors as they are.
 
 ``meta`` holds the :class:`IndexConfig`, the dimension, the embeddings' producing meta (model,
-normalisation), where the centre came from (``center``: null or ``{"source", "n_vectors"}``) and
-the open-set threshold calibration (or null).
+normalisation), where the centre came from (``center``: null or ``{"source", "n_vectors"}``), the
+score normalisation (``score_norm``: null, or ``{"method": "as-norm", "top", "cohort"}``, see
+:mod:`vocaltools.index.score_norm`; absent in older indexes, which score by distance) and the
+open-set threshold calibration (or null).
 """
 
 from __future__ import annotations
@@ -139,6 +141,17 @@ class EmbeddingIndex:
         centred and L2-normalised when the index has a centre, unchanged otherwise."""
         matrix = _as_matrix(vectors, dim=self.dim, what=what)
         return matrix if self.center is None else center_vectors(matrix, self.center)
+
+    def enrolled_vectors(self) -> np.ndarray:
+        """The stored vectors (centred and normalised when the index centres), in row order:
+        ``-> float32 [n, dim]``; used as the cohort of score normalisation."""
+        import faiss
+
+        if len(self) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self.config.kind == "ivf":
+            faiss.extract_index_ivf(self.faiss_index).make_direct_map()
+        return np.asarray(self.faiss_index.reconstruct_n(0, len(self)), dtype=np.float32)
 
     @property
     def dim(self) -> int:

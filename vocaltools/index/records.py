@@ -27,16 +27,22 @@ def describe_neighbors(record: dict[str, Any]) -> str:
 
 def identity_records(decisions: Sequence[Identity], true_labels: Sequence[str], *,
                      k: int) -> Iterator[dict[str, Any]]:
-    """One ``identity`` record per decision, with the query's true label (``""`` when unknown)."""
+    """One ``identity`` record per decision, with the query's true label (``""`` when unknown);
+    ``score`` is the nearest item's AS-norm score (null when the index scores by distance, and
+    then ``threshold`` is a squared distance)."""
     for d, true_label in zip(decisions, true_labels):
         yield make_record("identity", query_id=d.query_id, label=d.label,
                           confidence=round(d.confidence, 4), candidate=d.candidate,
                           nearest_distance=round(d.nearest_distance, 6), threshold=d.threshold,
+                          score=None if d.score is None else round(d.score, 6),
                           k=k, true_label=true_label)
 
 
 def describe_identity(record: dict[str, Any]) -> str:
+    score = record.get("score")
     limit = "" if record["threshold"] is None else f", threshold {record['threshold']:.3f}"
+    if score is not None:
+        limit = f", AS-norm score {score:.3f}" + limit
     truth = "" if record["true_label"] is None else f"; true {record['true_label']}"
     return (f"{record['query_id']}: {record['label']} (confidence {record['confidence']:.2f} "
             f"of a {record['k']}-nearest vote, nearest squared distance "
