@@ -394,3 +394,108 @@ def test_enrol_embeddings_warns_and_centres_clips():
     assert lonely.warnings[0].startswith("no open-set threshold stored: calibrating")
     with pytest.raises(InputError, match="did you mean 'singer'"):
         enrol_embeddings(source, calibrate_by="singr")
+
+
+def _hand_as_norm(vectors, labels, query, row, top):
+    """AS-norm of ``query`` against enrolled row ``row``, by explicit loops over the cohort."""
+    def score(a, b):
+        return -float(((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2).sum())
+
+    def stats(vector, skip_labels):
+        cohort = sorted((score(vector, v) for v, label in zip(vectors, labels)
+                         if label not in skip_labels), reverse=True)[:top]
+        return np.mean(cohort), np.std(cohort)
+
+    s = score(query, vectors[row])
+    mean_q, std_q = stats(query, {labels[row]})
+    mean_e, std_e = stats(vectors[row], {labels[row]})
+    return 0.5 * ((s - mean_q) / std_q + (s - mean_e) / std_e)
+
+
+def test_as_norm_scores_match_a_hand_computation():
+    from vocaltools.index.score_norm import as_norm_trials, query_scores, top_cohort_stats
+
+    vectors, labels = voices(5, 4, spread=0.5, seed=11)
+    queries, _ = voices(2, 3, spread=0.5, seed=12)
+    rows = np.array([3, 7, 0, 19, 12, 5])
+    got = query_scores(queries, rows, vectors, labels, top=6)
+    want = [_hand_as_norm(vectors, labels, q, r, 6) for q, r in zip(queries, rows)]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    # leave-one-out trials: item 0's known trial is its nearest same-label item; its unknown
+    # trial its nearest other-label item, both cohorts without either label
+    known, unknown = as_norm_trials(vectors, labels, top=6)
+    assert len(known) == len(unknown) == 20
+    d = ((vectors[:, None].astype(np.float64) - vectors[None]) ** 2).sum(-1)
+    same = [j for j in range(20) if labels[j] == labels[0] and j != 0]
+    j = min(same, key=lambda r: d[0, r])
+    assert known[0] == pytest.approx(_hand_as_norm(vectors, labels, vectors[0], j, 6), abs=1e-6)
+    j = min((r for r in range(20) if labels[r] != labels[0]), key=lambda r: d[0, r])
+    skip = {labels[0], labels[j]}
+    cohort_0 = sorted((-d[0, r] for r in range(20) if labels[r] not in skip), reverse=True)[:6]
+    cohort_j = sorted((-d[j, r] for r in range(20) if labels[r] not in skip), reverse=True)[:6]
+    want = 0.5 * ((-d[0, j] - np.mean(cohort_0)) / np.std(cohort_0)
+                  + (-d[0, j] - np.mean(cohort_j)) / np.std(cohort_j))
+    assert unknown[0] == pytest.approx(want, abs=1e-6)
+    mean, std = top_cohort_stats(np.array([[3.0, 1.0, 2.0, 9.0]]),
+                                 np.array([[False, False, False, True]]), top=2)
+    assert mean[0] == pytest.approx(2.5) and std[0] == pytest.approx(0.5)
+
+
+def test_as_norm_index_round_trip_and_identify_use_the_normalised_score(tmp_path):
+    from vocaltools.index.enrol import enrol_embeddings
+
+    vectors, labels = voices(6, 4, spread=0.4, seed=13)
+    songs = [f"{label}/s{i % 2}" for i, label in enumerate(labels)]
+    enrolment = enrol_embeddings(embedding_set(vectors, labels, fields={"song_key": songs}),
+                                 cohort_top=8)
+    index = enrolment.index
+    assert index.meta["score_norm"]["method"] == "as-norm" and index.meta["score_norm"]["top"] == 8
+    assert enrolment.calibration["method"] == "loo-as-norm-midway-eer-balanced"
+    index.save(tmp_path / "i.npz")
+    loaded = load_index(tmp_path / "i.npz")
+    assert loaded.meta["score_norm"] == index.meta["score_norm"]
+    assert loaded.threshold == pytest.approx(index.threshold, abs=1e-9)
+    queries, _ = voices(6, 1, spread=0.6, seed=13)  # near the enrolled singers' centres
+    before = identify(index, queries, query_ids=list("abcdef"), k=1, threshold=index.threshold)
+    after = identify(loaded, queries, query_ids=list("abcdef"), k=1, threshold=loaded.threshold)
+    for b, a in zip(before, after):
+        assert a.label == b.label and a.score == pytest.approx(b.score, abs=1e-6)
+    rows = [loaded.item_ids.index(d.neighbors[0].item_id) for d in after]
+    enrolled = loaded.enrolled_vectors()  # the item means of the clips, as enrolled
+    want = [_hand_as_norm(enrolled, labels, q, r, 8) for q, r in zip(queries, rows)]
+    np.testing.assert_allclose([d.score for d in after], want, atol=1e-5)
+    # the threshold is a minimum score: one just above a query's score rejects it
+    strict = identify(loaded, queries[:1], query_ids=["a"], k=1, threshold=after[0].score + 0.01)
+    loose = identify(loaded, queries[:1], query_ids=["a"], k=1, threshold=after[0].score - 0.01)
+    assert strict[0].label == UNKNOWN and loose[0].label != UNKNOWN
+    assert strict[0].confidence == pytest.approx(0.01, abs=1e-6)
+
+
+def test_knn_build_score_norm_switch_and_old_indexes_score_by_distance(tmp_path):
+    vectors, labels = voices(4, 4, spread=0.4, seed=14)
+    emb = tmp_path / "emb.npz"
+    save_embeddings(emb, embedding_set(vectors, labels, fields={
+        "song_key": [f"{label}/s{i % 2}" for i, label in enumerate(labels)]}))
+    result = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "a.npz"))
+    assert result.returncode == 0 and "(AS-norm score)" in result.stderr, result.stderr
+    result = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "d.npz"),
+                        "--score-norm", "none")
+    assert result.returncode == 0 and "(squared distance)" in result.stderr, result.stderr
+    distance_index = load_index(tmp_path / "d.npz")
+    assert distance_index.meta["score_norm"] is None
+    assert distance_index.meta["calibration"]["method"] == "loo-balanced-accuracy"
+    result = invoke_cli("knn", "identify", str(tmp_path / "a.npz"), str(emb), "-k", "1")
+    assert all(json.loads(line)["score"] is not None for line in result.stdout.splitlines())
+    # an index as written before score normalisation existed: no meta["score_norm"]
+    del distance_index.meta["score_norm"]
+    distance_index.save(tmp_path / "old.npz")
+    result = invoke_cli("knn", "identify", str(tmp_path / "old.npz"), str(emb), "-k", "1",
+                        "--threshold", "1e-9")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all(r["score"] is None for r in records)
+    # every query is its own nearest item at distance ~0 <= 1e-9: accepted by the distance rule
+    assert [r["label"] for r in records] == list(labels)
+    result = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "x.npz"),
+                        "--score-norm", "asnorm")
+    assert result.returncode == 1 and "did you mean 'as-norm'" in result.stderr
