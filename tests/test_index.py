@@ -499,3 +499,13 @@ def test_knn_build_score_norm_switch_and_old_indexes_score_by_distance(tmp_path)
     result = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "x.npz"),
                         "--score-norm", "asnorm")
     assert result.returncode == 1 and "did you mean 'as-norm'" in result.stderr
+
+
+def test_as_norm_falls_back_to_distance_with_two_labels():
+    from vocaltools.index.enrol import enrol_embeddings
+
+    vectors, labels = voices(2, 4, spread=0.4, seed=15)
+    enrolment = enrol_embeddings(embedding_set(vectors, labels), calibrate_by="none")
+    assert enrolment.index.meta["score_norm"] is None
+    assert enrolment.calibration["method"] == "loo-balanced-accuracy"
+    assert "AS-norm needs at least 3 enrolled labels" in enrolment.warnings[0]

@@ -81,7 +81,8 @@ def enrol_embeddings(source: EmbeddingSet, *, level: str = "item",
     """Build the index of ``source``'s vectors at ``level`` (see the module docstring).
 
     ``center``: None follows :func:`default_center`. ``score_norm``: ``as-norm`` (the top
-    ``cohort_top`` cohort scores) or ``none`` (squared distances). ``calibrate``: store an open-set threshold
+    ``cohort_top`` cohort scores; with fewer than three labels, ``none`` and a warning) or
+    ``none`` (squared distances). ``calibrate``: store an open-set threshold
     when the vectors carry labels; when calibration is impossible (one label, no label with two
     items) the index is built without one and a warning says why."""
     if score_norm not in SCORE_NORMS:
@@ -96,6 +97,14 @@ def enrol_embeddings(source: EmbeddingSet, *, level: str = "item",
     index = build_index(vectors.vectors, item_ids=vectors.ids, labels=vectors.labels,
                         fields=vectors.fields, config=config, center=centre)
     warnings: list[str] = []
+    n_labels = len(set(vectors.labels))
+    if score_norm == "as-norm" and n_labels < 3:
+        # an unknown trial's cohort leaves out two labels: with fewer than three none is left
+        # (with one label there is no threshold to calibrate, and that is what the user is told)
+        if n_labels == 2:
+            warnings.append(f"AS-norm needs at least 3 enrolled labels for its cohort, got "
+                            f"{n_labels}: scoring by squared distance (--score-norm none)")
+        score_norm = "none"
     calibration = None
     if calibrate and any(vectors.labels):
         group_field, notes = calibration_field(calibrate_by, fields=list(source.fields),
@@ -136,8 +145,8 @@ def describe_enrolment(enrolment: Enrolment, *, output: str) -> str:
         across = (f"another {calibration['groups']} of the same label" if calibration["groups"]
                   else "another enrolled item of the same label")
         scale = ("AS-norm score" if index.meta.get("score_norm") else "squared distance")
-        note = (f"; open-set threshold {calibration['threshold']:.4g} ({scale}), expected rates: known "
-                f"accepted {calibration['known_accept_rate']:.2f}, unknown rejected "
+        note = (f"; open-set threshold {calibration['threshold']:.4g} ({scale}), expected "
+                f"rates: known accepted {calibration['known_accept_rate']:.2f}, unknown rejected "
                 f"{calibration['unknown_reject_rate']:.2f} (leave-one-out trials: {across}; "
                 "a label left out)")
     return f"indexed {len(index)} {level} vectors of dim {index.dim} ({kind}{centred}) -> {output}{note}"

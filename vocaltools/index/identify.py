@@ -108,7 +108,8 @@ def calibration_trials(vectors: np.ndarray, labels: Sequence[str],
     return np.asarray(known), np.asarray(unknown)
 
 
-def _candidates(known: np.ndarray, unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _candidates(known: np.ndarray,
+                unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate thresholds on dissimilarities (accept when ``value <= t``): midpoints between
     consecutive trial values plus both ends, with the known-accept and unknown-reject rates."""
     values = np.unique(np.concatenate([known, unknown]))

@@ -34,7 +34,8 @@ _EPS = 1e-6
 _BLOCK = 1024
 
 
-def top_cohort_stats(scores: np.ndarray, exclude: np.ndarray, *, top: int) -> tuple[np.ndarray, np.ndarray]:
+def top_cohort_stats(scores: np.ndarray, exclude: np.ndarray, *,
+                     top: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of the ``top`` highest ``scores`` per row, leaving out the
     entries where ``exclude`` is true: ``[b, m], bool [b, m] -> float64 [b], [b]``.
 
