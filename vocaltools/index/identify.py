@@ -49,8 +49,7 @@ import numpy as np
 from vocaltools.errors import InputError, did_you_mean
 from vocaltools.index.evaluate import squared_distances, vote
 from vocaltools.index.faiss_index import EmbeddingIndex, Neighbor
-from vocaltools.index.score_norm import (DEFAULT_TOP, SCORE_NORMS, as_norm_trials, enrolled_stats,
-                                         query_scores)
+from vocaltools.index.score_norm import DEFAULT_TOP, SCORE_NORMS, as_norm_trials, query_scores
 
 UNKNOWN = "unknown"
 
@@ -271,7 +270,7 @@ def nearest_scores(index: EmbeddingIndex, queries: np.ndarray,
         rows.setdefault(item_id, row)
     nearest = np.array([rows[neighbors[0].item_id] for neighbors in results], dtype=int)
     return query_scores(index.prepare(queries, what="queries"), nearest, enrolled, index.labels,
-                        top=top, stats=enrolled_stats(enrolled, index.labels, top=top))
+                        top=top)
 
 
 def identify(index: EmbeddingIndex, queries: np.ndarray, *, query_ids: Sequence[str], k: int = 5,

@@ -44,7 +44,7 @@ def top_cohort_stats(scores: np.ndarray, exclude: np.ndarray, *,
     scores = np.where(exclude, -np.inf, np.asarray(scores, dtype=np.float64))
     count = (~exclude).sum(axis=1)
     top = max(1, min(int(top), scores.shape[1]))
-    best = -np.sort(-scores, axis=1)[:, :top]
+    best = -np.partition(-scores, top - 1, axis=1)[:, :top]  # the top set, unordered
     valid = np.isfinite(best)
     n = np.maximum(valid.sum(axis=1), 1)
     filled = np.where(valid, best, 0.0)
@@ -62,14 +62,16 @@ def as_norm(score: np.ndarray, query_stats: tuple[np.ndarray, np.ndarray],
     return 0.5 * ((score - mean_q) / std_q + (score - mean_e) / std_e)
 
 
-def enrolled_stats(vectors: np.ndarray, labels: Sequence[str], *,
-                   top: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cohort statistics of every enrolled item (cohort: the items of other labels)."""
+def enrolled_stats(vectors: np.ndarray, labels: Sequence[str], *, top: int,
+                   rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cohort statistics of the enrolled items at ``rows`` (default: all), in that order
+    (cohort: the items of other labels): ``-> float64 [len(rows)], [len(rows)]``."""
     vectors = np.asarray(vectors, dtype=np.float32)
     labels_array = np.asarray([str(label) for label in labels])
-    means, stds = [], []
-    for start in range(0, len(vectors), _BLOCK):
-        block = slice(start, min(len(vectors), start + _BLOCK))
+    rows = np.arange(len(vectors)) if rows is None else np.asarray(rows, dtype=int)
+    means, stds = [np.zeros(0)], [np.zeros(0)]
+    for start in range(0, len(rows), _BLOCK):
+        block = rows[start:start + _BLOCK]
         scores = -squared_distances(vectors[block], vectors)
         mean, std = top_cohort_stats(scores, labels_array[block, None] == labels_array[None, :],
                                      top=top)
@@ -79,16 +81,16 @@ def enrolled_stats(vectors: np.ndarray, labels: Sequence[str], *,
 
 
 def query_scores(queries: np.ndarray, nearest_rows: np.ndarray, vectors: np.ndarray,
-                 labels: Sequence[str], *, top: int,
-                 stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                 labels: Sequence[str], *, top: int) -> np.ndarray:
     """AS-norm score of every query (``float32 [n, dim]``, as the index stores vectors) against
     its nearest enrolled item (row ``nearest_rows[i]`` of ``vectors``): ``-> float64 [n]``.
-    ``stats``: :func:`enrolled_stats` of ``vectors``, when already computed."""
+    The enrolled items' statistics are computed for those rows only."""
     vectors = np.asarray(vectors, dtype=np.float32)
     labels_array = np.asarray([str(label) for label in labels])
-    stats = stats or enrolled_stats(vectors, labels_array, top=top)
     nearest_rows = np.asarray(nearest_rows, dtype=int)
-    out = []
+    unique, position = np.unique(nearest_rows, return_inverse=True)
+    mean_e, std_e = enrolled_stats(vectors, labels_array, top=top, rows=unique)
+    out = [np.zeros(0)]
     for start in range(0, len(queries), _BLOCK):
         block = slice(start, min(len(queries), start + _BLOCK))
         rows = nearest_rows[block]
@@ -96,8 +98,8 @@ def query_scores(queries: np.ndarray, nearest_rows: np.ndarray, vectors: np.ndar
         raw = scores[np.arange(len(rows)), rows]
         q_stats = top_cohort_stats(scores, labels_array[rows][:, None] == labels_array[None, :],
                                    top=top)
-        out.append(as_norm(raw, q_stats, (stats[0][rows], stats[1][rows])))
-    return np.concatenate(out) if out else np.zeros(0)
+        out.append(as_norm(raw, q_stats, (mean_e[position[block]], std_e[position[block]])))
+    return np.concatenate(out)
 
 
 def as_norm_trials(vectors: np.ndarray, labels: Sequence[str], groups: Sequence[str] | None = None,
