@@ -9,7 +9,8 @@ import pytest
 
 from conftest import invoke_cli
 from vocaltools.errors import ConfigError, FormatError, InputError
-from vocaltools.index.embeddings import (filter_items, load_embeddings, make_embedding_set,
+from vocaltools.index.embeddings import (center_vectors, filter_items, l2_normalize,
+                                         load_embeddings, make_embedding_set, mean_vector,
                                          save_embeddings, select_vectors, standardize)
 from vocaltools.index.evaluate import loo_knn_accuracy, vote
 from vocaltools.index.faiss_index import IndexConfig, build_index, load_index
@@ -28,7 +29,8 @@ def voices(n_singers: int, n_items: int, *, dim: int = 16, spread: float = 0.15,
     return vectors, labels
 
 
-def embedding_set(vectors, labels, *, clips_per_item: int = 2, fields=None, seed: int = 0):
+def embedding_set(vectors, labels, *, clips_per_item: int = 2, fields=None, seed: int = 0,
+                  normalize: bool = False):
     rng = np.random.default_rng(seed)
     clips = np.repeat(vectors, clips_per_item, axis=0)
     clips = clips + 0.01 * rng.normal(size=clips.shape).astype(np.float32)
@@ -38,7 +40,8 @@ def embedding_set(vectors, labels, *, clips_per_item: int = 2, fields=None, seed
         clip_start_s=np.tile(np.arange(clips_per_item) * 1.2, n),
         item_ids=[f"item{i:03d}" for i in range(n)], labels=labels,
         fields={"singer": labels, **(fields or {})}, meta={"baseline": "synthetic",
-                                                           "label_field": "singer"})
+                                                           "label_field": "singer"},
+        normalize=normalize)
 
 
 @pytest.mark.parametrize("kind", ["exact", "ivf", "hnsw"])
@@ -280,3 +283,229 @@ def test_knn_build_calibrates_across_songs_by_default(tmp_path):
     assert "another enrolled item of the same label" in result.stderr
     result = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "k.npz"), "--calibrate-by", "song")
     assert result.returncode == 1 and "did you mean 'song_key'" in result.stderr
+
+
+def shifted_voices(seed: int = 6):
+    """Unit-length voices that share one large common direction (as GE2E's do), with songs."""
+    vectors, labels = voices(6, 4, spread=0.4, seed=seed)
+    common = np.zeros(vectors.shape[1], np.float32)
+    common[0] = 3.0
+    return l2_normalize(vectors + common), labels
+
+
+def test_centre_is_applied_identically_to_enrolled_items_and_queries(tmp_path):
+    vectors, labels = shifted_voices()
+    ids = [f"i{j}" for j in range(len(vectors))]
+    centre = mean_vector(vectors)
+    np.testing.assert_allclose(centre, vectors.astype(np.float64).mean(axis=0), atol=1e-6)
+    index = build_index(vectors, item_ids=ids, labels=labels, center=centre,
+                        fields={"song": [f"s{j % 2}" for j in range(len(vectors))]})
+    prepared = center_vectors(vectors, centre)
+    np.testing.assert_allclose(np.linalg.norm(prepared, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(index.prepare(vectors), prepared, atol=1e-6)
+    # a raw enrolled vector, given as a query, is found at distance 0: the same transform ran
+    results = index.search(vectors, k=3)
+    assert [r[0].item_id for r in results] == ids
+    assert all(r[0].distance == pytest.approx(0.0, abs=1e-5) for r in results)
+    expected = ((prepared[1] - prepared[:1]) ** 2).sum()
+    found = {n.item_id: n.distance for n in index.search(vectors[1:2], k=len(ids))[0]}
+    assert found["i0"] == pytest.approx(float(expected), rel=1e-4, abs=1e-6)
+    # the raw-space distance differs: without the transform the test above would fail
+    assert float(((vectors[1] - vectors[0]) ** 2).sum()) != pytest.approx(float(expected), rel=0.05)
+    index.save(tmp_path / "c.npz")
+    loaded = load_index(tmp_path / "c.npz")
+    np.testing.assert_allclose(loaded.center, centre, atol=0)
+    again = loaded.search(vectors, k=3)
+    for before, after in zip(results, again):
+        assert [n.item_id for n in after] == [n.item_id for n in before]
+        assert [n.distance for n in after] == pytest.approx([n.distance for n in before], abs=1e-6)
+    extra = l2_normalize(vectors[:1] + 0.05)
+    loaded.add(extra, item_ids=["new"], labels=["singer0"])
+    assert loaded.search(extra, k=1)[0][0].item_id == "new"
+    assert loaded.search(extra, k=1)[0][0].distance == pytest.approx(0.0, abs=1e-5)
+    with pytest.raises(InputError, match="center: dimension 3 does not match"):
+        build_index(vectors, item_ids=ids, labels=labels, center=np.zeros(3, np.float32))
+
+
+def test_knn_build_centres_normalised_embeddings_by_default(tmp_path):
+    vectors, labels = shifted_voices()
+    fields = {"song_key": [f"{label}/s{i % 2}" for i, label in enumerate(labels)]}
+    unit, raw = tmp_path / "unit.npz", tmp_path / "raw.npz"
+    save_embeddings(unit, embedding_set(vectors, labels, fields=fields, normalize=True))
+    save_embeddings(raw, embedding_set(vectors, labels, fields=fields))
+    items = load_embeddings(unit).item_embeddings
+    result = invoke_cli("knn", "build", str(unit), "-o", str(tmp_path / "on.npz"))
+    assert result.returncode == 0, result.stderr
+    assert "(exact, centred)" in result.stderr
+    on = load_index(tmp_path / "on.npz")
+    np.testing.assert_allclose(on.center, items.astype(np.float64).mean(axis=0), atol=1e-6)
+    assert on.meta["center"] == {"source": "mean of the enrolled item vectors", "n_vectors": 24}
+    assert on.meta["calibration"]["groups"] == "song_key"
+    for flag, path, has_centre in [("--no-center", unit, False), (None, raw, False),
+                                   ("--center", raw, True)]:
+        out = tmp_path / f"{flag}-{path.stem}.npz"
+        result = invoke_cli("knn", "build", str(path), "-o", str(out), *([flag] if flag else []))
+        assert result.returncode == 0, result.stderr
+        built = load_index(out)
+        assert (built.center is not None) is has_centre and (built.meta["center"] is not None) is has_centre
+    # the stored threshold is on the centred scale: queries are centred before they are judged
+    result = invoke_cli("knn", "identify", str(tmp_path / "on.npz"), str(unit), "-k", "1")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all(r["nearest_distance"] == pytest.approx(0.0, abs=1e-5) for r in records)
+    assert [r["label"] for r in records] == list(labels)
+
+
+def test_index_written_without_a_centre_still_loads_and_answers(tmp_path):
+    vectors, labels = voices(3, 4, spread=0.3, seed=8)
+    emb = tmp_path / "emb.npz"
+    save_embeddings(emb, embedding_set(vectors, labels))
+    # an index as written before centring existed: no center array, no meta["center"]
+    index = build_index(vectors, item_ids=[f"item{i:03d}" for i in range(12)], labels=labels,
+                        meta={"level": "item", "calibration": {"threshold": 0.5}})
+    index.save(tmp_path / "old.npz")
+    with np.load(tmp_path / "old.npz", allow_pickle=False) as data:
+        assert "center" not in data.files and '"center"' not in str(data["meta"])
+    loaded = load_index(tmp_path / "old.npz")
+    assert loaded.center is None and loaded.threshold == pytest.approx(0.5)
+    np.testing.assert_allclose(loaded.prepare(vectors), vectors, atol=0)
+    result = invoke_cli("knn", "identify", str(tmp_path / "old.npz"), str(emb), "-k", "1")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["label"] for r in records] == list(labels)
+    assert all(r["threshold"] == pytest.approx(0.5) for r in records)
+
+
+def test_enrol_embeddings_warns_and_centres_clips():
+    from vocaltools.index.enrol import describe_enrolment, enrol_embeddings
+
+    vectors, labels = shifted_voices()
+    source = embedding_set(vectors, labels, normalize=True)  # no song field
+    enrolment = enrol_embeddings(source, level="clip")
+    assert enrolment.index.meta["center"] == {"source": "mean of the enrolled clip vectors",
+                                              "n_vectors": 48}
+    np.testing.assert_allclose(enrolment.index.center,
+                               source.clip_embeddings.astype(np.float64).mean(axis=0), atol=1e-6)
+    assert enrolment.calibration["groups"] == "item_id" and enrolment.warnings == ()
+    by_item = enrol_embeddings(source)
+    assert "carry no song field" in by_item.warnings[0] and by_item.calibration["groups"] is None
+    assert "(exact, centred)" in describe_enrolment(by_item, output="x.npz")
+    lonely = enrol_embeddings(embedding_set(vectors[:4], ["solo"] * 4), calibrate_by="none")
+    assert lonely.calibration is None and lonely.index.center is None
+    assert lonely.warnings[0].startswith("no open-set threshold stored: calibrating")
+    with pytest.raises(InputError, match="did you mean 'singer'"):
+        enrol_embeddings(source, calibrate_by="singr")
+
+
+def _hand_as_norm(vectors, labels, query, row, top):
+    """AS-norm of ``query`` against enrolled row ``row``, by explicit loops over the cohort."""
+    def score(a, b):
+        return -float(((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2).sum())
+
+    def stats(vector, skip_labels):
+        cohort = sorted((score(vector, v) for v, label in zip(vectors, labels)
+                         if label not in skip_labels), reverse=True)[:top]
+        return np.mean(cohort), np.std(cohort)
+
+    s = score(query, vectors[row])
+    mean_q, std_q = stats(query, {labels[row]})
+    mean_e, std_e = stats(vectors[row], {labels[row]})
+    return 0.5 * ((s - mean_q) / std_q + (s - mean_e) / std_e)
+
+
+def test_as_norm_scores_match_a_hand_computation():
+    from vocaltools.index.score_norm import as_norm_trials, query_scores, top_cohort_stats
+
+    vectors, labels = voices(5, 4, spread=0.5, seed=11)
+    queries, _ = voices(2, 3, spread=0.5, seed=12)
+    rows = np.array([3, 7, 0, 19, 12, 5])
+    got = query_scores(queries, rows, vectors, labels, top=6)
+    want = [_hand_as_norm(vectors, labels, q, r, 6) for q, r in zip(queries, rows)]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    # leave-one-out trials: item 0's known trial is its nearest same-label item; its unknown
+    # trial its nearest other-label item, both cohorts without either label
+    known, unknown = as_norm_trials(vectors, labels, top=6)
+    assert len(known) == len(unknown) == 20
+    d = ((vectors[:, None].astype(np.float64) - vectors[None]) ** 2).sum(-1)
+    same = [j for j in range(20) if labels[j] == labels[0] and j != 0]
+    j = min(same, key=lambda r: d[0, r])
+    assert known[0] == pytest.approx(_hand_as_norm(vectors, labels, vectors[0], j, 6), abs=1e-6)
+    j = min((r for r in range(20) if labels[r] != labels[0]), key=lambda r: d[0, r])
+    skip = {labels[0], labels[j]}
+    cohort_0 = sorted((-d[0, r] for r in range(20) if labels[r] not in skip), reverse=True)[:6]
+    cohort_j = sorted((-d[j, r] for r in range(20) if labels[r] not in skip), reverse=True)[:6]
+    want = 0.5 * ((-d[0, j] - np.mean(cohort_0)) / np.std(cohort_0)
+                  + (-d[0, j] - np.mean(cohort_j)) / np.std(cohort_j))
+    assert unknown[0] == pytest.approx(want, abs=1e-6)
+    mean, std = top_cohort_stats(np.array([[3.0, 1.0, 2.0, 9.0]]),
+                                 np.array([[False, False, False, True]]), top=2)
+    assert mean[0] == pytest.approx(2.5) and std[0] == pytest.approx(0.5)
+
+
+def test_as_norm_index_round_trip_and_identify_use_the_normalised_score(tmp_path):
+    from vocaltools.index.enrol import enrol_embeddings
+
+    vectors, labels = voices(6, 4, spread=0.4, seed=13)
+    songs = [f"{label}/s{i % 2}" for i, label in enumerate(labels)]
+    enrolment = enrol_embeddings(embedding_set(vectors, labels, fields={"song_key": songs}),
+                                 cohort_top=8)
+    index = enrolment.index
+    assert index.meta["score_norm"]["method"] == "as-norm" and index.meta["score_norm"]["top"] == 8
+    assert enrolment.calibration["method"] == "loo-as-norm-midway-eer-balanced"
+    index.save(tmp_path / "i.npz")
+    loaded = load_index(tmp_path / "i.npz")
+    assert loaded.meta["score_norm"] == index.meta["score_norm"]
+    assert loaded.threshold == pytest.approx(index.threshold, abs=1e-9)
+    queries, _ = voices(6, 1, spread=0.6, seed=13)  # near the enrolled singers' centres
+    before = identify(index, queries, query_ids=list("abcdef"), k=1, threshold=index.threshold)
+    after = identify(loaded, queries, query_ids=list("abcdef"), k=1, threshold=loaded.threshold)
+    for b, a in zip(before, after):
+        assert a.label == b.label and a.score == pytest.approx(b.score, abs=1e-6)
+    rows = [loaded.item_ids.index(d.neighbors[0].item_id) for d in after]
+    enrolled = loaded.enrolled_vectors()  # the item means of the clips, as enrolled
+    want = [_hand_as_norm(enrolled, labels, q, r, 8) for q, r in zip(queries, rows)]
+    np.testing.assert_allclose([d.score for d in after], want, atol=1e-5)
+    # the threshold is a minimum score: one just above a query's score rejects it
+    strict = identify(loaded, queries[:1], query_ids=["a"], k=1, threshold=after[0].score + 0.01)
+    loose = identify(loaded, queries[:1], query_ids=["a"], k=1, threshold=after[0].score - 0.01)
+    assert strict[0].label == UNKNOWN and loose[0].label != UNKNOWN
+    assert strict[0].confidence == pytest.approx(0.01, abs=1e-6)
+
+
+def test_knn_build_score_norm_switch_and_old_indexes_score_by_distance(tmp_path):
+    vectors, labels = voices(4, 4, spread=0.4, seed=14)
+    emb = tmp_path / "emb.npz"
+    save_embeddings(emb, embedding_set(vectors, labels, fields={
+        "song_key": [f"{label}/s{i % 2}" for i, label in enumerate(labels)]}))
+    result = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "a.npz"))
+    assert result.returncode == 0 and "(AS-norm score)" in result.stderr, result.stderr
+    result = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "d.npz"),
+                        "--score-norm", "none")
+    assert result.returncode == 0 and "(squared distance)" in result.stderr, result.stderr
+    distance_index = load_index(tmp_path / "d.npz")
+    assert distance_index.meta["score_norm"] is None
+    assert distance_index.meta["calibration"]["method"] == "loo-balanced-accuracy"
+    result = invoke_cli("knn", "identify", str(tmp_path / "a.npz"), str(emb), "-k", "1")
+    assert all(json.loads(line)["score"] is not None for line in result.stdout.splitlines())
+    # an index as written before score normalisation existed: no meta["score_norm"]
+    del distance_index.meta["score_norm"]
+    distance_index.save(tmp_path / "old.npz")
+    result = invoke_cli("knn", "identify", str(tmp_path / "old.npz"), str(emb), "-k", "1",
+                        "--threshold", "1e-9")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all(r["score"] is None for r in records)
+    # every query is its own nearest item at distance ~0 <= 1e-9: accepted by the distance rule
+    assert [r["label"] for r in records] == list(labels)
+    result = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "x.npz"),
+                        "--score-norm", "asnorm")
+    assert result.returncode == 1 and "did you mean 'as-norm'" in result.stderr
+
+
+def test_as_norm_falls_back_to_distance_with_two_labels():
+    from vocaltools.index.enrol import enrol_embeddings
+
+    vectors, labels = voices(2, 4, spread=0.4, seed=15)
+    enrolment = enrol_embeddings(embedding_set(vectors, labels), calibrate_by="none")
+    assert enrolment.index.meta["score_norm"] is None
+    assert enrolment.calibration["method"] == "loo-balanced-accuracy"
+    assert "AS-norm needs at least 3 enrolled labels" in enrolment.warnings[0]

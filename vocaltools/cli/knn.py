@@ -47,6 +47,17 @@ def _split_list(text: str, *, what: str) -> list[str]:
     return values
 
 
+IndexArgument = Annotated[str, typer.Argument(help="Index file from 'knn build'.")]
+
+
+def _records_option(schema: str, what: str):
+    """``-o/--output`` of a command that writes ``vocaltools.<schema>/1`` records."""
+    return Annotated[Optional[str], typer.Option(
+        "-o", "--output", help=f"JSONL of 'vocaltools.{schema}/1' records ('-' = stdout). Without "
+                               f"it, a terminal gets one line per {what} and a pipe gets JSONL.",
+        show_default=False)]
+
+
 @app.command("build")
 def build(
     embeddings: Annotated[str, typer.Argument(help="Embeddings NPZ from 'vocaltools embed'.")],
@@ -61,6 +72,11 @@ def build(
         "--ef-construction", help="HNSW build-time candidate list size.")] = 80,
     ef_search: Annotated[int, typer.Option(
         "--ef-search", help="HNSW search-time candidate list size.")] = 64,
+    center: Annotated[Optional[bool], typer.Option(
+        "--center/--no-center",
+        help="Subtract the mean enrolled vector and L2-normalise again, for the enrolled items "
+             "and every query (stored in the index). Default: on for L2-normalised embeddings "
+             "(embed --normalize), off otherwise.", show_default=False)] = None,
     calibrate: Annotated[bool, typer.Option(
         "--calibrate/--no-calibrate",
         help="Choose and store an open-set threshold from the enrolled labels (leave-one-out).")] = True,
@@ -69,82 +85,44 @@ def build(
                                "resembles a new song of an enrolled singer: auto (the first of "
                                "song_key, song_id, song the embeddings carry; at clip level the "
                                "item when none), none, or a field name.")] = "auto",
+    score_norm: Annotated[str, typer.Option(
+        "--score-norm", help="Open-set score of a query against its nearest enrolled item: "
+                             "as-norm (adaptive symmetric score normalisation, the enrolled items "
+                             "of other labels as cohort; stored in the index) or none (the "
+                             "squared distance).")] = "as-norm",
+    cohort_top: Annotated[int, typer.Option(
+        "--cohort-top", min=1, help="With --score-norm as-norm: the highest cohort scores whose "
+                                    "mean and spread normalise a score.")] = 20,
     where: WhereOption = None,
     where_not: WhereNotOption = None,
 ) -> None:
     """Build a FAISS index of embeddings (with its id map, labels and open-set threshold)."""
-    from vocaltools.errors import InputError
-    from vocaltools.index.faiss_index import IndexConfig, build_index
-    from vocaltools.index.identify import calibrate_open_set
+    from vocaltools.index.embeddings import filter_items, load_embeddings
+    from vocaltools.index.enrol import describe_enrolment, enrol_embeddings
+    from vocaltools.index.faiss_index import IndexConfig
 
-    source, vectors = _vectors(embeddings, level=level, where=where, where_not=where_not)
+    source = filter_items(load_embeddings(embeddings), where=where or (), where_not=where_not or ())
     config = IndexConfig(kind=kind, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m,
                          ef_construction=ef_construction, ef_search=ef_search)
-    calibration = None
-    if calibrate and any(vectors.labels):
-        group_field = _calibration_field(calibrate_by, fields=source.fields, level=level)
-        try:
-            groups = None if group_field is None else source.field(group_field) \
-                if level == "item" else source.clip_field(group_field)
-            result = calibrate_open_set(vectors.vectors, labels=vectors.labels, groups=groups,
-                                        group_field=group_field)
-            for warning in result.warnings:
-                _say(f"warning: {warning}")
-            calibration = result.calibration.to_dict()
-        except InputError as error:
-            _say(f"warning: no open-set threshold stored: {error}")
-    meta = {"level": level, "embeddings": {k: v for k, v in source.meta.items()
-                                           if k not in ("schema", "software")},
-            "label_field": source.meta.get("label_field", "label"), "calibration": calibration}
-    index = build_index(vectors.vectors, item_ids=vectors.ids, labels=vectors.labels,
-                        fields=vectors.fields, config=config, meta=meta)
-    index.save(output)
-    note = ""
-    if calibration:
-        across = (f"another {calibration['groups']} of the same label" if calibration["groups"]
-                  else "another enrolled item of the same label")
-        note = (f"; open-set threshold {calibration['threshold']:.4g}, expected rates: known "
-                f"accepted {calibration['known_accept_rate']:.2f}, unknown rejected "
-                f"{calibration['unknown_reject_rate']:.2f} (leave-one-out trials: {across}; "
-                "a label left out)")
-    _say(f"indexed {len(index)} {level} vectors of dim {index.dim} ({kind}) -> {output}{note}")
-
-
-def _calibration_field(calibrate_by: str, *, fields, level: str) -> str | None:
-    """The field whose groups known calibration trials ignore (``--calibrate-by``)."""
-    from vocaltools.errors import InputError
-    from vocaltools.index.identify import SONG_FIELDS
-
-    if calibrate_by == "none":
-        return None
-    if calibrate_by != "auto":
-        if calibrate_by not in fields and calibrate_by not in ("item_id", "label"):
-            from vocaltools.errors import did_you_mean
-
-            raise InputError(f"--calibrate-by {calibrate_by!r}: no such field; the embeddings "
-                             f"carry {', '.join(fields) or 'no fields'}"
-                             f"{did_you_mean(calibrate_by, fields)}")
-        return calibrate_by
-    found = next((name for name in SONG_FIELDS if name in fields), None)
-    if found is None and level == "clip":
-        return "item_id"  # other clips of the query's own recording are not a new recording
-    if found is None:
-        _say("warning: the embeddings carry no song field (" + ", ".join(SONG_FIELDS) + "): the "
-             "threshold is calibrated on other recordings of a singer, whatever their song; give "
-             "--calibrate-by FIELD to name one")
-    return found
+    enrolment = enrol_embeddings(source, level=level, config=config, calibrate=calibrate,
+                                 calibrate_by=calibrate_by, center=center,
+                                 score_norm=score_norm, cohort_top=cohort_top)
+    for warning in enrolment.warnings:
+        _say(f"warning: {warning}")
+    enrolment.index.save(output)
+    _say(describe_enrolment(enrolment, output=output))
 
 
 @app.command("add")
 def add(
-    index_path: Annotated[str, typer.Argument(help="Index file from 'knn build'.")],
+    index_path: IndexArgument,
     embeddings: Annotated[str, typer.Argument(help="Embeddings NPZ to enrol.")],
     output: Annotated[Optional[str], typer.Option(
         "-o", "--output", help="Write the enlarged index here (default: update INDEX in place).")] = None,
     where: WhereOption = None,
     where_not: WhereNotOption = None,
 ) -> None:
-    """Enrol more embeddings into an index (the stored threshold is kept)."""
+    """Enrol more embeddings into an index (the stored threshold and centre are kept)."""
     index, vectors = _index_and_vectors(index_path, embeddings, where=where, where_not=where_not)
     before = len(index)
     index.add(vectors.vectors, item_ids=vectors.ids, labels=vectors.labels, fields=vectors.fields)
@@ -155,56 +133,44 @@ def add(
 
 @app.command("query")
 def query(
-    index_path: Annotated[str, typer.Argument(help="Index file from 'knn build'.")],
+    index_path: IndexArgument,
     embeddings: Annotated[str, typer.Argument(help="Embeddings NPZ of the queries.")],
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Neighbours per query.")] = 10,
-    output: Annotated[Optional[str], typer.Option(
-        "-o", "--output", help="JSONL of 'vocaltools.neighbors/1' records ('-' = stdout). Without "
-                               "it, a terminal gets one line per query and a pipe gets JSONL.",
-        show_default=False)] = None,
+    output: _records_option("neighbors", "query") = None,
     where: WhereOption = None,
     where_not: WhereNotOption = None,
 ) -> None:
     """Find the k nearest enrolled items of every query (squared Euclidean distance)."""
     from vocaltools.cli.common import write_records
-    from vocaltools.formats.jsonl import make_record
+    from vocaltools.index.records import describe_neighbors, neighbor_records
 
     index, vectors = _index_and_vectors(index_path, embeddings, where=where, where_not=where_not)
     results = index.search(vectors.vectors, k=k)
-
-    def human(record) -> str:
-        near = "; ".join(f"{n['rank']}. {n['item_id']} ({n['label']}, squared distance "
-                         f"{n['distance']:.3f})" for n in record["neighbors"])
-        return f"{record['query_id']} ({record['query_label']}): {near}"
-
-    write_records(output, (
-        make_record("neighbors", query_id=query_id, query_label=label,
-                    neighbors=[{"rank": n.rank, "item_id": n.item_id, "label": n.label,
-                                "distance": round(n.distance, 6)} for n in neighbors])
-        for query_id, label, neighbors in zip(vectors.ids, vectors.labels, results)), human=human)
+    write_records(output, neighbor_records(vectors.ids, vectors.labels, results),
+                  human=describe_neighbors)
 
 
 @app.command("identify")
 def identify(
-    index_path: Annotated[str, typer.Argument(help="Index file from 'knn build'.")],
+    index_path: IndexArgument,
     embeddings: Annotated[str, typer.Argument(help="Embeddings NPZ of the voices to identify.")],
     threshold: Annotated[Optional[float], typer.Option(
-        "--threshold", help="Open-set threshold on the squared distance to the nearest enrolled "
-                            "item; farther is 'unknown'. Default: the index's calibrated one.")] = None,
+        "--threshold", help="Open-set threshold on the nearest enrolled item: a minimum AS-norm "
+                            "score when the index normalises scores (knn build --score-norm "
+                            "as-norm; lower is 'unknown'), else a maximum squared distance "
+                            "(between centred vectors when the index centres; farther is "
+                            "'unknown'). Default: the index's calibrated one.")] = None,
     closed_set: Annotated[bool, typer.Option(
         "--closed-set", help="Never answer 'unknown' (ignore any threshold).")] = False,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Neighbours that vote.")] = 5,
-    output: Annotated[Optional[str], typer.Option(
-        "-o", "--output", help="JSONL of 'vocaltools.identity/1' records ('-' = stdout). Without "
-                               "it, a terminal gets one line per voice and a pipe gets JSONL.",
-        show_default=False)] = None,
+    output: _records_option("identity", "voice") = None,
     where: WhereOption = None,
     where_not: WhereNotOption = None,
 ) -> None:
     """Identify voices by a kNN vote; 'unknown' beyond the open-set threshold."""
     from vocaltools.cli.common import write_records
-    from vocaltools.formats.jsonl import make_record
     from vocaltools.index.identify import identify as identify_vectors
+    from vocaltools.index.records import describe_identity, identity_records
 
     index, vectors = _index_and_vectors(index_path, embeddings, where=where, where_not=where_not)
     if closed_set:
@@ -218,20 +184,7 @@ def identify(
                  "identification (never 'unknown'); give --threshold T")
     decisions = identify_vectors(index, vectors.vectors, query_ids=vectors.ids, k=k, threshold=used)
     n_unknown = sum(d.label == "unknown" for d in decisions)
-
-    def human(record) -> str:
-        limit = "" if record["threshold"] is None else f", threshold {record['threshold']:.3f}"
-        truth = "" if record["true_label"] is None else f"; true {record['true_label']}"
-        return (f"{record['query_id']}: {record['label']} (confidence {record['confidence']:.2f} "
-                f"of a {k}-nearest vote, nearest squared distance "
-                f"{record['nearest_distance']:.3f}{limit}{truth})")
-
-    write_records(output, (
-        make_record("identity", query_id=d.query_id, label=d.label,
-                    confidence=round(d.confidence, 4), candidate=d.candidate,
-                    nearest_distance=round(d.nearest_distance, 6), threshold=d.threshold, k=k,
-                    true_label=true_label)
-        for d, true_label in zip(decisions, vectors.labels)), human=human)
+    write_records(output, identity_records(decisions, vectors.labels, k=k), human=describe_identity)
     _say(f"identified {len(decisions)} queries: {n_unknown} unknown"
          + (f" (threshold {used:.4g})" if used is not None else " (closed set)"))
 

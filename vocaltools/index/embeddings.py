@@ -85,6 +85,20 @@ def l2_normalize(vectors: np.ndarray, *, eps: float = 1e-12) -> np.ndarray:
     return (vectors / np.maximum(norms, eps)).astype(np.float32)
 
 
+def center_vectors(vectors: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Subtract ``center`` (``float32 [dim]``, e.g. the mean enrolled embedding) from every row and
+    L2-normalise again: ``float32 [n, dim] -> [n, dim]``. The mean and length normalisation of
+    speaker verification: on unit-length embeddings it removes the direction all voices share
+    (recording, language, the encoder's bias), so the distances compare what tells voices apart."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return l2_normalize(vectors - np.asarray(center, dtype=np.float32)[None, :])
+
+
+def mean_vector(vectors: np.ndarray) -> np.ndarray:
+    """The mean row of ``float32 [n, dim]`` (accumulated in float64): ``-> float32 [dim]``."""
+    return np.asarray(vectors, dtype=np.float64).mean(axis=0).astype(np.float32)
+
+
 def item_means(clip_embeddings: np.ndarray, clip_item: np.ndarray, n_items: int) -> np.ndarray:
     """Mean clip embedding of every item: ``float32 [n_clips, dim] -> [n_items, dim]``.
 

@@ -19,9 +19,19 @@ File (NPZ kind ``"vocaltools.index/1"``)::
     labels        <U    [n]
     field_names   <U    [n_fields]
     field_values  <U    [n, n_fields]
+    center        float32 [dim]            optional: the centre of :func:`center_vectors`
+
+With a ``center`` every vector is centred and L2-normalised (:func:`center_vectors`) before it is
+added or searched: :meth:`EmbeddingIndex.add` and :meth:`EmbeddingIndex.search` take the
+embeddings as ``vocaltools embed`` wrote them and apply the stored transform themselves, so the
+enrolled items and the queries always go through the same one. Files without ``center`` (older
+indexes, ``knn build --no-center``) use the vectors as they are.
 
 ``meta`` holds the :class:`IndexConfig`, the dimension, the embeddings' producing meta (model,
-normalisation) and the open-set threshold calibration (or null).
+normalisation), where the centre came from (``center``: null or ``{"source", "n_vectors"}``), the
+score normalisation (``score_norm``: null, or ``{"method": "as-norm", "top", "cohort"}``, see
+:mod:`vocaltools.index.score_norm`; absent in older indexes, which score by distance) and the
+open-set threshold calibration (or null).
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ import numpy as np
 
 from vocaltools.errors import ConfigError, FormatError, InputError, did_you_mean
 from vocaltools.formats.npz import load_npz, save_npz
-from vocaltools.index.embeddings import text_array
+from vocaltools.index.embeddings import center_vectors, text_array
 
 KINDS = ("exact", "ivf", "hnsw")
 KIND = "index"
@@ -117,13 +127,31 @@ class EmbeddingIndex:
 
     def __init__(self, *, faiss_index, config: IndexConfig, item_ids: Sequence[str],
                  labels: Sequence[str], fields: Mapping[str, Sequence[str]],
-                 meta: Mapping[str, Any] | None = None):
+                 meta: Mapping[str, Any] | None = None, center: np.ndarray | None = None):
         self.faiss_index = faiss_index
         self.config = config
         self.item_ids: list[str] = list(item_ids)
         self.labels: list[str] = list(labels)
         self.fields: dict[str, list[str]] = {k: list(v) for k, v in fields.items()}
         self.meta: dict[str, Any] = dict(meta or {})
+        self.center = None if center is None else np.asarray(center, dtype=np.float32).reshape(-1)
+
+    def prepare(self, vectors: np.ndarray, *, what: str = "vectors") -> np.ndarray:
+        """The vectors as the index stores and searches them: ``float32 [n, dim] -> [n, dim]``,
+        centred and L2-normalised when the index has a centre, unchanged otherwise."""
+        matrix = _as_matrix(vectors, dim=self.dim, what=what)
+        return matrix if self.center is None else center_vectors(matrix, self.center)
+
+    def enrolled_vectors(self) -> np.ndarray:
+        """The stored vectors (centred and normalised when the index centres), in row order:
+        ``-> float32 [n, dim]``; used as the cohort of score normalisation."""
+        import faiss
+
+        if len(self) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self.config.kind == "ivf":
+            faiss.extract_index_ivf(self.faiss_index).make_direct_map()
+        return np.asarray(self.faiss_index.reconstruct_n(0, len(self)), dtype=np.float32)
 
     @property
     def dim(self) -> int:
@@ -142,7 +170,7 @@ class EmbeddingIndex:
             fields: Mapping[str, Sequence[str]] | None = None) -> None:
         """Enrol more vectors (``float32 [n, dim]``). Fields the index lacks are dropped; fields
         the new items lack are stored as ``""``."""
-        matrix = _as_matrix(vectors, dim=self.dim, what="vectors to add")
+        matrix = self.prepare(vectors, what="vectors to add")
         if not (len(item_ids) == len(labels) == len(matrix)):
             raise InputError(f"add: {len(matrix)} vectors but {len(item_ids)} ids and "
                              f"{len(labels)} labels")
@@ -158,7 +186,7 @@ class EmbeddingIndex:
         fewer when the index holds fewer than ``k`` items."""
         if k < 1:
             raise InputError(f"k must be >= 1, got {k}")
-        matrix = _as_matrix(queries, dim=self.dim, what="queries")
+        matrix = self.prepare(queries, what="queries")
         if len(self) == 0:
             raise InputError("the index is empty; enrol embeddings with 'vocaltools knn add'")
         distances, rows = self.faiss_index.search(matrix, min(k, len(self)))
@@ -172,36 +200,47 @@ class EmbeddingIndex:
         return results
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the index, its id map and meta as one NPZ (atomic)."""
+        """Write the index, its id map, centre and meta as one NPZ (atomic)."""
         import faiss
 
         names = list(self.fields)
         values = np.array([[self.fields[name][i] for name in names] for i in range(len(self))],
                           dtype=str).reshape(len(self), len(names))
-        save_npz(path, {
+        arrays = {
             "faiss": faiss.serialize_index(self.faiss_index),
             "item_ids": text_array(self.item_ids),
             "labels": text_array(self.labels),
             "field_names": text_array(names),
             "field_values": values,
-        }, kind=KIND, meta={**self.meta, "config": asdict(self.config), "dim": self.dim,
+        }
+        if self.center is not None:
+            arrays["center"] = self.center
+        save_npz(path, arrays, kind=KIND, meta={**self.meta, "config": asdict(self.config), "dim": self.dim,
                             "count": len(self)})
 
 
 def build_index(vectors: np.ndarray, *, item_ids: Sequence[str], labels: Sequence[str],
                 fields: Mapping[str, Sequence[str]] | None = None,
                 config: IndexConfig = IndexConfig(),
-                meta: Mapping[str, Any] | None = None) -> EmbeddingIndex:
-    """Build an index over ``vectors`` (``float32 [n, dim]``; IVF cells are trained on them)."""
+                meta: Mapping[str, Any] | None = None,
+                center: np.ndarray | None = None) -> EmbeddingIndex:
+    """Build an index over ``vectors`` (``float32 [n, dim]``; IVF cells are trained on them).
+
+    ``center`` (``float32 [dim]``): centre and L2-normalise these vectors and every later one
+    (:meth:`EmbeddingIndex.prepare`); None keeps them as they are."""
     matrix = _as_matrix(vectors, what="vectors")
     if len(matrix) == 0:
         raise InputError("no vectors to index")
     if not (len(item_ids) == len(labels) == len(matrix)):
         raise InputError(f"{len(matrix)} vectors but {len(item_ids)} ids and {len(labels)} labels")
+    if center is not None:
+        center = _as_matrix(np.asarray(center).reshape(1, -1), dim=matrix.shape[1],
+                            what="center")[0]
+        matrix = center_vectors(matrix, center)
     faiss_index = _make_faiss(config, matrix)
     faiss_index.add(matrix)
     return EmbeddingIndex(faiss_index=faiss_index, config=config, item_ids=item_ids, labels=labels,
-                          fields=fields or {}, meta=meta)
+                          fields=fields or {}, meta=meta, center=center)
 
 
 def load_index(path: str | os.PathLike) -> EmbeddingIndex:
@@ -221,7 +260,11 @@ def load_index(path: str | os.PathLike) -> EmbeddingIndex:
     names = [str(v) for v in arrays["field_names"]]
     values = arrays["field_values"].reshape(len(ids), len(names))
     fields = {name: [str(v) for v in values[:, j]] for j, name in enumerate(names)}
+    center = arrays.get("center")
+    if center is not None and center.shape != (faiss_index.d,):
+        raise FormatError(f"{path}: center has shape {center.shape}, expected ({faiss_index.d},)")
     for key in ("dim", "count", "schema", "software"):
         meta.pop(key, None)
     return EmbeddingIndex(faiss_index=faiss_index, config=config, item_ids=ids,
-                          labels=[str(v) for v in arrays["labels"]], fields=fields, meta=meta)
+                          labels=[str(v) for v in arrays["labels"]], fields=fields, meta=meta,
+                          center=center)
