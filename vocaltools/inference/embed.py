@@ -222,8 +222,8 @@ def iter_store_items(store: FeatureStore, *, embedder: Embedder,
     from vocaltools.datasets.inputs import check_store_matches, store_features
 
     if embedder.features is not None:
-        check_store_matches(store, features=embedder.features,
-                            model=str(embedder.meta.get("model_path") or embedder.meta.get("model")))
+        name = embedder.meta.get("model_path") or embedder.meta.get("model")
+        check_store_matches(store, features=embedder.features, model=str(name))
         features = embedder.features
     else:
         features = store_features(store)

@@ -153,7 +153,8 @@ def _item_blocks(model: LoadedModel, item: InputItem, *, block_seconds: float
     from vocaltools.features.compute import iter_feature_blocks
 
     # featurize's checks: a file too short or silent has no answer (and would get a confident one)
-    for block in iter_feature_blocks(item.source, config=model.features, block_seconds=block_seconds,
+    for block in iter_feature_blocks(item.source, config=model.features,
+                                     block_seconds=block_seconds,
                                      min_seconds=DEFAULT_MIN_SECONDS,
                                      min_peak_db=DEFAULT_MIN_PEAK_DB):
         yield block.arrays
