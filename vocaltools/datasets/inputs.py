@@ -27,7 +27,9 @@ Labels (``--labels``):
 
 Problems with single inputs (a missing path, a pattern without matches, a missing listed file) are
 collected as :class:`InputFailure` so that a batch goes on; problems with the request itself (a
-malformed CSV, an unknown label scheme, clashing item ids) raise :class:`InputError`.
+malformed CSV, an unknown label scheme, clashing item ids, a model folder given as audio) raise
+:class:`InputError`. :func:`check_store_matches` is the one check that a store holds the features a
+model was trained on.
 """
 
 from __future__ import annotations
