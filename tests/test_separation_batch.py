@@ -9,7 +9,7 @@ import soundfile as sf
 from test_separation import RATE, synthetic_mix, write_audio
 from vocaltools.datasets.inputs import list_audio_files, resolve_inputs
 from vocaltools.separation import separate_items
-from vocaltools.separation.batch import audio_durations
+from vocaltools.separation.batch import audio_durations, resolve_batch
 
 
 def _collection(tmp_path):
@@ -53,3 +53,22 @@ def test_workers_write_the_stems_of_one_process_and_go_on_past_a_bad_file(tmp_pa
     again = list(separate_items(items[:1], out_dir=tmp_path / "two", method="repet",
                                 options={"sample_rate": 8000}, jobs=2))
     assert _summary(again) == (0, 1, [])
+
+
+def test_resolve_batch_checks_the_whole_collection_then_takes_the_shard(tmp_path):
+    import pytest
+
+    from vocaltools.errors import ConfigError
+
+    _collection(tmp_path)
+    missing = tmp_path / "gone.wav"
+    whole = resolve_batch([tmp_path / "in", missing], out_dir=tmp_path / "out")
+    assert [i.item_id for i in whole.items] == ["a", "broken", "singer/b"]
+    assert [f.path for f in whole.failures] == [str(missing)]
+    shards = [resolve_batch([tmp_path / "in"], out_dir=tmp_path / "out", shard=f"{k}/2")
+              for k in (1, 2)]
+    assert sorted(i.item_id for s in shards for i in s.items) == ["a", "broken", "singer/b"]
+    with pytest.raises(ConfigError, match="would both be written to"):  # b and singer/b by name
+        write_audio(tmp_path / "in" / "b.wav", synthetic_mix(seconds=0.5)[0])
+        resolve_batch([tmp_path / "in"], out_dir=tmp_path / "out", template="{name}.{source}.flac",
+                      shard="1/2")

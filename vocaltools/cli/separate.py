@@ -66,14 +66,12 @@ def separate(
     from tqdm import tqdm
 
     from vocaltools.cli.common import stderr_is_terminal
-    from vocaltools.datasets.inputs import resolve_inputs
-    from vocaltools.errors import InputError, VocaltoolsError
+    from vocaltools.errors import VocaltoolsError
     from vocaltools.formats.io import check_folder_target
     from vocaltools.separation import get_separator, parse_options
-    from vocaltools.separation.batch import audio_durations, separate_items
-    from vocaltools.separation.files import (check_distinct_outputs, check_template,
-                                             resolve_stem_rate)
-    from vocaltools.sharding import parse_shard, select_shard
+    from vocaltools.separation.batch import audio_durations, resolve_batch, separate_items
+    from vocaltools.separation.files import check_template, resolve_stem_rate
+    from vocaltools.sharding import parse_shard
 
     wanted = tuple(s.strip() for s in sources.split(",") if s.strip())
     options = parse_options(option or [], method=method)
@@ -88,15 +86,9 @@ def separate(
                  if stem_rate == "processing" and separator.sample_rate else
                  "at each input's sample rate" if stem_rate == "processing" else
                  f"at {stem_rate} Hz")
-    resolved = resolve_inputs(inputs, labels="none")
+    resolved = resolve_batch(inputs, out_dir=out_dir, method=separator.method, template=template,
+                             sources=wanted, shard=selected)
     items = resolved.items
-    if not items and not resolved.failures:  # inputs that fail are listed with the others
-        raise InputError("no audio files among the inputs (an empty list on stdin?)")
-    # over the whole collection, so that every shard refuses a template whose files would collide
-    check_distinct_outputs([(item.audio_path, item.item_id) for item in items], out_dir=out_dir,
-                           template=template, method=separator.method, sources=wanted)
-    if selected is not None:
-        items = select_shard(items, shard=selected, key=lambda item: item.item_id)
 
     durations = audio_durations(items)
     bar = tqdm(total=round(sum(durations.values()), 1), unit="s", file=sys.stderr,

@@ -1,9 +1,9 @@
 """Separating a batch of audio files into stem files: in this process or in worker processes,
 going on past bad files.
 
-Inputs are resolved as every command that reads audio resolves them
+:func:`resolve_batch` resolves the inputs as every command that reads audio resolves them
 (:func:`~vocaltools.datasets.inputs.resolve_inputs`): the item id of a file is its ``{relpath}``
-template field. Each worker process builds its own separator once (:func:`_init_worker`) and
+template field and its shard key; :func:`separate_items` separates the items. Each worker process builds its own separator once (:func:`_init_worker`) and
 ends with its parent (:func:`~vocaltools.processes.worker_pool`).
 """
 
@@ -12,13 +12,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, TextIO
 
 from vocaltools.datasets.items import AudioItem
 from vocaltools.errors import VocaltoolsError, describe_os_error
 from vocaltools.separation.base import SOURCES, Separator
 from vocaltools.separation.files import read_info, separate_file
 from vocaltools.separation.registry import DEFAULT_METHOD, get_separator
+
+if TYPE_CHECKING:
+    from vocaltools.datasets.inputs import ResolvedInputs
+    from vocaltools.sharding import Shard
 
 #: stems of a batch keep the input's path under its folder, so that two folders' ``song.wav``
 #: never collide (one file's default, ``{name}.{source}.flac``, would)
@@ -37,6 +41,33 @@ class SeparatedItem:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def resolve_batch(inputs: Sequence[str | os.PathLike], *, out_dir: str | os.PathLike,
+                  method: str = DEFAULT_METHOD, template: str = BATCH_TEMPLATE,
+                  sources: Sequence[str] = SOURCES, shard: Shard | str | None = None,
+                  stdin: TextIO | None = None) -> ResolvedInputs:
+    """The items of ``inputs`` (:func:`~vocaltools.datasets.inputs.resolve_inputs`) and the
+    inputs that yield none, refused with a :class:`ConfigError` when two files would write one
+    stem file; with ``shard`` ``"K/N"``, only its items (by item id, as featurize shards). The
+    check runs over the whole collection, so that shards sharing one ``out_dir`` never collide."""
+    import dataclasses
+
+    from vocaltools.datasets.inputs import resolve_inputs
+    from vocaltools.errors import InputError
+    from vocaltools.separation.files import check_distinct_outputs
+    from vocaltools.sharding import select_shard
+
+    resolved = resolve_inputs(inputs, labels="none", stdin=stdin)
+    if not resolved.items and not resolved.failures:
+        raise InputError("no audio files among the inputs (an empty list on stdin?)")
+    check_distinct_outputs([(item.audio_path, item.item_id) for item in resolved.items],
+                           out_dir=out_dir, template=template, method=method,
+                           sources=tuple(sources))
+    if shard is None:
+        return resolved
+    items = select_shard(resolved.items, shard=shard, key=lambda item: item.item_id)
+    return dataclasses.replace(resolved, items=tuple(items))
 
 
 def audio_durations(items: Sequence[AudioItem]) -> dict[Path, float]:
