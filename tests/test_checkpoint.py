@@ -66,3 +66,26 @@ def test_mismatched_weights_raise_model_error(tmp_path):
     wrong = Checkpoint(**{**checkpoint.__dict__, "model_options": {"width": 16}})
     with pytest.raises(ModelError, match=r"not those of a tiny_cnn .*of another shape"):
         build_from_checkpoint(wrong)
+
+
+def test_typed_configs_are_parsed_once(tmp_path):
+    from vocaltools.features import get_preset
+    from vocaltools.segments import ClipConfig
+
+    model = build_model("tiny_cnn", n_classes=3, width=8)
+    checkpoint = Checkpoint(model="tiny_cnn", model_options={"width": 8}, n_classes=3,
+                            task="classify", inputs=("logmel",), labels=("a", "b", "c"),
+                            target="singer", feature_config=get_preset("fgnl").to_dict(),
+                            clip_config={"clip_seconds": 1.5, "hop_seconds": 0.5},
+                            state_dict=model.state_dict())
+    loaded = load_checkpoint(save_checkpoint(tmp_path / "checkpoint.pt", checkpoint))
+    assert loaded.features == get_preset("fgnl")
+    assert loaded.features is loaded.features  # parsed once, kept
+    assert loaded.clip == ClipConfig(clip_seconds=1.5, hop_seconds=0.5)
+    assert abs(loaded.features.frames_per_second - get_preset("fgnl").frames_per_second) < 1e-9
+
+
+def test_an_unreadable_feature_config_is_a_model_error():
+    model = build_model("tiny_cnn", n_classes=3, width=8)
+    with pytest.raises(ModelError, match="feature config cannot be read.*front_ends"):
+        _checkpoint(model).features

@@ -11,15 +11,20 @@ Keys of a checkpoint (``format == "vocaltools.checkpoint"``, ``version == 1``)::
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from vocaltools import __version__
 from vocaltools.errors import ModelError
 from vocaltools.formats.io import atomic_path
+
+if TYPE_CHECKING:
+    from vocaltools.features.config import FeatureConfig
+    from vocaltools.segments import ClipConfig
 
 FORMAT = "vocaltools.checkpoint"
 VERSION = 1
@@ -33,7 +38,9 @@ class Checkpoint:
     ``labels[label_index]`` is the label string of output ``label_index``; ``inputs`` names the
     feature arrays stacked on the channel axis; ``feature_config`` is the ``FeatureConfig.to_dict()``
     the model was trained on (predict featurizes audio with it); ``clip_config`` is
-    ``ClipConfig.to_dict()``; ``state_dict`` holds tensors only.
+    ``ClipConfig.to_dict()``; ``state_dict`` holds tensors only. :attr:`features` and
+    :attr:`clip` are those two configs typed, parsed once, on first use (a config that cannot be
+    parsed is a :class:`ModelError` then), and kept.
     """
 
     model: str
@@ -58,6 +65,30 @@ class Checkpoint:
             "feature_config": _plain(self.feature_config), "clip_config": _plain(self.clip_config),
             "summary": _plain(self.summary), "state_dict": dict(self.state_dict),
         }
+
+    @functools.cached_property
+    def features(self) -> FeatureConfig:
+        """:attr:`feature_config` as a :class:`~vocaltools.features.config.FeatureConfig`."""
+        from vocaltools.errors import ConfigError
+        from vocaltools.features.config import FeatureConfig
+
+        try:
+            return FeatureConfig.from_dict(dict(self.feature_config))
+        except ConfigError as error:
+            raise ModelError(f"{self.model} checkpoint: its feature config cannot be read "
+                             f"({error})") from error
+
+    @functools.cached_property
+    def clip(self) -> ClipConfig:
+        """:attr:`clip_config` as a :class:`~vocaltools.segments.ClipConfig`."""
+        from vocaltools.errors import ConfigError
+        from vocaltools.segments import ClipConfig
+
+        try:
+            return ClipConfig.from_dict(dict(self.clip_config))
+        except (ConfigError, TypeError, ValueError) as error:
+            raise ModelError(f"{self.model} checkpoint: its clip config cannot be read "
+                             f"({error})") from error
 
 
 def _plain(value: Any) -> Any:

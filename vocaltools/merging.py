@@ -60,12 +60,13 @@ def detect_kind(path: str | os.PathLike) -> str:
     import numpy as np
 
     from vocaltools.formats.schema import parse_schema
+    from vocaltools.formats.store import STORE_META, FeatureStore
 
     path = Path(path)
     if path.is_dir():
-        if (path / "store.json").is_file():
+        if FeatureStore(path).exists():
             return "store"
-        raise InputError(f"{path}: a folder without store.json, so not a feature store (merge "
+        raise InputError(f"{path}: a folder without {STORE_META}, so not a feature store (merge "
                          "takes feature stores and embeddings .npz files)")
     if not path.is_file():
         raise InputError(f"{path}: no such file or folder")

@@ -12,7 +12,8 @@ from vocaltools.cli.common import check_shard
 
 def predict(
     inputs: Annotated[list[Path], typer.Argument(
-        help="Audio files, folders of audio files, or feature stores.", show_default=False)],
+        help="Audio files, folders (searched recursively), glob patterns (quoted), feature "
+             "stores, or '-' to read newline-separated inputs from stdin.", show_default=False)],
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", help="Model folder or checkpoint file, registered model name, or "
                               "bundled model name (see 'vocaltools models') [default: the default "
@@ -58,14 +59,15 @@ def predict(
 
         batch_size = get_spec(loaded.checkpoint.model).predict_batch
     model_summary(loaded)
-    items = collect_inputs(inputs)
+    failures: list[Failure] = []  # inputs that yield nothing, then items that fail
+    items = collect_inputs(inputs, failures=failures)
+    n_inputs_failed = len(failures)
     if subset is not None:
         items = _subset(items, loaded, subset)
     if shard is not None:
         from vocaltools.sharding import select_shard
 
         items = select_shard(items, shard=shard, key=lambda item: item.item_id)
-    failures: list[Failure] = []
     bar = None
     if stderr_is_terminal() and not quiet and len(items) > 1:
         from tqdm import tqdm
@@ -102,7 +104,8 @@ def predict(
             where = "" if failure.message.startswith(failure.source) else f"{failure.source}: "
             print(f"error: {where}{failure.message}", file=sys.stderr)
         n_failed = sum(failure.n_items for failure in failures)
-        print(f"error: {n_failed} of {len(items)} input(s) failed", file=sys.stderr)
+        print(f"error: {n_failed} of {len(items) + n_inputs_failed} input(s) failed",
+              file=sys.stderr)
         raise typer.Exit(1)
 
 

@@ -1,11 +1,15 @@
 """From command-line inputs to :class:`AudioItem` records.
 
+One resolver for every command that reads audio (featurize, predict, embed, separate).
+
 Inputs are files, folders (searched recursively for :data:`~vocaltools.audio.AUDIO_EXTENSIONS`,
 hidden names skipped, symlinked folders followed: :mod:`vocaltools.datasets.walk`), glob patterns
-(``"data/**/*.flac"``, expanded here so quoting works), and
-``-`` (newline-separated inputs on stdin). Item ids are paths relative to the input root without
-extension: a folder is the root of the files found in it; named files, glob matches and stdin paths
-share one root, the deepest folder containing them all.
+(``"data/**/*.flac"``, expanded here so quoting works), ``-`` (newline-separated inputs on stdin)
+and, for the commands that read features (``stores=True``), feature stores (folders holding
+:data:`~vocaltools.formats.store.STORE_META`), whose items are read rather than featurized. Item ids
+(:func:`item_id_for`) are paths relative to the input root without extension: a folder is the root
+of the files found in it; named files, glob matches and stdin paths share one root, the deepest
+folder containing them all. Files come in input order (a folder's sorted by path), each file once.
 
 Labels (``--labels``):
 
@@ -23,7 +27,9 @@ Labels (``--labels``):
 
 Problems with single inputs (a missing path, a pattern without matches, a missing listed file) are
 collected as :class:`InputFailure` so that a batch goes on; problems with the request itself (a
-malformed CSV, an unknown label scheme, clashing item ids) raise :class:`InputError`.
+malformed CSV, an unknown label scheme, clashing item ids, a model folder given as audio) raise
+:class:`InputError`. :func:`check_store_matches` is the one check that a store holds the features a
+model was trained on.
 """
 
 from __future__ import annotations
@@ -33,11 +39,15 @@ import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence, TextIO
+from typing import TYPE_CHECKING, Iterable, Sequence, TextIO
 
 from vocaltools.audio import AUDIO_EXTENSIONS
 from vocaltools.datasets.items import AudioItem
 from vocaltools.errors import InputError, did_you_mean
+
+if TYPE_CHECKING:
+    from vocaltools.features.config import FeatureConfig
+    from vocaltools.formats.store import FeatureStore
 
 BUILTIN_LABELS = ("dirname", "csv:FILE", "none")
 
@@ -56,18 +66,29 @@ class InputFailure:
 
 @dataclass(frozen=True)
 class ResolvedInputs:
-    """Items, per-input failures, and the files of the inputs that a label CSV does not list
-    (``unlisted``; they are not items)."""
+    """Audio items, per-input failures, the files of the inputs that a label CSV does not list
+    (``unlisted``; they are not items) and, with ``stores=True``, the feature stores among the
+    inputs (in input order)."""
 
     items: tuple[AudioItem, ...]
     failures: tuple[InputFailure, ...]
     unlisted: tuple[str, ...] = ()
+    stores: tuple[FeatureStore, ...] = ()
 
 
 @dataclass(frozen=True)
 class _Found:
-    root: Path
+    root: Path | None  # None: a loose file, whose root is shared with the other loose files
     path: Path
+
+
+@dataclass(frozen=True)
+class ExpandedInputs:
+    """What :func:`expand_inputs` found: files with their roots, stores, failures."""
+
+    found: tuple[_Found, ...]
+    stores: tuple[FeatureStore, ...]
+    failures: tuple[InputFailure, ...]
 
 
 def _is_glob(text: str) -> bool:
@@ -77,7 +98,7 @@ def _is_glob(text: str) -> bool:
 def _scan_folder(folder: Path, extensions: Sequence[str]) -> list[Path]:
     from vocaltools.datasets.walk import find_files
 
-    return find_files(folder, extensions=extensions)
+    return sorted(find_files(folder, extensions=extensions))  # by path, whatever the walk
 
 
 def read_input_list(handle: TextIO, *, where: str = "stdin") -> list[str]:
@@ -102,10 +123,15 @@ _INPUT_LIST_HINT = ("'-' reads audio paths, folders or patterns, one per line (e
 
 
 def expand_inputs(inputs: Sequence[str], *, stdin: TextIO | None = None,
-                  extensions: Sequence[str] = AUDIO_EXTENSIONS
-                  ) -> tuple[list[_Found], list[InputFailure]]:
-    """Files with their roots, in input order (duplicates of one file dropped), and failures."""
+                  extensions: Sequence[str] = AUDIO_EXTENSIONS,
+                  stores: bool = False) -> ExpandedInputs:
+    """Files with their roots, in input order (duplicates of one file dropped), feature stores
+    (``stores=True``; else a store folder is searched for audio like any folder) and failures.
+    A model folder among the inputs is an :class:`InputError`: it is never audio."""
     import sys
+
+    from vocaltools.checkpoint import CHECKPOINT_NAME
+    from vocaltools.formats.store import FeatureStore
 
     entries: list[str] = []
     for text in inputs:
@@ -114,22 +140,28 @@ def expand_inputs(inputs: Sequence[str], *, stdin: TextIO | None = None,
         else:
             entries.append(text)
     failures: list[InputFailure] = []
-    loose: list[Path] = []
     found: list[_Found] = []
+    store_list: list[FeatureStore] = []
     for text in entries:
         if _is_glob(text) and not Path(text).exists():
             matches = sorted(glob.glob(text, recursive=True))
-            files = [Path(m) for m in matches if Path(m).is_file()]
             for match in matches:
                 if Path(match).is_dir():
                     found.extend(_Found(Path(os.path.abspath(match)), Path(os.path.abspath(f)))
                                  for f in _scan_folder(Path(match), extensions))
+                elif Path(match).is_file():
+                    found.append(_Found(None, Path(os.path.abspath(match))))
             if not matches:
                 failures.append(InputFailure(text, "the pattern matched no files"))
-            loose.extend(files)
             continue
         path = Path(text)
-        if path.is_dir():
+        if path.is_dir() and stores and FeatureStore(path).exists():
+            store_list.append(FeatureStore(path))
+        elif path.is_dir() and (path / CHECKPOINT_NAME).is_file():
+            hint = f"; give it with --model {path}" if stores else ""
+            raise InputError(f"{path}: a model folder (it holds {CHECKPOINT_NAME}), not audio"
+                             f"{' or a feature store' if stores else ''}{hint}")
+        elif path.is_dir():
             files = _scan_folder(path, extensions)
             if not files:
                 failures.append(InputFailure(text, f"no audio files in this folder (looked for "
@@ -137,37 +169,61 @@ def expand_inputs(inputs: Sequence[str], *, stdin: TextIO | None = None,
             root = Path(os.path.abspath(path))
             found.extend(_Found(root, Path(os.path.abspath(f))) for f in files)
         elif path.exists():
-            loose.append(path)
+            found.append(_Found(None, Path(os.path.abspath(path))))
         else:
             failures.append(InputFailure(text, "no such file or folder"))
+    loose = [entry.path for entry in found if entry.root is None]
     if loose:
-        absolute = [Path(os.path.abspath(p)) for p in loose]
-        root = Path(os.path.commonpath([str(p.parent) for p in absolute]))
-        found.extend(_Found(root, p) for p in absolute)
+        loose_root = Path(os.path.commonpath([str(p.parent) for p in loose]))
+        found = [_Found(loose_root, entry.path) if entry.root is None else entry
+                 for entry in found]
     seen: set[Path] = set()
     unique = []
     for entry in found:
         if entry.path not in seen:
             seen.add(entry.path)
             unique.append(entry)
-    return unique, failures
+    return ExpandedInputs(tuple(unique), tuple(store_list), tuple(failures))
+
+
+def list_audio_files(inputs: Sequence[str | os.PathLike], *, stdin: TextIO | None = None
+                     ) -> list[tuple[str, Path]]:
+    """``(item_id, file)`` of every audio file that ``inputs`` name, as every command sees them
+    (failures left out)."""
+    expanded = expand_inputs([str(p) for p in inputs], stdin=stdin)
+    return [(item_id_for(entry.path, entry.root), entry.path) for entry in expanded.found]
+
+
+def store_features(store: FeatureStore) -> FeatureConfig:
+    """The feature settings ``store`` was made with (its :data:`STORE_META`), typed."""
+    from vocaltools.errors import ConfigError
+    from vocaltools.features.config import FeatureConfig
+
+    try:
+        return FeatureConfig.from_dict(store.feature_config())
+    except ConfigError as error:
+        raise InputError(f"{store.root}: its feature settings cannot be read ({error})") from error
+
+
+def check_store_matches(store: FeatureStore, *, features: FeatureConfig, model: str) -> None:
+    """A store must hold the features the model ``model`` was trained on (``features``): the
+    same settings, compared as typed configs, so that keys a store leaves at their defaults do
+    not count."""
+    have = store_features(store)
+    if have == features:
+        return
+    want = features.preset
+    got = have.preset if have.preset != want else f"{have.preset} with other settings"
+    raise InputError(f"{store.root}: features were computed with {got!r}, but the model "
+                     f"{model!r} was trained on {want!r}; give the audio files instead (they are "
+                     f"featurized with the model's settings) or featurize again with "
+                     f"'--preset {want}'")
 
 
 def item_id_for(path: Path, root: Path) -> str:
     """``path`` relative to ``root``, without extension, ``/``-separated."""
     relative = path.relative_to(root)
     return relative.with_suffix("").as_posix()
-
-
-def loose_file_ids(paths: Sequence[str | os.PathLike]) -> list[str]:
-    """Item ids of audio files given one by one: their paths relative to the folder they share,
-    without extension, as ``featurize`` names them (one file: its stem; ``a/song.wav`` and
-    ``b/song.wav``: ``a/song`` and ``b/song``, never one id for two files)."""
-    if not paths:
-        return []
-    absolute = [Path(os.path.abspath(p)) for p in paths]
-    root = Path(os.path.commonpath([str(p.parent) for p in absolute]))
-    return [item_id_for(p, root) for p in absolute]
 
 
 def _check_unique(items: Iterable[AudioItem]) -> list[AudioItem]:
@@ -222,22 +278,28 @@ def label_choices() -> list[str]:
     return [*BUILTIN_LABELS, *sorted(_layouts())]
 
 
-def resolve_inputs(inputs: Sequence[str], *, labels: str = "dirname", stdin: TextIO | None = None,
-                   strict: bool = False) -> ResolvedInputs:
+def resolve_inputs(inputs: Sequence[str | os.PathLike], *, labels: str = "dirname",
+                   stdin: TextIO | None = None, strict: bool = False,
+                   stores: bool = False) -> ResolvedInputs:
     """Items (with label fields) and per-input failures for ``inputs`` (see module docstring).
-    ``strict``: a file of the inputs that the label CSV does not list is a failure."""
+    ``strict``: a file of the inputs that the label CSV does not list is a failure. ``stores``:
+    feature stores among the inputs are kept as stores (with ``dirname`` or ``none`` labels)."""
+    inputs = [str(text) for text in inputs]
     if labels.startswith("csv:"):
         return _resolve_csv(inputs, Path(labels[len("csv:"):]), stdin=stdin, strict=strict)
     if not inputs:
-        raise InputError("no inputs: give audio files, folders or '-' (or --labels csv:FILE to "
-                         "featurize the rows of a metadata CSV)")
+        what = "feature stores, audio files, folders or '-'" if stores else (
+            "audio files, folders or '-' (or --labels csv:FILE to featurize the rows of a "
+            "metadata CSV)")
+        raise InputError(f"no inputs: give {what}")
     if labels in ("dirname", "none"):
-        found, failures = expand_inputs(inputs, stdin=stdin)
+        expanded = expand_inputs(inputs, stdin=stdin, stores=stores)
         items: list[AudioItem] = []
-        for entry in found:
+        for entry in expanded.found:
             fields = {"label": entry.path.parent.name} if labels == "dirname" else {}
             items.append(AudioItem(item_id_for(entry.path, entry.root), entry.path, fields))
-        return ResolvedInputs(tuple(_check_unique(items)), tuple(failures))
+        return ResolvedInputs(tuple(_check_unique(items)), expanded.failures,
+                              stores=expanded.stores)
     return _resolve_layout(inputs, labels)
 
 
@@ -248,9 +310,10 @@ def _resolve_csv(inputs: Sequence[str], csv_path: Path, *, stdin: TextIO | None,
     failures: list[InputFailure] = []
     unlisted: list[str] = []
     if inputs:
-        found, failures = expand_inputs(inputs, stdin=stdin)
+        expanded = expand_inputs(inputs, stdin=stdin)
+        failures = list(expanded.failures)
         listed = []
-        for entry in found:
+        for entry in expanded.found:
             if entry.path in rows:
                 listed.append(entry)
             elif strict:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TextIO
@@ -119,18 +119,6 @@ def _resume_problem(item: AudioItem, record: ItemRecord, store: FeatureStore) ->
     if not store.npz_is_whole(record):
         return ""
     return None
-
-
-def _worker_init(parent_pid: int) -> None:
-    """Worker set-up: leave Ctrl-C to the parent, which stops the pool (no traceback per
-    worker), and end with the parent: a parent killed outright (``kill -9``) cannot stop its
-    pool, and a worker waiting for its next task would wait for ever."""
-    import signal
-
-    from vocaltools.processes import die_with_parent
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    die_with_parent(parent_pid)
 
 
 def item_id_problem(item_id: str) -> str:
@@ -254,19 +242,13 @@ def _featurize_locked(items: Sequence[AudioItem], *, store: FeatureStore, config
         for done, args in enumerate(arguments, start=1):
             handle(_featurize_one(*args), done)
     else:
-        import multiprocessing
+        from vocaltools.processes import worker_pool
 
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_worker_init,
-                                 initargs=(os.getpid(),),
-                                 mp_context=multiprocessing.get_context(method)) as pool:
+        # Ctrl-C or a bug drops the queued files and keeps what is finished
+        with worker_pool(min(jobs, len(todo))) as pool:
             futures = [pool.submit(_featurize_one, *args) for args in arguments]
-            try:
-                for done, future in enumerate(as_completed(futures), start=1):
-                    handle(future.result(), done)
-            except BaseException:  # Ctrl-C or a bug: drop queued files, keep what is finished
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+            for done, future in enumerate(as_completed(futures), start=1):
+                handle(future.result(), done)
     failures.sort(key=lambda failure: failure.audio_path)  # stable order whatever the jobs
     return FeaturizeSummary(written=written, skipped=skipped, failures=tuple(failures),
                             audio_seconds=audio_seconds,

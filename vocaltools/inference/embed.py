@@ -23,15 +23,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from vocaltools.errors import InputError, ModelError, VocaltoolsError
 from vocaltools.index.embeddings import EmbeddingSet, make_embedding_set
 from vocaltools.inference.predict import Failure
+from vocaltools.segments import ClipConfig
 from vocaltools.sharding import Shard, parse_shard, select_shard
+
+if TYPE_CHECKING:
+    from vocaltools.datasets.items import AudioItem
+    from vocaltools.features.config import FeatureConfig
+    from vocaltools.formats.store import FeatureStore
 
 LAYERS = ("auto", "output", "features")
 
@@ -52,8 +57,8 @@ class Embedder:
 
     embed: Callable[[np.ndarray], np.ndarray]
     inputs: tuple[str, ...]
-    clip_config: Mapping[str, Any]
-    feature_config: Mapping[str, Any] | None  # None: any (the baseline reads whatever it gets)
+    clip: ClipConfig
+    features: FeatureConfig | None  # None: any (the baseline reads whatever it gets)
     label_field: str
     meta: Mapping[str, Any]
 
@@ -101,9 +106,9 @@ def embed_items(items: Iterable[ItemFeatures | Failure], *, embedder: Embedder,
     an item that still yields no clip is a failure naming it. ``items`` may hold :class:`Failure`
     records of items that could not be read. With a ``failures`` list, failures are appended to
     it and the other items go on; without one, the first raises :class:`InputError`."""
-    from vocaltools.segments import ClipConfig, clip_windows, cut_clip
+    from vocaltools.segments import clip_windows, cut_clip
 
-    clip_config = ClipConfig.from_dict(dict(embedder.clip_config))
+    clip_config = embedder.clip
     clip_vectors, clip_item, clip_start = [], [], []
     item_ids: list[str] = []
     item_fields: list[Mapping[str, Any]] = []
@@ -148,8 +153,8 @@ def embed_items(items: Iterable[ItemFeatures | Failure], *, embedder: Embedder,
         clip_embeddings=np.concatenate(clip_vectors), clip_item=np.array(clip_item),
         clip_start_s=np.array(clip_start), item_ids=item_ids, labels=labels, fields=fields,
         meta={**dict(embedder.meta), "label_field": embedder.label_field,
-              "clip_config": dict(embedder.clip_config),
-              "feature_config": dict(embedder.feature_config or {})},
+              "clip_config": embedder.clip.to_dict(),
+              "feature_config": embedder.features.to_dict() if embedder.features else {}},
         normalize=normalize)
 
 
@@ -178,22 +183,23 @@ def model_embedder(name_or_path: str, *, layer: str = "auto", label_field: str |
     return Embedder(
         embed=lambda clips: embed_batch(model, clips, layer=layer, batch_size=batch_size,
                                         device=torch_device),
-        inputs=tuple(checkpoint.inputs), clip_config=dict(checkpoint.clip_config),
-        feature_config=dict(checkpoint.feature_config),
+        inputs=tuple(checkpoint.inputs), clip=checkpoint.clip, features=checkpoint.features,
         label_field=label_field or checkpoint.target or "singer",
         meta={"embedder": "model", "model": checkpoint.model, "model_path": str(name_or_path),
               "task": checkpoint.task, "layer": layer,
               "model_options": dict(checkpoint.model_options)})
 
 
-def mfcc_embedder(*, clip_config: Mapping[str, Any], input_name: str = "logmel",
+def mfcc_embedder(*, clip_config: ClipConfig | Mapping[str, Any], input_name: str = "logmel",
                   label_field: str = "singer", n_mfcc: int = 20) -> Embedder:
-    """The MFCC-statistics baseline (:mod:`vocaltools.baselines`) as an :class:`Embedder`."""
+    """The MFCC-statistics baseline (:mod:`vocaltools.baselines`) as an :class:`Embedder`;
+    ``clip_config`` a :class:`ClipConfig` or its ``to_dict()``."""
     from vocaltools.baselines import MfccStatsConfig, embed_clips_mfcc
 
     config = MfccStatsConfig(n_mfcc=n_mfcc)
+    clip = clip_config if isinstance(clip_config, ClipConfig) else ClipConfig.from_dict(clip_config)
     return Embedder(embed=lambda clips: embed_clips_mfcc(clips, config=config),
-                    inputs=(input_name,), clip_config=dict(clip_config), feature_config=None,
+                    inputs=(input_name,), clip=clip, features=None,
                     label_field=label_field,
                     meta={"embedder": "baseline", "baseline": "mfcc", "input": input_name,
                           "baseline_config": config.to_dict()})
@@ -202,12 +208,6 @@ def mfcc_embedder(*, clip_config: Mapping[str, Any], input_name: str = "logmel",
 # ---------------------------------------------------------------------------------------------
 # Sources: feature stores and audio files.
 
-def _frames_per_second(feature_config: Mapping[str, Any]) -> float:
-    from vocaltools.training.data import frames_per_second_of
-
-    return frames_per_second_of(feature_config)
-
-
 def _stack(arrays: Mapping[str, np.ndarray], embedder: Embedder, where: str) -> np.ndarray:
     from vocaltools.training.data import stack_inputs
 
@@ -215,20 +215,18 @@ def _stack(arrays: Mapping[str, np.ndarray], embedder: Embedder, where: str) -> 
                         model=str(embedder.meta.get("model", "")))
 
 
-def iter_store_items(path: str | os.PathLike, *, embedder: Embedder,
+def iter_store_items(store: FeatureStore, *, embedder: Embedder,
                      shard: Shard | None = None) -> tuple[float, Iterator[ItemFeatures]]:
     """``(frames_per_second, items)`` of a feature store, checking that its feature settings are
     the model's; with ``shard``, only its items (chosen before their arrays are read)."""
-    from vocaltools.formats.store import FeatureStore
+    from vocaltools.datasets.inputs import check_store_matches, store_features
 
-    store = FeatureStore(path)
-    feature_config = store.feature_config()
-    if embedder.feature_config is not None and dict(feature_config) != dict(embedder.feature_config):
-        wanted = embedder.feature_config.get("preset") or embedder.feature_config
-        got = feature_config.get("preset") or feature_config
-        raise InputError(f"{path}: this store's features ({got}) are not the ones the model was "
-                         f"trained on ({wanted}); featurize the audio again with the model's "
-                         "preset, or give the audio files directly")
+    if embedder.features is not None:
+        name = embedder.meta.get("model_path") or embedder.meta.get("model")
+        check_store_matches(store, features=embedder.features, model=str(name))
+        features = embedder.features
+    else:
+        features = store_features(store)
 
     records = store.items()
     if shard is not None:
@@ -236,15 +234,15 @@ def iter_store_items(path: str | os.PathLike, *, embedder: Embedder,
 
     def items() -> Iterator[ItemFeatures | Failure]:
         for item in records:
-            where = f"{path}: item {item.item_id!r}"
+            where = f"{store.root}: item {item.item_id!r}"
             try:
-                features = _stack(store.load_arrays(item), embedder, where)
+                stacked = _stack(store.load_arrays(item), embedder, where)
             except (VocaltoolsError, OSError) as error:
                 yield _failure(where, error)
                 continue
-            yield ItemFeatures(item.item_id, features, dict(item.fields))
+            yield ItemFeatures(item.item_id, stacked, dict(item.fields))
 
-    return _frames_per_second(feature_config), items()
+    return features.frames_per_second, items()
 
 
 def _failure(source: str, error: Exception) -> Failure:
@@ -256,38 +254,31 @@ def _failure(source: str, error: Exception) -> Failure:
     return Failure(source, text if text.startswith(source) else f"{source}: {text}")
 
 
-def iter_audio_items(paths: Sequence[str | os.PathLike], *, embedder: Embedder,
-                     feature_config: Mapping[str, Any],
+def iter_audio_items(audio: Sequence[AudioItem], *, embedder: Embedder, features: FeatureConfig,
                      shard: Shard | None = None) -> tuple[float, Iterator[ItemFeatures]]:
-    """``(frames_per_second, items)`` of audio files and folders (searched recursively) featurized
-    with ``feature_config``. Item ids as ``featurize`` names them: a folder's files by their path
-    relative to it, files given one by one relative to the folder they share, without extension
-    (the parent folder's name is kept as the field ``folder``). With ``shard``, only its files are
-    featurized."""
+    """``(frames_per_second, items)`` of audio items (as
+    :func:`~vocaltools.datasets.inputs.resolve_inputs` finds them, with its item ids) featurized
+    with ``features``; the parent folder's name is kept as the field ``folder``. With ``shard``,
+    only its files are featurized."""
     from vocaltools.audio import DEFAULT_MIN_PEAK_DB, DEFAULT_MIN_SECONDS
-    from vocaltools.datasets.inputs import expand_inputs, item_id_for
-    from vocaltools.features import FeatureConfig, featurize_file
+    from vocaltools.features import featurize_file
 
-    config = FeatureConfig.from_dict(dict(feature_config))
-    found, missing = expand_inputs([str(p) for p in paths])
-    named = [(item_id_for(f.path, f.root), f.path) for f in found]
+    named = [(item.item_id, item.audio_path) for item in audio]
     if shard is not None:
         named = select_shard(named, shard=shard, key=lambda pair: pair[0])
 
     def items() -> Iterator[ItemFeatures | Failure]:
-        for failure in missing:  # a missing path, a folder without audio
-            yield Failure(failure.path, failure.message)
         for item_id, p in named:
             try:
-                arrays = featurize_file(p, config=config, min_seconds=DEFAULT_MIN_SECONDS,
+                arrays = featurize_file(p, config=features, min_seconds=DEFAULT_MIN_SECONDS,
                                         min_peak_db=DEFAULT_MIN_PEAK_DB).arrays
-                features = _stack(arrays, embedder, str(p))
+                stacked = _stack(arrays, embedder, str(p))
             except (VocaltoolsError, OSError) as error:
                 yield _failure(str(p), error)
                 continue
-            yield ItemFeatures(item_id, features, {"folder": p.parent.name})
+            yield ItemFeatures(item_id, stacked, {"folder": p.parent.name})
 
-    return _frames_per_second(feature_config), items()
+    return features.frames_per_second, items()
 
 
 def embed_inputs(inputs: Sequence[str | os.PathLike], *, embedder: Embedder,
@@ -306,18 +297,22 @@ def embed_inputs(inputs: Sequence[str | os.PathLike], *, embedder: Embedder,
         shard = parse_shard(shard)
     if shard is not None:
         embedder = replace(embedder, meta={**dict(embedder.meta), "shard": str(shard)})
-    stores = [p for p in inputs if Path(p).is_dir() and (Path(p) / "store.json").is_file()]
-    audio = [p for p in inputs if p not in stores]
-    sources: list[tuple[float, Iterator[ItemFeatures]]] = [
-        iter_store_items(p, embedder=embedder, shard=shard) for p in stores]
-    if audio:
-        feature_config = embedder.feature_config
-        if feature_config is None:
+    from vocaltools.datasets.inputs import resolve_inputs
+
+    resolved = resolve_inputs(inputs, labels="none", stores=True)
+    missing = [Failure(failure.path, failure.message) for failure in resolved.failures]
+    sources: list[tuple[float, Iterator[ItemFeatures | Failure]]] = [
+        iter_store_items(store, embedder=embedder, shard=shard) for store in resolved.stores]
+    if resolved.items:
+        features = embedder.features
+        if features is None:
             from vocaltools.features import get_preset
 
-            feature_config = get_preset(baseline_preset).to_dict()
-        sources.append(iter_audio_items(audio, embedder=embedder, feature_config=feature_config,
+            features = get_preset(baseline_preset)
+        sources.append(iter_audio_items(resolved.items, embedder=embedder, features=features,
                                         shard=shard))
+    if not sources:  # only inputs that yield nothing: a missing path, a folder without audio
+        sources.append((0.0, iter(())))
     rates = {round(rate, 6) for rate, _ in sources}
     if len(rates) > 1:
         raise InputError(f"the inputs have different frame rates {sorted(rates)} frames/s; embed "
@@ -327,6 +322,7 @@ def embed_inputs(inputs: Sequence[str | os.PathLike], *, embedder: Embedder,
 
     def chained() -> Iterator[ItemFeatures | Failure]:
         nonlocal n_read
+        yield from missing
         for _, items in sources:
             for item in items:
                 n_read += 1

@@ -13,7 +13,7 @@ import os
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TextIO
 
 import numpy as np
 
@@ -23,7 +23,8 @@ from vocaltools.formats.jsonl import make_record
 from vocaltools.formats.store import FeatureStore
 from vocaltools.segments import ClipConfig, ClipWindow, clip_windows, cut_clip, frames_to_seconds
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".m4a")
+if TYPE_CHECKING:
+    from vocaltools.features.config import FeatureConfig
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,17 @@ class LoadedModel:
     def labels(self) -> tuple[str, ...]:
         return self.checkpoint.labels
 
+    @property
+    def features(self) -> FeatureConfig:
+        """The feature settings the model was trained on (audio is featurized with them)."""
+        return self.checkpoint.features
+
 
 def load_model(name_or_path: str | os.PathLike | None, *, device: str = "auto") -> LoadedModel:
     """Load a registered model by name, a model folder or a checkpoint file (``None``: the
     default model) onto ``device`` (``auto``, ``cpu``, ``cuda``)."""
     from vocaltools.device import resolve_device
     from vocaltools.trained import resolve_model
-    from vocaltools.training.data import frames_per_second_of
 
     path = resolve_model(name_or_path)
     checkpoint = load_checkpoint(path)
@@ -57,8 +62,8 @@ def load_model(name_or_path: str | os.PathLike | None, *, device: str = "auto") 
     name = str(checkpoint.summary.get("name") or path.parent.name) if name_or_path is None or \
         Path(str(name_or_path)).exists() else str(name_or_path)
     return LoadedModel(name=name, path=str(path), checkpoint=checkpoint, module=module, device=torch_device,
-                       frames_per_second=frames_per_second_of(checkpoint.feature_config),
-                       clip=ClipConfig.from_dict(checkpoint.clip_config))
+                       frames_per_second=checkpoint.features.frames_per_second,
+                       clip=checkpoint.clip)
 
 
 @dataclass(frozen=True)
@@ -71,36 +76,24 @@ class InputItem:
     store: str | None = None  # the store root for store items
 
 
-def collect_inputs(paths: Sequence[str | os.PathLike]) -> list[InputItem]:
-    """Audio files, folders (searched recursively for audio files, sorted) and feature stores
-    (every item of the manifest), in the order given. Item ids: a store's own; a folder's files
-    relative to it; files given one by one relative to the folder they share (their stems when
-    they share one), without extension."""
-    from vocaltools.datasets.inputs import loose_file_ids
+def collect_inputs(paths: Sequence[str | os.PathLike], *, failures: list[Failure] | None = None,
+                   stdin: TextIO | None = None) -> list[InputItem]:
+    """The items of feature stores (every item of each manifest) and of audio files, folders,
+    glob patterns and ``-`` (as :func:`~vocaltools.datasets.inputs.resolve_inputs` finds them,
+    with its item ids), stores first, each in input order. An input that yields nothing (a missing
+    path, a folder without audio) is recorded in ``failures`` when a list is given, else raised."""
+    from vocaltools.datasets.inputs import resolve_inputs
 
-    loose = [Path(raw) for raw in paths if Path(raw).is_file()]
-    loose_ids = dict(zip(loose, loose_file_ids(loose)))
+    resolved = resolve_inputs(paths, labels="none", stdin=stdin, stores=True)
+    if resolved.failures and failures is None:
+        raise InputError(resolved.failures[0].message)
+    if failures is not None:
+        failures.extend(Failure(failure.path, failure.message) for failure in resolved.failures)
     items: list[InputItem] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir() and FeatureStore(path).exists():
-            store = FeatureStore(path)
-            items.extend(InputItem(item.item_id, str(path / item.features), dict(item.fields), str(path))
-                         for item in store.items())
-        elif path.is_dir() and (path / "checkpoint.pt").is_file():
-            raise InputError(f"{path}: a model folder (it holds checkpoint.pt), not audio or a "
-                             f"feature store; give it with --model {path}")
-        elif path.is_dir():
-            from vocaltools.datasets.walk import find_files  # symlinked folders followed
-
-            files = sorted(p for p in find_files(path, extensions=AUDIO_EXTENSIONS) if p.is_file())
-            if not files:
-                raise InputError(f"{path}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in this folder")
-            items.extend(InputItem(str(f.relative_to(path).with_suffix("")), str(f)) for f in files)
-        elif path.is_file():
-            items.append(InputItem(loose_ids[path], str(path)))
-        else:
-            raise InputError(f"{path}: no such file or folder")
+    for store in resolved.stores:
+        items.extend(InputItem(item.item_id, str(store.root / item.features), dict(item.fields),
+                               str(store.root)) for item in store.items())
+    items.extend(InputItem(item.item_id, str(item.audio_path)) for item in resolved.items)
     return items
 
 
@@ -157,12 +150,11 @@ def _item_blocks(model: LoadedModel, item: InputItem, *, block_seconds: float
         yield load_npz(item.source, kind="features").arrays
         return
     from vocaltools.audio import DEFAULT_MIN_PEAK_DB, DEFAULT_MIN_SECONDS
-    from vocaltools.features import FeatureConfig
     from vocaltools.features.compute import iter_feature_blocks
 
-    config = FeatureConfig.from_dict(dict(model.checkpoint.feature_config))
     # featurize's checks: a file too short or silent has no answer (and would get a confident one)
-    for block in iter_feature_blocks(item.source, config=config, block_seconds=block_seconds,
+    for block in iter_feature_blocks(item.source, config=model.features,
+                                     block_seconds=block_seconds,
                                      min_seconds=DEFAULT_MIN_SECONDS,
                                      min_peak_db=DEFAULT_MIN_PEAK_DB):
         yield block.arrays
@@ -216,18 +208,6 @@ class ClipCutter:
         return window, cut_clip(self._kept, shifted)
 
 
-def check_store_matches(model: LoadedModel, store: FeatureStore) -> None:
-    """A store must hold the features the model was trained on."""
-    config = store.feature_config()
-    if dict(config) != dict(model.checkpoint.feature_config):
-        want = model.checkpoint.feature_config.get("preset", "the model's preset")
-        have = config.get("preset", "other settings")
-        raise InputError(f"{store.root}: features were computed with {have!r}, but the model "
-                         f"{model.name!r} was trained on {want!r}; give the audio files instead "
-                         f"(predict featurizes them with the model's settings) or featurize again "
-                         f"with '--preset {want}'")
-
-
 def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size: int = 32,
                   failures: list[Failure] | None = None,
                   on_item: Callable[[InputItem], None] | None = None,
@@ -241,6 +221,7 @@ def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size:
     """
     import torch
 
+    from vocaltools.datasets.inputs import check_store_matches
     from vocaltools.device import autocast, resolve_precision
     from vocaltools.training.data import stack_inputs
 
@@ -292,7 +273,8 @@ def predict_items(model: LoadedModel, items: Iterable[InputItem], *, batch_size:
         try:
             if item.store is not None and item.store not in checked:
                 try:
-                    check_store_matches(model, stores.setdefault(item.store, FeatureStore(item.store)))
+                    check_store_matches(stores.setdefault(item.store, FeatureStore(item.store)),
+                                        features=model.features, model=model.name)
                 except InputError as error:
                     if failures is None:
                         raise

@@ -9,21 +9,35 @@ Library entry points:
 
 - :func:`separate_file` -> :class:`SeparatedStems` (stem files named by a template, atomic writes,
   chunked overlap-add in bounded memory, finished outputs skipped);
+- :func:`separate_items` -> a :class:`SeparatedItem` per file (a batch, in worker processes with
+  ``jobs``, going on past bad files);
 - :func:`cached_vocals` -> path of the vocals of a file in the cache (for ``--separate METHOD``);
 - :func:`get_separator` and ``Separator.separate_array`` for in-memory arrays;
 - :func:`si_sdr` / :func:`si_sdr_improvement` for evaluation.
 """
 
-from vocaltools.separation.base import SOURCES, Separator, StemArrays
-from vocaltools.separation.cache import cached_vocals, default_cache_dir
-from vocaltools.separation.chunked import separate_chunked, separate_stream
-from vocaltools.separation.files import (DEFAULT_TEMPLATE, SeparatedStems, output_paths,
-                                         separate_file)
-from vocaltools.separation.metrics import si_sdr, si_sdr_improvement
-from vocaltools.separation.registry import (DEFAULT_METHOD, get_separator, list_methods,
-                                            parse_options)
+import importlib
+from typing import Any
 
-__all__ = ["SOURCES", "Separator", "StemArrays", "cached_vocals", "default_cache_dir",
-           "separate_chunked", "separate_stream", "DEFAULT_TEMPLATE", "SeparatedStems",
-           "output_paths", "separate_file", "si_sdr", "si_sdr_improvement", "DEFAULT_METHOD",
-           "get_separator", "list_methods", "parse_options"]
+#: where each public name lives; a module is imported when one of its names is first used, so
+#: that importing the registry (the CLI's --help reads its method names) costs no NumPy
+_EXPORTS = {
+    "SOURCES": "base", "Separator": "base", "StemArrays": "base",
+    "cached_vocals": "cache", "default_cache_dir": "cache",
+    "separate_chunked": "chunked", "separate_stream": "chunked",
+    "DEFAULT_TEMPLATE": "files", "SeparatedStems": "files", "output_paths": "files",
+    "separate_file": "files",
+    "si_sdr": "metrics", "si_sdr_improvement": "metrics",
+    "DEFAULT_METHOD": "registry", "get_separator": "registry", "list_methods": "registry",
+    "parse_options": "registry",
+    "SeparatedItem": "batch", "separate_items": "batch",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vocaltools.separation' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"vocaltools.separation.{module}"), name)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from vocaltools.errors import ConfigError, did_you_mean
-from vocaltools.separation.base import Separator
+
+if TYPE_CHECKING:  # the registry itself stays light: the CLI reads its names for --help
+    from vocaltools.separation.base import Separator
 
 DEFAULT_METHOD = "harmonic"
 
