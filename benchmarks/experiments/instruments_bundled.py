@@ -10,14 +10,16 @@ Steps (each a sub-command; ``all`` runs the ones that build the shipped model)::
     train STORE MODEL_DIR [--model mel_cnn] [--epochs E] [--option k=v ...]
     evaluate MODEL_DIR [MODEL_DIR ...] REAL [-o REPORT.json]   several folders: an ensemble
     baseline STORE REAL [-o REPORT.json]   MFCC statistics + logistic regression on STORE's clips
-    cv DATA [-o REPORT.json]               in-domain: fsd-instruments cross-validated (MFCC + LR)
+    cv DATA [--level clip|file] [--C-grid C ...] [-o REPORT.json]   in-domain: fsd-instruments
+                           cross-validated (MFCC + LR; C fixed or chosen by inner CV)
     ensemble OUT_DIR MODEL_DIR [MODEL_DIR ...]   join trained models into one (mean probability)
     export MODEL_DIR REPORT.json [--name instruments]   write vocaltools/bundled/NAME.*
     fixture INSTRUMENT SOUNDFONT OUT.flac   a test input (a phrase of seed 101, room augmentation)
     probe WORK DATA [--phrases N]   pretrained features (CREPE tiny, GE2E) against MFCC statistics:
                            each embeds 1-s clips of rendered phrases and of fsd-instruments,
                            logistic regression on the renders, file accuracy on the real files
-    all WORK DATA          render (room) -> real -> train -> evaluate -> baseline -> export
+    all WORK DATA [--seeds N]   render (room) -> real -> train N seeds -> ensemble -> evaluate
+                           -> baseline -> export
 
 Training data (what ships): FluidR3_GM and MuseScore_General only (both MIT). pretty_midi's
 TimGM6mb (GPL-2) is never used here. The FSD clips (licences unknown) and sms-tools are read only
@@ -282,7 +284,7 @@ def cmd_cv(args) -> None:
     side), MFCC statistics + logistic regression, on all 10 classes and on the 7 S4 classes;
     also the clip-level figure when ``--level clip``."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -310,25 +312,33 @@ def cmd_cv(args) -> None:
         files.append(row["path"])
         labels.append(row["instrument"])
     report = {"model": "mfcc-stats + logistic regression", "folds": args.folds, "seeds": args.seeds,
-              "level": args.level, "C": args.C}
+              "level": args.level, "C": args.C_grid or args.C}
     for subset, keep in (("10 classes", set(labels)), ("7 S4 classes", set(FSD_CLASSES))):
         index = [i for i, label in enumerate(labels) if label in keep]
         y = np.array([labels[i] for i in index])
         runs = []
         for seed in range(args.seeds):
-            correct_files, correct_clips, n_clips = 0, 0, 0
+            correct_files, correct_clips, n_clips, chosen = 0, 0, 0, []
             folds = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=seed)
             for train, test in folds.split(np.zeros(len(y)), y):
                 x_train = np.concatenate([features[index[i]] for i in train])
                 y_train = np.concatenate([[y[i]] * len(features[index[i]]) for i in train])
                 model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=args.C))
-                model.fit(x_train, y_train)
+                if args.C_grid:  # C chosen by an inner 3-fold CV over the training files
+                    groups = np.concatenate([[i] * len(features[index[i]]) for i in train])
+                    model = GridSearchCV(model, {"logisticregression__C": args.C_grid},
+                                         cv=GroupKFold(n_splits=3))
+                    model.fit(x_train, y_train, groups=groups)
+                    chosen.append(model.best_params_["logisticregression__C"])
+                else:
+                    model.fit(x_train, y_train)
                 for i in test:
                     p = model.predict_proba(features[index[i]])
                     correct_clips += int(np.sum(model.classes_[p.argmax(1)] == y[i]))
                     n_clips += len(p)
                     correct_files += int(model.classes_[p.mean(0).argmax()] == y[i])
-            runs.append({"file_accuracy": correct_files / len(y), "clip_accuracy": correct_clips / n_clips})
+            runs.append({"file_accuracy": correct_files / len(y), "clip_accuracy": correct_clips / n_clips,
+                         **({"C_chosen": chosen} if args.C_grid else {})})
         report[subset] = {"n_files": len(y), "runs": runs,
                           "file_accuracy_mean": float(np.mean([r["file_accuracy"] for r in runs])),
                           "clip_accuracy_mean": float(np.mean([r["clip_accuracy"] for r in runs]))}
@@ -475,6 +485,11 @@ def card_for(model_dir, report: dict, *, script: str):
     from vocaltools.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(model_dir)
+    options = dict(checkpoint.model_options)
+    architecture = (f"{checkpoint.model}: the mean probability of {options['n_members']} "
+                    f"{options['member']} models trained with seeds 0-{options['n_members'] - 1}"
+                    + (f" (options {options['member_options']})" if options["member_options"] else "")
+                    if "n_members" in options else checkpoint.model)
     rendered = report.get("rendered", {})
     figures = {}
     for name, title in (("fsd7", "fsd-instruments, 7 S4 classes (real)"),
@@ -490,9 +505,9 @@ def card_for(model_dir, report: dict, *, script: str):
         description=(f"Instrument recognition, {len(checkpoint.labels)} of S4's 19 classes "
                      "(bass-clarinet and contra-bassoon have no free soundfont preset), from 1-s "
                      "log-mel clips (the 'instruments' preset); a file's answer is the mean of its "
-                     f"clip probabilities. Architecture {checkpoint.model}. The fsd-instruments "
-                     "figures are development-set figures (this run was picked over a second one "
-                     "on that set), so optimistic; see docs/results-instruments.md."),
+                     f"clip probabilities. Architecture {architecture}. The fsd-instruments "
+                     "figures are development-set figures (the configuration was chosen among "
+                     "others on that set), so optimistic; see docs/results-instruments.md."),
         training_data=("Phrases (melodies, legato and detached notes, repeated notes, held notes, "
                        "strummed chords; vibrato; varied velocity and register) rendered with "
                        "tinysoundfont from FluidR3_GM and MuseScore_General, each through random "
@@ -544,13 +559,19 @@ def cmd_all(args) -> None:
                                 phrases=args.phrases,
                                 copies=args.copies, soundfonts=",".join(TRAIN_SOUNDFONTS),
                                 seconds=3.0, seed=0, instruments="all")
-    cmd_render(render)
-    cmd_real(argparse.Namespace(data=args.data, out=str(work / "real")))
+    if not args.no_render:
+        cmd_render(render)
+        cmd_real(argparse.Namespace(data=args.data, out=str(work / "real")))
     model_dir = work / "models" / "instruments"
-    cmd_train(argparse.Namespace(store=render.store, model_dir=str(model_dir), model=args.model,
-                                 epochs=args.epochs, lr=args.lr, optimizer="adam", batch_size=32,
-                                 select="val_loss", seed=0, threads=args.threads, option=args.option,
-                                 precise_bn=2048))
+    members = [work / "models" / f"instruments-seed{seed}" for seed in range(args.seeds)]
+    for seed, member in enumerate(members):  # each member: its own split, initialisation, order
+        if not (member / "checkpoint.pt").exists():
+            cmd_train(argparse.Namespace(store=render.store, model_dir=str(member), model=args.model,
+                                         epochs=args.epochs, lr=args.lr, optimizer="adam",
+                                         batch_size=32, select="val_loss", seed=seed,
+                                         threads=args.threads, option=args.option, precise_bn=2048))
+        _print(evaluate_model(member, work / "real"))
+    cmd_ensemble(argparse.Namespace(out_dir=str(model_dir), model_dir=[str(m) for m in members]))
     report = evaluate_model(model_dir, work / "real")
     cmd_baseline(argparse.Namespace(store=render.store, real=str(work / "real"), C=1.0,
                                     output=str(work / "baseline-report.json")))
@@ -558,6 +579,7 @@ def cmd_all(args) -> None:
     report["baseline_fsd7_file_accuracy"] = baseline["fsd7"]["file"]["accuracy"]
     report["rendered"] = (f"{args.phrases} phrases of 3 s per instrument and soundfont, "
                           f"{args.copies} augmented copies each")
+    report["members"] = args.seeds
     _print(report)
     _write(report, model_dir / "real-report.json")
     if args.export:
@@ -619,6 +641,8 @@ def main(argv=None) -> None:
     p.add_argument("--level", choices=("clip", "file"), default="clip",
                    help="statistics per 1-s clip (answers averaged per file) or per whole file")
     p.add_argument("-C", type=float, default=1.0)
+    p.add_argument("--C-grid", type=float, nargs="+", dest="C_grid",
+                   help="choose C among these by an inner 3-fold CV (grouped by file) in each fold")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_cv)
     p = sub.add_parser("ensemble")
@@ -656,6 +680,10 @@ def main(argv=None) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--option", action="append")
+    p.add_argument("--seeds", type=int, default=3,
+                   help="members of the shipped ensemble (seeds 0..N-1, each trained on its own)")
+    p.add_argument("--no-render", action="store_true",
+                   help="use the rendered store and real sets already in WORK")
     p.add_argument("--export", action="store_true")
     p.set_defaults(func=cmd_all)
     args = parser.parse_args(argv)
