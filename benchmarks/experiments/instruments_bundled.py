@@ -49,6 +49,9 @@ SMS_FILES = {"flute-A4": "flute", "oboe-A4": "oboe", "trumpet-A4": "trumpet", "v
              "cello-phrase": "cello", "cello-double": "cello", "cello-double-2": "cello",
              "sax-phrase": "saxophone", "sax-phrase-short": "saxophone"}
 TRAIN_SOUNDFONTS = ("fluidr3", "musescore")
+#: the shipped members' model options (SpecAugment masks) and epochs: ``all``'s defaults
+SHIPPED_OPTIONS = ("freq_masks=2", "freq_mask_bands=8", "time_masks=2", "time_mask_frames=8")
+SHIPPED_EPOCHS = 8
 CLIP = {"clip_seconds": 1.0, "hop_seconds": 0.5}
 
 
@@ -563,13 +566,15 @@ def cmd_all(args) -> None:
         cmd_render(render)
         cmd_real(argparse.Namespace(data=args.data, out=str(work / "real")))
     model_dir = work / "models" / "instruments"
+    options = list(SHIPPED_OPTIONS) if args.option is None else \
+        [o for o in args.option if o != "none"]
     members = [work / "models" / f"instruments-seed{seed}" for seed in range(args.seeds)]
     for seed, member in enumerate(members):  # each member: its own split, initialisation, order
         if not (member / "checkpoint.pt").exists():
             cmd_train(argparse.Namespace(store=render.store, model_dir=str(member), model=args.model,
                                          epochs=args.epochs, lr=args.lr, optimizer="adam",
                                          batch_size=32, select="val_loss", seed=seed,
-                                         threads=args.threads, option=args.option, precise_bn=2048))
+                                         threads=args.threads, option=options, precise_bn=2048))
         _print(evaluate_model(member, work / "real"))
     cmd_ensemble(argparse.Namespace(out_dir=str(model_dir), model_dir=[str(m) for m in members]))
     report = evaluate_model(model_dir, work / "real")
@@ -676,10 +681,11 @@ def main(argv=None) -> None:
     p.add_argument("--phrases", type=int, default=16)
     p.add_argument("--copies", type=int, default=2)
     p.add_argument("--model", default="mel_cnn")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=SHIPPED_EPOCHS)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--option", action="append")
+    p.add_argument("--option", action="append",
+                   help=f"model option k=v (default: {' '.join(SHIPPED_OPTIONS)}; 'none' for none)")
     p.add_argument("--seeds", type=int, default=3,
                    help="members of the shipped ensemble (seeds 0..N-1, each trained on its own)")
     p.add_argument("--no-render", action="store_true",
