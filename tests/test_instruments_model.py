@@ -147,3 +147,71 @@ def test_mel_cnn_follows_the_model_contract_at_any_length():
         # the clip's level is removed: a gain (a dB offset) does not change the answer
         torch.testing.assert_close(model(x + 12.0), model(x), atol=1e-4, rtol=1e-4)
     assert features.shape == (2, 128)
+
+
+def test_mel_cnn_band_norm_removes_a_fixed_filter_and_masks_act_in_training_only():
+    import torch
+
+    from vocaltools.models.registry import build_model
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 1, 64, 44) * 10.0
+    # a microphone's or room's response: a constant dB offset per mel band
+    filter_db = torch.linspace(-12.0, 6.0, 64).view(1, 1, 64, 1) + 3.0 * torch.sin(torch.arange(64.0)).view(1, 1, 64, 1)
+    banded = build_model("mel_cnn", n_classes=4, band_norm=True).eval()
+    plain = build_model("mel_cnn", n_classes=4).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(banded(x + filter_db), banded(x), atol=1e-4, rtol=1e-4)
+        assert float((plain(x + filter_db) - plain(x)).abs().max()) > 1e-3  # clip_norm alone does not
+    masked = build_model("mel_cnn", n_classes=4, freq_masks=2, freq_mask_bands=8, time_masks=2,
+                         time_mask_frames=8)
+    masked.load_state_dict(plain.state_dict())
+    masked.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(masked(x), plain(x), atol=1e-6, rtol=1e-6)  # eval: no masks
+
+
+def test_spec_mask_zeroes_whole_bands_and_frames_within_the_width():
+    import torch
+
+    from vocaltools.models.melcnn import spec_mask
+
+    torch.manual_seed(1)
+    x = torch.ones(50, 1, 64, 44)
+    bands = spec_mask(x, n_masks=2, width=8, dim=2)
+    zeroed = (bands == 0).all(dim=3)[:, 0]  # [clip, band]: a band is zeroed in every frame or none
+    assert torch.equal((bands == 0).any(dim=3)[:, 0], zeroed)
+    assert 0 < int(zeroed.sum(dim=1).max()) <= 16 and float(zeroed.float().mean()) > 0.01
+    frames = spec_mask(x, n_masks=1, width=5, dim=3)
+    per_clip = (frames == 0).all(dim=2)[:, 0].sum(dim=1)
+    assert int(per_clip.max()) <= 5 and int(per_clip.min()) >= 0 and int(per_clip.sum()) > 0
+    assert torch.equal(spec_mask(x, n_masks=0, width=8, dim=2), x)
+
+
+def test_an_ensemble_answers_the_mean_probability_of_its_members(tmp_path):
+    import torch
+
+    from vocaltools.checkpoint import Checkpoint, build_from_checkpoint, load_checkpoint, save_checkpoint
+    from vocaltools.errors import ModelError
+    from vocaltools.models.ensemble import ensemble_checkpoint
+    from vocaltools.models.registry import build_model
+
+    def member(seed, labels=("a", "b", "c")):
+        torch.manual_seed(seed)
+        model = build_model("mel_cnn", n_classes=3, widths=[4, 8])
+        return Checkpoint(model="mel_cnn", model_options={"widths": [4, 8]}, n_classes=3,
+                          task="classify", inputs=("logmel",), labels=labels, target="instrument",
+                          feature_config={"preset": "instruments"}, clip_config={"clip_seconds": 1.0},
+                          state_dict=model.state_dict())
+
+    members = [member(0), member(1), member(2)]
+    joined = ensemble_checkpoint(members)
+    assert joined.model == "mel_cnn_ensemble" and joined.model_options["n_members"] == 3
+    save_checkpoint(tmp_path / "ensemble.pt", joined)
+    ensemble = build_from_checkpoint(load_checkpoint(tmp_path / "ensemble.pt"))
+    x = torch.randn(5, 1, 64, 44)
+    with torch.no_grad():
+        expected = torch.stack([torch.softmax(build_from_checkpoint(m)(x), dim=1) for m in members]).mean(0)
+        torch.testing.assert_close(torch.softmax(ensemble(x), dim=1), expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ModelError, match="differs from member 0 in labels"):
+        ensemble_checkpoint([member(0), member(1, labels=("a", "b", "d"))])

@@ -8,12 +8,18 @@ Steps (each a sub-command; ``all`` runs the ones that build the shipped model)::
     real DATA OUT          featurize fsd-instruments (its 7 S4 classes) and the sms-tools
                            instruments into OUT/fsd7 and OUT/sms (evaluation only)
     train STORE MODEL_DIR [--model mel_cnn] [--epochs E] [--option k=v ...]
-    evaluate MODEL_DIR REAL [-o REPORT.json]
+    evaluate MODEL_DIR [MODEL_DIR ...] REAL [-o REPORT.json]   several folders: an ensemble
     baseline STORE REAL [-o REPORT.json]   MFCC statistics + logistic regression on STORE's clips
-    cv DATA [-o REPORT.json]               in-domain: fsd-instruments cross-validated (MFCC + LR)
+    cv DATA [--level clip|file] [--C-grid C ...] [-o REPORT.json]   in-domain: fsd-instruments
+                           cross-validated (MFCC + LR; C fixed or chosen by inner CV)
+    ensemble OUT_DIR MODEL_DIR [MODEL_DIR ...]   join trained models into one (mean probability)
     export MODEL_DIR REPORT.json [--name instruments]   write vocaltools/bundled/NAME.*
     fixture INSTRUMENT SOUNDFONT OUT.flac   a test input (a phrase of seed 101, room augmentation)
-    all WORK DATA          render (room) -> real -> train -> evaluate -> baseline -> export
+    probe WORK DATA [--phrases N]   pretrained features (CREPE tiny, GE2E) against MFCC statistics:
+                           each embeds 1-s clips of rendered phrases and of fsd-instruments,
+                           logistic regression on the renders, file accuracy on the real files
+    all WORK DATA [--seeds N]   render (room) -> real -> train N seeds -> ensemble -> evaluate
+                           -> baseline -> export
 
 Training data (what ships): FluidR3_GM and MuseScore_General only (both MIT). pretty_midi's
 TimGM6mb (GPL-2) is never used here. The FSD clips (licences unknown) and sms-tools are read only
@@ -43,6 +49,9 @@ SMS_FILES = {"flute-A4": "flute", "oboe-A4": "oboe", "trumpet-A4": "trumpet", "v
              "cello-phrase": "cello", "cello-double": "cello", "cello-double-2": "cello",
              "sax-phrase": "saxophone", "sax-phrase-short": "saxophone"}
 TRAIN_SOUNDFONTS = ("fluidr3", "musescore")
+#: the shipped members' model options (SpecAugment masks) and epochs: ``all``'s defaults
+SHIPPED_OPTIONS = ("freq_masks=2", "freq_mask_bands=8", "time_masks=2", "time_mask_frames=8")
+SHIPPED_EPOCHS = 8
 CLIP = {"clip_seconds": 1.0, "hop_seconds": 0.5}
 
 
@@ -189,20 +198,27 @@ def scores_of(*, true, probabilities, classes, owner, n_items, item_true):
 
 
 def evaluate_model(model_dir, real_dir) -> dict:
+    """Scores on the real sets; ``model_dir`` may be a list of model folders, whose clip
+    probabilities are averaged (an ensemble; the folders must share labels and clip settings)."""
     import torch
 
     from vocaltools.formats.store import FeatureStore
     from vocaltools.inference.predict import load_model
 
-    loaded = load_model(str(model_dir), device="cpu")
-    report = {"model": str(model_dir), "labels": list(loaded.labels)}
+    dirs = [model_dir] if isinstance(model_dir, (str, Path)) else list(model_dir)
+    members = [load_model(str(d), device="cpu") for d in dirs]
+    loaded = members[0]
+    if any(list(m.labels) != list(loaded.labels) for m in members):
+        raise SystemExit("error: the ensemble's models have different labels")
+    report = {"model": [str(d) for d in dirs] if len(dirs) > 1 else str(dirs[0]),
+              "labels": list(loaded.labels)}
     for name in ("fsd7", "sms"):
         store = FeatureStore(Path(real_dir) / name)
         ids, item_true, clips, owner = _clips(store, clip=loaded.checkpoint.clip_config)
         with torch.no_grad():
-            probabilities = np.concatenate([
-                torch.softmax(loaded.module(torch.from_numpy(clips[i:i + 64])), dim=1).numpy()
-                for i in range(0, len(clips), 64)])
+            probabilities = np.mean([np.concatenate([
+                torch.softmax(m.module(torch.from_numpy(clips[i:i + 64])), dim=1).numpy()
+                for i in range(0, len(clips), 64)]) for m in members], axis=0)
         true = [item_true[i] for i in owner]
         report[name] = scores_of(true=true, probabilities=probabilities, classes=loaded.labels,
                                  owner=owner, n_items=len(ids), item_true=item_true)
@@ -229,9 +245,11 @@ def _write(report: dict, path) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    report = evaluate_model(args.model_dir, args.real)
+    report = evaluate_model(args.model_dir if len(args.model_dir) > 1 else args.model_dir[0],
+                            args.real)
     _print(report)
-    _write(report, args.output or Path(args.model_dir) / "real-report.json")
+    _write(report, args.output or (None if len(args.model_dir) > 1 else
+                                   Path(args.model_dir[0]) / "real-report.json"))
 
 
 def _mfcc(clips):
@@ -269,7 +287,7 @@ def cmd_cv(args) -> None:
     side), MFCC statistics + logistic regression, on all 10 classes and on the 7 S4 classes;
     also the clip-level figure when ``--level clip``."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -297,25 +315,33 @@ def cmd_cv(args) -> None:
         files.append(row["path"])
         labels.append(row["instrument"])
     report = {"model": "mfcc-stats + logistic regression", "folds": args.folds, "seeds": args.seeds,
-              "level": args.level, "C": args.C}
+              "level": args.level, "C": args.C_grid or args.C}
     for subset, keep in (("10 classes", set(labels)), ("7 S4 classes", set(FSD_CLASSES))):
         index = [i for i, label in enumerate(labels) if label in keep]
         y = np.array([labels[i] for i in index])
         runs = []
         for seed in range(args.seeds):
-            correct_files, correct_clips, n_clips = 0, 0, 0
+            correct_files, correct_clips, n_clips, chosen = 0, 0, 0, []
             folds = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=seed)
             for train, test in folds.split(np.zeros(len(y)), y):
                 x_train = np.concatenate([features[index[i]] for i in train])
                 y_train = np.concatenate([[y[i]] * len(features[index[i]]) for i in train])
                 model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=args.C))
-                model.fit(x_train, y_train)
+                if args.C_grid:  # C chosen by an inner 3-fold CV over the training files
+                    groups = np.concatenate([[i] * len(features[index[i]]) for i in train])
+                    model = GridSearchCV(model, {"logisticregression__C": args.C_grid},
+                                         cv=GroupKFold(n_splits=3))
+                    model.fit(x_train, y_train, groups=groups)
+                    chosen.append(model.best_params_["logisticregression__C"])
+                else:
+                    model.fit(x_train, y_train)
                 for i in test:
                     p = model.predict_proba(features[index[i]])
                     correct_clips += int(np.sum(model.classes_[p.argmax(1)] == y[i]))
                     n_clips += len(p)
                     correct_files += int(model.classes_[p.mean(0).argmax()] == y[i])
-            runs.append({"file_accuracy": correct_files / len(y), "clip_accuracy": correct_clips / n_clips})
+            runs.append({"file_accuracy": correct_files / len(y), "clip_accuracy": correct_clips / n_clips,
+                         **({"C_chosen": chosen} if args.C_grid else {})})
         report[subset] = {"n_files": len(y), "runs": runs,
                           "file_accuracy_mean": float(np.mean([r["file_accuracy"] for r in runs])),
                           "clip_accuracy_mean": float(np.mean([r["clip_accuracy"] for r in runs]))}
@@ -324,11 +350,149 @@ def cmd_cv(args) -> None:
     _write(report, args.output)
 
 
+def _probe_audio(work: Path, data: Path, n_phrases: int):
+    """Rendered phrases (room augmentation, one copy) and the fsd-instruments 7-class files, as
+    16 kHz and 22,050 Hz waveforms, cached in ``work/probe-audio-N.npz``."""
+    from vocaltools.audio import load_audio
+    from vocaltools.augment import ROOM, augment
+    from vocaltools.phrases import PATCHES, PhraseRenderer, iter_phrases
+
+    cache = work / f"probe-audio-{n_phrases}.npz"
+    if cache.exists():
+        z = np.load(cache, allow_pickle=True)
+        return z["train"].tolist(), list(z["train_y"]), z["real"].tolist(), list(z["real_y"])
+    train, train_y = [], []
+    for font_index, font in enumerate(TRAIN_SOUNDFONTS):
+        renderer = PhraseRenderer(font, sample_rate=22050)
+        for index, phrase in enumerate(iter_phrases(renderer, instruments=list(PATCHES),
+                                                    n_phrases=n_phrases, seconds=3.0, seed=7)):
+            audio = augment(phrase.audio, sample_rate=phrase.sample_rate, config=ROOM,
+                            rng=np.random.default_rng([7, font_index, index]))
+            train.append(audio.astype(np.float32))
+            train_y.append(phrase.instrument)
+        log(f"probe: rendered {font}")
+    real, real_y = [], []
+    with open(data / "fsd-instruments" / "metadata.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["instrument"] in FSD_CLASSES:
+                real.append(load_audio(data / "fsd-instruments" / row["path"], sample_rate=22050))
+                real_y.append(FSD_CLASSES[row["instrument"]])
+    work.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, train=np.array(train, dtype=object), train_y=np.array(train_y),
+             real=np.array(real, dtype=object), real_y=np.array(real_y))
+    return train, train_y, real, real_y
+
+
+def _one_second_clips(audio: np.ndarray, sample_rate: int) -> list[np.ndarray]:
+    n, hop = sample_rate, sample_rate // 2
+    audio = np.pad(audio, (0, max(0, n - audio.size)))
+    return [audio[i:i + n] for i in range(0, max(1, audio.size - n + 1), hop)]
+
+
+def _embed_crepe(clips16):
+    """CREPE tiny's last conv layer (256 values per 1024-sample frame, frames every 40 ms):
+    mean and standard deviation over a clip's frames."""
+    import torch
+    from torch.nn import functional as F
+
+    from vocaltools.models.crepe import crepe_frames, load_crepe
+
+    net = load_crepe("tiny")
+    out = []
+    with torch.no_grad():
+        for clip in clips16:
+            x = torch.from_numpy(crepe_frames(clip, hop_length=640))[:, None, :]
+            for i in range(1, 7):
+                conv, norm = getattr(net, f"conv{i}"), getattr(net, f"conv{i}_BN")
+                x = F.pad(x, (254, 254) if i == 1 else (31, 32))
+                x = F.relu(F.conv1d(x, conv.weight[..., 0], conv.bias, stride=conv.stride[0]))
+                x = F.batch_norm(x, norm.running_mean, norm.running_var, norm.weight, norm.bias,
+                                 False, 0.0, norm.eps)
+                x = F.max_pool1d(x, 2, 2)
+            h = x.transpose(1, 2).reshape(len(x), -1).numpy()
+            out.append(np.concatenate([h.mean(0), h.std(0)]))
+    return np.stack(out)
+
+
+def _embed_ge2e(clips16):
+    """The GE2E encoder's 256-d embedding of each 1-s clip (100 frames of the 'ge2e' preset)."""
+    import torch
+
+    from vocaltools.features import get_preset
+    from vocaltools.features.compute import compute_features
+    from vocaltools.models.ge2e import build
+
+    config = get_preset("ge2e")
+    net = build(head="embed").eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(clips16), 64):
+            mels = [compute_features(c, sample_rate=16000, config=config)["logmel"]
+                    for c in clips16[start:start + 64]]
+            width = min(m.shape[-1] for m in mels)
+            x = torch.from_numpy(np.stack([m[..., :width] for m in mels]).astype(np.float32))
+            out.append(net(x).numpy())
+    return np.concatenate(out)
+
+
+def _embed_mfcc(clips22):
+    from vocaltools.features import get_preset
+    from vocaltools.features.compute import compute_features
+
+    config = get_preset("instruments")
+    mels = [compute_features(c, sample_rate=22050, config=config)["logmel"] for c in clips22]
+    width = min(m.shape[-1] for m in mels)
+    return _mfcc(np.stack([m[..., :width] for m in mels]))
+
+
+def cmd_probe(args) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import soxr
+
+    train, train_y, real, real_y = _probe_audio(Path(args.work), Path(args.data), args.phrases)
+    sets = {}
+    for name, audios, labels in (("train", train, train_y), ("real", real, real_y)):
+        clips22, clips16, owner = [], [], []
+        for i, audio in enumerate(audios):
+            pieces = _one_second_clips(np.asarray(audio, dtype=np.float32), 22050)
+            clips22 += pieces
+            clips16 += [soxr.resample(c, 22050, 16000, quality="HQ").astype(np.float32) for c in pieces]
+            owner += [i] * len(pieces)
+        sets[name] = (clips22, clips16, np.array(owner), list(labels))
+    report = {"phrases": args.phrases, "n_train_files": len(train), "n_real_files": len(real)}
+    for backbone in args.backbones.split(","):
+        start = time.time()
+        embed = {"crepe-tiny": lambda s: _embed_crepe(s[1]), "ge2e": lambda s: _embed_ge2e(s[1]),
+                 "mfcc": lambda s: _embed_mfcc(s[0])}[backbone]
+        x_train, x_real = embed(sets["train"]), embed(sets["real"])
+        _, _, train_owner, labels = sets["train"]
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=args.C))
+        model.fit(x_train, [labels[i] for i in train_owner])
+        _, _, owner, item_true = sets["real"]
+        r = scores_of(true=[item_true[i] for i in owner], probabilities=model.predict_proba(x_real),
+                      classes=list(model.classes_), owner=owner, n_items=len(item_true),
+                      item_true=item_true)
+        report[backbone] = {"dims": int(x_train.shape[1]), "seconds": round(time.time() - start, 1),
+                            "fsd7": r}
+        log(f"probe {backbone} ({x_train.shape[1]} dims, {time.time() - start:.0f} s): fsd7 file acc "
+            f"{r['file']['accuracy']:.3f} (among present {r['file']['accuracy_among_present']:.3f}), "
+            f"clip acc {r['clip']['accuracy']:.3f}")
+    _write(report, args.output or Path(args.work) / f"probe-{args.phrases}.json")
+
+
 def card_for(model_dir, report: dict, *, script: str):
     from vocaltools.bundled import ModelCard
     from vocaltools.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(model_dir)
+    options = dict(checkpoint.model_options)
+    architecture = (f"{checkpoint.model}: the mean probability of {options['n_members']} "
+                    f"{options['member']} models trained with seeds 0-{options['n_members'] - 1}"
+                    + (f" (options {options['member_options']})" if options["member_options"] else "")
+                    if "n_members" in options else checkpoint.model)
     rendered = report.get("rendered", {})
     figures = {}
     for name, title in (("fsd7", "fsd-instruments, 7 S4 classes (real)"),
@@ -344,9 +508,9 @@ def card_for(model_dir, report: dict, *, script: str):
         description=(f"Instrument recognition, {len(checkpoint.labels)} of S4's 19 classes "
                      "(bass-clarinet and contra-bassoon have no free soundfont preset), from 1-s "
                      "log-mel clips (the 'instruments' preset); a file's answer is the mean of its "
-                     f"clip probabilities. Architecture {checkpoint.model}. The fsd-instruments "
-                     "figures are development-set figures (this run was picked over a second one "
-                     "on that set), so optimistic; see docs/results-instruments.md."),
+                     f"clip probabilities. Architecture {architecture}. The fsd-instruments "
+                     "figures are development-set figures (the configuration was chosen among "
+                     "others on that set), so optimistic; see docs/results-instruments.md."),
         training_data=("Phrases (melodies, legato and detached notes, repeated notes, held notes, "
                        "strummed chords; vibrato; varied velocity and register) rendered with "
                        "tinysoundfont from FluidR3_GM and MuseScore_General, each through random "
@@ -357,6 +521,16 @@ def card_for(model_dir, report: dict, *, script: str):
                      "by S. Christian Collins (MIT, parts CC0/PD; built on Fluid R3 Mono by Michael "
                      "Cowgill and Frank Wen; Debian musescore-general-soundfont)"),
         figures=figures, script=script)
+
+
+def cmd_ensemble(args) -> None:
+    from vocaltools.checkpoint import load_checkpoint, save_checkpoint
+    from vocaltools.models.ensemble import ensemble_checkpoint
+
+    checkpoint = ensemble_checkpoint([load_checkpoint(d) for d in args.model_dir])
+    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    path = save_checkpoint(Path(args.out_dir), checkpoint)
+    log(f"{path}: {checkpoint.model} of {len(args.model_dir)} members")
 
 
 def cmd_export(args) -> None:
@@ -388,13 +562,21 @@ def cmd_all(args) -> None:
                                 phrases=args.phrases,
                                 copies=args.copies, soundfonts=",".join(TRAIN_SOUNDFONTS),
                                 seconds=3.0, seed=0, instruments="all")
-    cmd_render(render)
-    cmd_real(argparse.Namespace(data=args.data, out=str(work / "real")))
+    if not args.no_render:
+        cmd_render(render)
+        cmd_real(argparse.Namespace(data=args.data, out=str(work / "real")))
     model_dir = work / "models" / "instruments"
-    cmd_train(argparse.Namespace(store=render.store, model_dir=str(model_dir), model=args.model,
-                                 epochs=args.epochs, lr=args.lr, optimizer="adam", batch_size=32,
-                                 select="val_loss", seed=0, threads=args.threads, option=args.option,
-                                 precise_bn=2048))
+    options = list(SHIPPED_OPTIONS) if args.option is None else \
+        [o for o in args.option if o != "none"]
+    members = [work / "models" / f"instruments-seed{seed}" for seed in range(args.seeds)]
+    for seed, member in enumerate(members):  # each member: its own split, initialisation, order
+        if not (member / "checkpoint.pt").exists():
+            cmd_train(argparse.Namespace(store=render.store, model_dir=str(member), model=args.model,
+                                         epochs=args.epochs, lr=args.lr, optimizer="adam",
+                                         batch_size=32, select="val_loss", seed=seed,
+                                         threads=args.threads, option=options, precise_bn=2048))
+        _print(evaluate_model(member, work / "real"))
+    cmd_ensemble(argparse.Namespace(out_dir=str(model_dir), model_dir=[str(m) for m in members]))
     report = evaluate_model(model_dir, work / "real")
     cmd_baseline(argparse.Namespace(store=render.store, real=str(work / "real"), C=1.0,
                                     output=str(work / "baseline-report.json")))
@@ -402,6 +584,7 @@ def cmd_all(args) -> None:
     report["baseline_fsd7_file_accuracy"] = baseline["fsd7"]["file"]["accuracy"]
     report["rendered"] = (f"{args.phrases} phrases of 3 s per instrument and soundfont, "
                           f"{args.copies} augmented copies each")
+    report["members"] = args.seeds
     _print(report)
     _write(report, model_dir / "real-report.json")
     if args.export:
@@ -445,7 +628,8 @@ def main(argv=None) -> None:
     p.add_argument("--option", action="append")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("evaluate")
-    p.add_argument("model_dir")
+    p.add_argument("model_dir", nargs="+", help="one model folder, or several: an ensemble "
+                   "(mean of their clip probabilities)")
     p.add_argument("real")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_evaluate)
@@ -462,8 +646,14 @@ def main(argv=None) -> None:
     p.add_argument("--level", choices=("clip", "file"), default="clip",
                    help="statistics per 1-s clip (answers averaged per file) or per whole file")
     p.add_argument("-C", type=float, default=1.0)
+    p.add_argument("--C-grid", type=float, nargs="+", dest="C_grid",
+                   help="choose C among these by an inner 3-fold CV (grouped by file) in each fold")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_cv)
+    p = sub.add_parser("ensemble")
+    p.add_argument("out_dir")
+    p.add_argument("model_dir", nargs="+")
+    p.set_defaults(func=cmd_ensemble)
     p = sub.add_parser("export")
     p.add_argument("model_dir")
     p.add_argument("report")
@@ -477,16 +667,29 @@ def main(argv=None) -> None:
     p.add_argument("output")
     p.add_argument("--seconds", type=float, default=2.5)
     p.set_defaults(func=cmd_fixture)
+    p = sub.add_parser("probe")
+    p.add_argument("work")
+    p.add_argument("data")
+    p.add_argument("--phrases", type=int, default=6)
+    p.add_argument("--backbones", default="mfcc,ge2e,crepe-tiny")
+    p.add_argument("-C", type=float, default=1.0)
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_probe)
     p = sub.add_parser("all")
     p.add_argument("work")
     p.add_argument("data")
     p.add_argument("--phrases", type=int, default=16)
     p.add_argument("--copies", type=int, default=2)
     p.add_argument("--model", default="mel_cnn")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=SHIPPED_EPOCHS)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--option", action="append")
+    p.add_argument("--option", action="append",
+                   help=f"model option k=v (default: {' '.join(SHIPPED_OPTIONS)}; 'none' for none)")
+    p.add_argument("--seeds", type=int, default=3,
+                   help="members of the shipped ensemble (seeds 0..N-1, each trained on its own)")
+    p.add_argument("--no-render", action="store_true",
+                   help="use the rendered store and real sets already in WORK")
     p.add_argument("--export", action="store_true")
     p.set_defaults(func=cmd_all)
     args = parser.parse_args(argv)

@@ -120,7 +120,11 @@ SPECS: tuple[ModelSpec, ...] = (
     # project models
     ModelSpec("mel_cnn", "classify", "melcnn", "vocaltools.models.melcnn:build", "",
               "Small CNN with global pooling on log-mel, for instruments (not from a paper; the "
-              "bundled 'instruments' model)", ("logmel",), "instruments", (1, 64, 44), 17, {}),
+              "members of the bundled 'instruments' model)", ("logmel",), "instruments", (1, 64, 44), 17, {}),
+    ModelSpec("mel_cnn_ensemble", "classify", "melcnn", "vocaltools.models.ensemble:build", "",
+              "Mean of the class probabilities of several trained mel_cnn models (joined after "
+              "training; the bundled 'instruments' model)", ("logmel",), "instruments",
+              (1, 64, 44), 17, {"member": "mel_cnn", "n_members": 2}),
     # pretrained: weights from an installed wheel, usable without training
     ModelSpec("ge2e", "embed", "ge2e", "vocaltools.models.ge2e:build", "",
               "GE2E speaker encoder (Wan et al. 2018), pretrained weights of resemblyzer: "

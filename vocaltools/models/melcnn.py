@@ -4,7 +4,15 @@ not from a paper; the bundled ``instruments`` model).
 ``float32 [batch, channels, n_mels, n_frames] -> [batch, n_classes]``:
 
 - the clip's mean level is subtracted (``clip_norm``), so a recording's gain and the level it is
-  referenced to do not matter; then BatchNorm over the input channel;
+  referenced to do not matter; or (``band_norm``) each mel band's mean over the clip's frames,
+  i.e. cepstral mean subtraction in the mel domain: a fixed filter (a microphone's response, a
+  room's average colour, an mp3 band limit) adds a constant per band to a dB spectrogram and is
+  removed, and with it the clip's long-term spectral envelope; what is left is how each band
+  moves in time (onsets, decays, vibrato, the partials of note changes). Then BatchNorm over the
+  input channel;
+- in training only, SpecAugment masks (Park et al., Interspeech 2019): ``freq_masks`` bands of up
+  to ``freq_mask_bands`` mel bands and ``time_masks`` spans of up to ``time_mask_frames`` frames
+  set to 0 (the normalised mean), drawn per clip from torch's generator;
 - ``len(widths)`` blocks of ``[conv 3x3 -> BN -> ReLU] x convs_per_block -> MaxPool 2x2``
   (widths 16, 32, 64, 128 and one conv per block by default: about 10 M multiply-adds per 1-s
   clip of the ``instruments`` preset, 64 x 43);
@@ -31,12 +39,32 @@ def _block(c_in: int, c_out: int, n_convs: int) -> nn.Sequential:
     return nn.Sequential(*layers, nn.MaxPool2d(2))
 
 
+def spec_mask(x: torch.Tensor, *, n_masks: int, width: int, dim: int) -> torch.Tensor:
+    """``x`` with ``n_masks`` spans of ``0..width`` positions along ``dim`` (2 = bands, 3 = frames)
+    set to 0, drawn independently for every clip."""
+    if n_masks <= 0 or width <= 0:
+        return x
+    size = x.shape[dim]
+    position = torch.arange(size, device=x.device)
+    keep = torch.ones(x.shape[0], size, dtype=torch.bool, device=x.device)
+    for _ in range(n_masks):
+        span = torch.randint(0, width + 1, (x.shape[0], 1), device=x.device)
+        start = (torch.rand(x.shape[0], 1, device=x.device) * (size - span + 1)).long()
+        keep &= ~((position >= start) & (position < start + span))
+    shape = [x.shape[0], 1, 1, 1]
+    shape[dim] = size
+    return x * keep.view(shape).to(x.dtype)
+
+
 class MelCNN(nn.Module):
     def __init__(self, *, n_classes: int, in_channels: int = 1, widths: tuple[int, ...] = (16, 32, 64, 128),
                  convs_per_block: int = 1, hidden: int = 128, dropout: float = 0.3,
-                 clip_norm: bool = True):
+                 clip_norm: bool = True, band_norm: bool = False, freq_masks: int = 0,
+                 freq_mask_bands: int = 8, time_masks: int = 0, time_mask_frames: int = 8):
         super().__init__()
         self.clip_norm = bool(clip_norm)
+        self.band_norm = bool(band_norm)
+        self.masks = ((int(freq_masks), int(freq_mask_bands), 2), (int(time_masks), int(time_mask_frames), 3))
         self.input_norm = nn.BatchNorm2d(in_channels)
         blocks, c = [], in_channels
         for width in widths:
@@ -47,8 +75,13 @@ class MelCNN(nn.Module):
         self.classifier = nn.Linear(hidden, n_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        if self.clip_norm:
+        if self.band_norm:
+            x = x - x.mean(dim=3, keepdim=True)
+        elif self.clip_norm:
             x = x - x.mean(dim=(2, 3), keepdim=True)
+        if self.training:
+            for n_masks, width, dim in self.masks:
+                x = spec_mask(x, n_masks=n_masks, width=width, dim=dim)
         x = self.blocks(self.input_norm(x))  # [batch, c, n_mels / 2^k, n_frames / 2^k]
         pooled = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)  # [batch, 2c]
         return self.head(pooled)
@@ -58,7 +91,11 @@ class MelCNN(nn.Module):
 
 
 def build(*, n_classes: int, in_channels: int = 1, widths=(16, 32, 64, 128), convs_per_block: int = 1,
-          hidden: int = 128, dropout: float = 0.3, clip_norm: bool = True) -> MelCNN:
+          hidden: int = 128, dropout: float = 0.3, clip_norm: bool = True, band_norm: bool = False,
+          freq_masks: int = 0, freq_mask_bands: int = 8, time_masks: int = 0,
+          time_mask_frames: int = 8) -> MelCNN:
     return MelCNN(n_classes=n_classes, in_channels=in_channels, widths=tuple(widths),
                   convs_per_block=convs_per_block, hidden=hidden, dropout=dropout,
-                  clip_norm=clip_norm)
+                  clip_norm=clip_norm, band_norm=band_norm, freq_masks=freq_masks,
+                  freq_mask_bands=freq_mask_bands, time_masks=time_masks,
+                  time_mask_frames=time_mask_frames)
