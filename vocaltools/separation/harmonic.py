@@ -31,7 +31,7 @@ from vocaltools.errors import ConfigError
 from vocaltools.separation.base import (ConfiguredSeparator, StemArrays, check_chunking,
                                         check_stft, masked_stems)
 from vocaltools.separation.melody import MelodyConfig, track_melody
-from vocaltools.separation.repet import repeating_background, softmask
+from vocaltools.separation.repet import RepetConfig, repeating_background, softmask
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,10 @@ class HarmonicConfig:
     mask_width_ratio: float = 0.01
     repet_weight: float = 0.3
     background_subtraction: float = 0.6
-    n_neighbors: int = 80
-    min_distance_seconds: float = 3.0
-    margin_vocals: float = 1.5
-    vocal_fmin: float = 100.0
+    n_neighbors: int = RepetConfig.n_neighbors
+    min_distance_seconds: float = RepetConfig.min_distance_seconds
+    margin_vocals: float = RepetConfig.margin_vocals
+    vocal_fmin: float = RepetConfig.vocal_fmin
     f0_min: float = MelodyConfig.f0_min
     f0_max: float = MelodyConfig.f0_max
     resolution_cents: float = MelodyConfig.resolution_cents
