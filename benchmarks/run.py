@@ -43,7 +43,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout benchmarked; --root changes it
 if str(ROOT) not in sys.path:
@@ -78,6 +78,24 @@ class Row:
 
 def unavailable(name: str, unit: str, reference: str, why: str) -> Row:
     return Row(name, None, unit, reference, None, note=f"not available: {why}")
+
+
+def usable_devices(devices: list[str], rows: list[Row], *, name: Callable[[str], str], unit: str,
+                   reference: str) -> Iterator[tuple[str, str]]:
+    """``(device, name(device))`` for each device that can run; for the others a row saying why
+    goes to ``rows``."""
+    try:
+        from vocaltools.device import resolve_device
+    except ImportError as error:  # a --root checkout without it
+        rows.extend(unavailable(name(device), unit, reference, str(error)) for device in devices)
+        return
+    for device in devices:
+        try:
+            resolve_device(device)
+        except Exception as error:  # noqa: BLE001 - reported in the table
+            rows.append(unavailable(name(device), unit, reference, str(error)))
+            continue
+        yield device, name(device)
 
 
 def median_time(function: Callable[[], object], repeats: int, warmup: int = 1) -> float:
@@ -222,18 +240,8 @@ def bench_featurize(*, workdir: Path, seconds: float, repeats: int, devices: lis
     note = f"{len(files)} file(s), {audio_seconds:.0f} s; {how}"
     rows = [Row("featurize fgnl, numpy engine", audio_seconds / numpy_s, "x RT",
                 "librosa loop (load+mel+dB)", audio_seconds / librosa_s, note=note)]
-    try:
-        from vocaltools.device import resolve_device
-    except ImportError as error:
-        rows.append(unavailable("featurize fgnl, torch", "x RT", "numpy engine", str(error)))
-        return rows
-    for device in devices:
-        name = f"featurize fgnl, torch {device}"
-        try:
-            resolve_device(device)
-        except Exception as error:  # noqa: BLE001 - reported in the table
-            rows.append(unavailable(name, "x RT", "numpy engine", str(error)))
-            continue
+    for device, name in usable_devices(devices, rows, name=lambda d: f"featurize fgnl, torch {d}",
+                                       unit="x RT", reference="numpy engine"):
         torch_s = median_time(lambda: torch_run(device), repeats)
         rows.append(Row(name, audio_seconds / torch_s, "x RT", "numpy engine",
                         audio_seconds / numpy_s, note=note))
@@ -256,7 +264,6 @@ def bench_torch_batches(*, clip_seconds: float, n_clips: int, cqt_seconds: float
     from vocaltools.synth import make_singers, synth_voice
 
     try:
-        from vocaltools.device import resolve_device
         from vocaltools.features.torch_frontends import compute_features_torch
     except ImportError as error:
         return [unavailable("torch front ends", "x RT", "numpy engine", str(error))]
@@ -272,13 +279,8 @@ def bench_torch_batches(*, clip_seconds: float, n_clips: int, cqt_seconds: float
                                                         config=config) for c in clips], repeats)
         label = (f"{config.front_ends[0].name} batch {count}x{seconds:.0f}s" if count > 1
                  else f"{config.front_ends[0].name} {seconds:.0f}s ({preset})")
-        for device in devices:
-            name = f"{label}, torch {device}"
-            try:
-                resolve_device(device)
-            except Exception as error:  # noqa: BLE001 - reported in the table
-                rows.append(unavailable(name, "x RT", "numpy engine", str(error)))
-                continue
+        for device, name in usable_devices(devices, rows, name=lambda d: f"{label}, torch {d}",
+                                           unit="x RT", reference="numpy engine"):
 
             def run():
                 compute_features_torch(clips, config=config, device=device)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import run_cli, shared_data
+from conftest import invoke_cli, shared_data
 from vocaltools.bundled import get_bundled, load_bundled
 
 TECHNIQUES = ["belt", "breathy", "straight", "vibrato", "vocal_fry"]
@@ -33,7 +33,7 @@ def test_card_names_the_data_its_licence_and_the_script():
 
 
 def test_models_lists_it_with_the_attribution():
-    done = run_cli("models")
+    done = invoke_cli("models")
     assert done.returncode == 0, done.stderr
     assert "bundled model techniques" in done.stdout and "VocalSet" in done.stdout
     assert "CC BY 4.0" in done.stdout
@@ -47,7 +47,7 @@ def test_predict_by_name_gives_one_record_per_clip(tmp_path):
     tone = sum(np.sin(k * phase) / k for k in range(1, 8)) * 0.2
     path = tmp_path / "tone.flac"
     sf.write(path, tone.astype(np.float32), sample_rate)
-    done = run_cli("predict", str(path), "--model", "techniques", "-o", "-")
+    done = invoke_cli("predict", str(path), "--model", "techniques", "-o", "-")
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(records) == 2  # two whole 1-s clips
@@ -60,7 +60,7 @@ def test_predict_by_name_gives_one_record_per_clip(tmp_path):
 def test_predict_a_vocalset_clip():
     root = shared_data("vocalset-excerpts")
     clip = sorted((root / "audio" / "m2").glob("*vibrato*.flac"))[0]
-    done = run_cli("predict", str(clip), "--model", "techniques", "-o", "-")
+    done = invoke_cli("predict", str(clip), "--model", "techniques", "-o", "-")
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(records) == 1 and records[0]["top"][0]["label"] in TECHNIQUES

@@ -110,11 +110,11 @@ def test_featurize_melody_tracker_flag(tmp_path):
 
     import soundfile
 
-    from conftest import run_cli
+    from conftest import invoke_cli
 
     soundfile.write(tmp_path / "a.flac", _tone(196.0, 1.5), 16000)
-    result = run_cli("featurize", str(tmp_path / "a.flac"), "--preset", "fgnl-melody",
-                     "--melody-tracker", "crepe-tiny", "-o", str(tmp_path / "store"), "-q")
+    result = invoke_cli("featurize", str(tmp_path / "a.flac"), "--preset", "fgnl-melody",
+                        "--melody-tracker", "crepe-tiny", "-o", str(tmp_path / "store"), "-q")
     assert result.returncode == 0, result.stderr
     config = json.loads((tmp_path / "store" / "store.json").read_text())["feature_config"]
     melody = next(fe for fe in config["front_ends"] if fe["name"] == "melody")
@@ -125,6 +125,6 @@ def test_featurize_melody_tracker_flag(tmp_path):
 
     centres = bin_frequencies(128, 11025.0)[onehot.argmax(axis=0)]
     assert np.median(centres[5:-5]) <= 196.0 < np.median(centres[5:-5]) * 1.2
-    wrong = run_cli("featurize", str(tmp_path / "a.flac"), "--preset", "fgnl",
-                    "--melody-tracker", "crepe", "-o", str(tmp_path / "s2"), "-q")
+    wrong = invoke_cli("featurize", str(tmp_path / "a.flac"), "--preset", "fgnl",
+                       "--melody-tracker", "crepe", "-o", str(tmp_path / "s2"), "-q")
     assert wrong.returncode == 1 and "needs a melody front end" in wrong.stderr

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import invoke_cli
 from vocaltools.baselines import MfccStatsConfig, delta, mfcc_from_mel_db, mfcc_statistics
 from vocaltools.errors import InputError
 from vocaltools.index.embeddings import load_embeddings
@@ -61,8 +61,8 @@ def voice_store(tmp_path_factory):
 @pytest.mark.slow
 def test_baseline_embed_then_identify_unknown_singer(voice_store, tmp_path):
     emb = tmp_path / "mfcc.npz"
-    result = run_cli("embed", str(voice_store), "--baseline", "mfcc", "--clip-seconds", "1",
-                     "--hop-seconds", "0.5", "-o", str(emb))
+    result = invoke_cli("embed", str(voice_store), "--baseline", "mfcc", "--clip-seconds", "1",
+                        "--hop-seconds", "0.5", "-o", str(emb))
     assert result.returncode == 0, result.stderr
     embeddings = load_embeddings(emb)
     assert embeddings.n_items == 20 and embeddings.dim == 80
@@ -73,10 +73,10 @@ def test_baseline_embed_then_identify_unknown_singer(voice_store, tmp_path):
     # tenor lie close together, so holding either of those out would test the baseline instead)
     held_out = next(s for s in sorted(set(embeddings.labels)) if "Bass" in s)
     index = tmp_path / "index.npz"
-    result = run_cli("knn", "build", str(emb), "-o", str(index), "--where-not",
-                     f"singer={held_out}")
+    result = invoke_cli("knn", "build", str(emb), "-o", str(index), "--where-not",
+                        f"singer={held_out}")
     assert result.returncode == 0, result.stderr
-    result = run_cli("knn", "identify", str(index), str(emb), "--where", f"singer={held_out}")
+    result = invoke_cli("knn", "identify", str(index), str(emb), "--where", f"singer={held_out}")
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 4 and all(r["label"] == "unknown" for r in records), records
@@ -96,15 +96,15 @@ def test_siamese_store_training_and_model_embedding(voice_store, tmp_path):
     history = [json.loads(line) for line in (tmp_path / "model" / "history.jsonl").open()]
     assert len(history) == 2 and history[0]["schema"] == "vocaltools.history/1"
     emb = tmp_path / "emb.npz"
-    result = run_cli("embed", str(voice_store), "--model", str(tmp_path / "model"), "--normalize",
-                     "-o", str(emb))
+    result = invoke_cli("embed", str(voice_store), "--model", str(tmp_path / "model"),
+                        "--normalize", "-o", str(emb))
     assert result.returncode == 0, result.stderr
     embeddings = load_embeddings(emb)
     assert embeddings.dim == 16 and embeddings.meta["task"] == "embed"
     assert embeddings.meta["layer"] == "output" and embeddings.meta["normalize"] is True
     np.testing.assert_allclose(np.linalg.norm(embeddings.item_embeddings, axis=1), 1.0, rtol=1e-5)
-    result = run_cli("embed", str(voice_store), "--model", str(tmp_path / "model"),
-                     "--baseline", "mfcc", "-o", str(emb))
+    result = invoke_cli("embed", str(voice_store), "--model", str(tmp_path / "model"),
+                        "--baseline", "mfcc", "-o", str(emb))
     assert result.returncode == 1 and "exactly one of --model" in result.stderr
 
 

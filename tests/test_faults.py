@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import run_cli
+from conftest import invoke_cli, run_cli
 from vocaltools.audio import LOSSY_SHORTFALL_SECONDS, load_audio
 from vocaltools.errors import InputError
 
@@ -79,7 +79,7 @@ def test_sox_mp3_is_featurized(tmp_path):
     source = _tone(tmp_path / "a" / "song.flac", 2.0)
     _encode("sox", source, tmp_path / "a" / "song.mp3")
     (tmp_path / "a" / "song.flac").unlink()
-    result = run_cli("featurize", str(tmp_path / "a" / "song.mp3"), "-o", str(tmp_path / "s"))
+    result = invoke_cli("featurize", str(tmp_path / "a" / "song.mp3"), "-o", str(tmp_path / "s"))
     assert result.returncode == 0, result.stderr
     assert "1 written" in result.stderr
 
@@ -143,8 +143,8 @@ def test_embed_writes_every_good_item_and_names_every_bad_one(tmp_path):
     (folder / "a" / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     (folder / "b" / "empty.flac").write_bytes(b"")
     out = tmp_path / "emb.npz"
-    result = run_cli("embed", str(folder), "--baseline", "mfcc", "--clip-seconds", "1",
-                     "-o", str(out))
+    result = invoke_cli("embed", str(folder), "--baseline", "mfcc", "--clip-seconds", "1",
+                        "-o", str(out))
     assert result.returncode == 1, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 2, result.stderr
@@ -188,15 +188,15 @@ def test_another_file_under_a_finished_id_is_an_error_not_a_skip(tmp_path):
     a = _tone(tmp_path / "A" / "song01.flac", 1.0, f0=200.0, rate=16000)
     b = _tone(tmp_path / "B" / "song01.flac", 1.0, f0=300.0, rate=16000)
     store = tmp_path / "S"
-    first = run_cli("featurize", str(a), "-o", str(store))
+    first = invoke_cli("featurize", str(a), "-o", str(store))
     assert first.returncode == 0 and "1 written" in first.stderr, first.stderr
-    other = run_cli("featurize", str(b), "-o", str(store))
+    other = invoke_cli("featurize", str(b), "-o", str(store))
     assert other.returncode == 1, other.stderr
     error = other.stderr.splitlines()[0]
     assert error.startswith(f"error: {b}: item id 'song01' is already in {store}")
     assert str(a) in error and "write to another store" in error and "delete" in error
     assert [r["audio_path"] for r in _manifest(store)] == [str(a)]
-    again = run_cli("featurize", str(a), "-o", str(store))  # the same file: done
+    again = invoke_cli("featurize", str(a), "-o", str(store))  # the same file: done
     assert again.returncode == 0 and "0 written, 1 skipped" in again.stderr, again.stderr
 
 
@@ -233,12 +233,12 @@ def test_resume_redoes_a_truncated_or_unreadable_npz(tmp_path):
 
     folder = _folder(tmp_path / "music", 3)
     store = tmp_path / "S"
-    assert run_cli("featurize", str(folder), "-o", str(store), "-q").returncode == 0
+    assert invoke_cli("featurize", str(folder), "-o", str(store), "-q").returncode == 0
     npz = sorted((store / "items").rglob("*.npz"))
     data = npz[0].read_bytes()
     npz[0].write_bytes(data[:len(data) // 2])  # truncated
     npz[1].write_bytes(b"")  # emptied (a crash before the data reached the disk)
-    again = run_cli("featurize", str(folder), "-o", str(store))
+    again = invoke_cli("featurize", str(folder), "-o", str(store))
     assert again.returncode == 0, again.stderr
     assert "2 written, 1 skipped" in again.stderr
     items = FeatureStore(store).items()
@@ -376,7 +376,7 @@ def test_symlinked_folders_are_followed_once(tmp_path):
     assert not resolved.failures
     assert [p.relative_to(music).as_posix() for p in iter_files(music, extensions=[".wav"])] == [
         "alto/song1.wav", "bass/song1.wav"]
-    result = run_cli("featurize", str(music), "-o", str(tmp_path / "S"))
+    result = invoke_cli("featurize", str(music), "-o", str(tmp_path / "S"))
     assert result.returncode == 0 and "2 written" in result.stderr, result.stderr
 
 
@@ -394,13 +394,13 @@ def test_a_label_csv_is_a_manifest(tmp_path):
         _tone(data / name, 0.5, rate=8000)
     csv_path = data / "meta.csv"
     csv_path.write_text("path,singer\na/one.wav,x\na/two.wav,x\nb/three.wav,y\n")
-    alone = run_cli("featurize", "--labels", f"csv:{csv_path}", "-o", str(tmp_path / "rows"))
+    alone = invoke_cli("featurize", "--labels", f"csv:{csv_path}", "-o", str(tmp_path / "rows"))
     assert alone.returncode == 0 and "3 written" in alone.stderr, alone.stderr
     items = FeatureStore(tmp_path / "rows").items()
     assert sorted((i.item_id, i.fields["singer"]) for i in items) == [
         ("a/one", "x"), ("a/two", "x"), ("b/three", "y")]
-    folder = run_cli("featurize", str(data), "--labels", f"csv:{csv_path}", "-o",
-                     str(tmp_path / "folder"))
+    folder = invoke_cli("featurize", str(data), "--labels", f"csv:{csv_path}", "-o",
+                        str(tmp_path / "folder"))
     assert folder.returncode == 0, folder.stderr
     assert "1 file(s) of the inputs are not listed in" in folder.stderr
     assert "3 written" in folder.stderr and "error:" not in folder.stderr
@@ -413,5 +413,5 @@ def test_a_label_csv_is_a_manifest(tmp_path):
                                store=FeatureStore(tmp_path / "gone"))
     assert missing.written == 2 and [f.message for f in missing.failures] == [
         f"{data / 'a' / 'two.wav'}: no such file (listed in {csv_path})"]
-    usage = run_cli("featurize", "-o", str(tmp_path / "none"))
+    usage = invoke_cli("featurize", "-o", str(tmp_path / "none"))
     assert usage.returncode == 2 and "--labels csv:FILE" in usage.stderr

@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 
 from _train_helpers import make_store, train_tiny_model
-from conftest import run_cli
+from conftest import invoke_cli
 
 RATE = 16000
 
@@ -75,7 +75,7 @@ def model_dir(tmp_path_factory):
     ("separate", "x.wav", "-o", "stems", "--shard", "1/0"),
 ], ids=lambda args: " ".join(args[:1] + args[-2:]))
 def test_usage_errors_exit_2(args, tmp_path):
-    result = run_cli(*args, cwd=tmp_path)
+    result = invoke_cli(*args, cwd=tmp_path)
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert f"Invalid value for '{args[-2]}'" in result.stderr and "Traceback" not in result.stderr
 
@@ -90,7 +90,7 @@ def test_read_only_output_folder_is_one_error_line(tmp_path):
         (tmp_path / "ro").mkdir(mode=0o555)
         context = contextlib.nullcontext(tmp_path / "ro")
     with context as folder:
-        result = run_cli("featurize", str(song), "-o", str(folder / "store"), "-q")
+        result = invoke_cli("featurize", str(song), "-o", str(folder / "store"), "-q")
         line = _one_error_line(result, str(folder / "store"))
         assert "Read-only file system" in line or "Permission denied" in line
 
@@ -101,7 +101,8 @@ def test_full_disk_fails_each_item_and_goes_on(tmp_path):
     for name in ("a", "b"):  # each item's features (~100 KB) overflow the 24 KB file system
         _tone(songs / f"{name}.wav", 3.0)
     with _tmpfs(tmp_path / "full", "size=24k") as folder:
-        result = run_cli("featurize", str(songs), "-o", str(folder / "store"), "--labels", "none")
+        result = invoke_cli("featurize", str(songs), "-o", str(folder / "store"), "--labels",
+                            "none")
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
         assert len(errors) == 2, result.stderr  # both items tried: the batch went on
@@ -111,8 +112,8 @@ def test_full_disk_fails_each_item_and_goes_on(tmp_path):
 
 def test_full_device_on_output_names_the_file(model_dir, tmp_path):
     song = _tone(tmp_path / "song.wav", 1.5)
-    result = run_cli("predict", str(song), "--model", str(model_dir), "-o", "/dev/full",
-                     "--threads", "1")
+    result = invoke_cli("predict", str(song), "--model", str(model_dir), "-o", "/dev/full",
+                        "--threads", "1")
     _one_error_line(result, "/dev/full: No space left on device")
 
 
@@ -125,31 +126,31 @@ def test_output_naming_a_file_where_a_folder_is_wanted(tmp_path):
                  ("separate", str(song), "-o", str(taken)),
                  ("train", str(store), "--model", "tiny_cnn", "--target", "singer", "-o",
                   str(taken))):
-        _one_error_line(run_cli(*args), f"{taken}: exists and is not a folder")
+        _one_error_line(invoke_cli(*args), f"{taken}: exists and is not a folder")
     assert taken.read_text() == "a file\n"
 
 
 def test_model_folder_given_as_a_store(model_dir, tmp_path):
-    result = run_cli("train", str(model_dir), "--model", "tiny_cnn", "--target", "singer",
-                     "-o", str(tmp_path / "m"))
+    result = invoke_cli("train", str(model_dir), "--model", "tiny_cnn", "--target", "singer",
+                        "-o", str(tmp_path / "m"))
     _one_error_line(result, f"{model_dir}: a model folder", "not a feature store")
-    result = run_cli("predict", str(model_dir), "--model", str(model_dir))
+    result = invoke_cli("predict", str(model_dir), "--model", str(model_dir))
     _one_error_line(result, f"{model_dir}: a model folder", f"give it with --model {model_dir}")
 
 
 def test_path_longer_than_the_file_system_allows(tmp_path):
     song = _tone(tmp_path / "song.wav", 1.0)
     long_name = tmp_path / ("x" * 300)
-    _one_error_line(run_cli("featurize", str(song), "-o", str(long_name), "-q"),
+    _one_error_line(invoke_cli("featurize", str(song), "-o", str(long_name), "-q"),
                     "File name too long")
 
 
 def test_binary_stdin_to_featurize(tmp_path):
     song = _tone(tmp_path / "song.wav", 0.5)
-    result = run_cli("featurize", "-", "-o", str(tmp_path / "store"), input=song.read_bytes())
+    result = invoke_cli("featurize", "-", "-o", str(tmp_path / "store"), input=song.read_bytes())
     result.stderr = result.stderr.decode()
     _one_error_line(result, "stdin: binary data")
-    listed = run_cli("featurize", "-", "-o", str(tmp_path / "store"), "-q", input=f"{song}\n")
+    listed = invoke_cli("featurize", "-", "-o", str(tmp_path / "store"), "-q", input=f"{song}\n")
     assert listed.returncode == 0, listed.stderr
 
 
@@ -169,8 +170,8 @@ def bad_audio(tmp_path):
 @pytest.mark.parametrize("case", ["silent", "hiss", "too short"])
 def test_predict_refuses_silent_and_too_short_files(case, bad_audio, model_dir, tmp_path):
     good = _tone(tmp_path / "good.wav", 1.5)
-    result = run_cli("predict", str(bad_audio[case]), str(good), "--model", str(model_dir),
-                     "-o", "-", "--threads", "1")
+    result = invoke_cli("predict", str(bad_audio[case]), str(good), "--model", str(model_dir),
+                        "-o", "-", "--threads", "1")
     assert result.returncode == 1, result.stderr
     reason = "too short" if case == "too short" else "silent"
     assert f"error: {bad_audio[case]}: {reason}" in result.stderr, result.stderr
@@ -184,7 +185,7 @@ def test_every_command_that_reads_audio_refuses_silence(command, bad_audio, tmp_
     args = {"featurize": ("featurize", path, "-o", str(tmp_path / "store"), "-q"),
             "embed": ("embed", path, "--baseline", "mfcc", "-o", str(tmp_path / "e.npz")),
             "separate": ("separate", path, "-o", str(tmp_path / "stems"), "-q")}[command]
-    result = run_cli(*args)
+    result = invoke_cli(*args)
     assert result.returncode == 1, result.stderr
     assert f"{path}: silent: its peak level is -inf dBFS, below -60 dBFS" in result.stderr
     assert "Traceback" not in result.stderr
@@ -206,7 +207,7 @@ def test_a_malicious_pickle_is_refused_in_one_line(tmp_path):
     evil = tmp_path / "evil.pt"
     torch.save({"format": "vocaltools.checkpoint", "payload": _Payload()}, evil)
     song = _tone(tmp_path / "song.wav", 1.0)
-    result = run_cli("predict", str(song), "--model", str(evil))
+    result = invoke_cli("predict", str(song), "--model", str(evil))
     line = _one_error_line(result, f"{evil}: refused: the file holds pickled Python objects",
                            "(it names print)")
     assert len(result.stderr.strip().splitlines()) == 1 and "weights_only" not in result.stderr
@@ -222,7 +223,7 @@ def test_a_checkpoint_of_another_architecture_is_one_line(model_dir, tmp_path):
     wider = dataclasses.replace(checkpoint, model_options={**checkpoint.model_options, "width": 8})
     other = save_checkpoint(tmp_path / "other.pt", wider)
     song = _tone(tmp_path / "song.wav", 1.0)
-    result = run_cli("predict", str(song), "--model", str(other))
+    result = invoke_cli("predict", str(song), "--model", str(other))
     _one_error_line(result, f"{other}: its weights are not those of a tiny_cnn", "of another shape")
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -236,7 +237,7 @@ def test_a_store_of_another_preset_is_one_line(model_dir, tmp_path):
     for index in range(3):
         other.write_item(item_id=f"x{index}", audio_path="x.wav", duration_s=3.0, fields={},
                          arrays={"logmel": np.zeros((1, 96, 100), np.float32)}, meta={})
-    result = run_cli("predict", str(other.root), "--model", str(model_dir), "-o", "-")
+    result = invoke_cli("predict", str(other.root), "--model", str(model_dir), "-o", "-")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 2, result.stderr

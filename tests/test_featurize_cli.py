@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli, shared_data
+from conftest import invoke_cli, shared_data
 from vocaltools.datasets.inputs import resolve_inputs
 from vocaltools.errors import InputError
 from vocaltools.features import get_preset
@@ -41,7 +41,7 @@ def test_bad_files_are_listed_and_resume_skips_finished(tmp_path, singers):
     folder.mkdir()
     good = _bad_folder(folder, singers)
     store = tmp_path / "store"
-    first = run_cli("featurize", str(folder), "-o", str(store), "--labels", "none")
+    first = invoke_cli("featurize", str(folder), "-o", str(store), "--labels", "none")
     assert first.returncode == 1, first.stderr
     lines = first.stderr.splitlines()
     assert len(lines) == 4 and all(line.startswith("error: ") for line in lines[:3])
@@ -52,18 +52,18 @@ def test_bad_files_are_listed_and_resume_skips_finished(tmp_path, singers):
     assert "featurize: 3 written, 0 skipped" in first.stderr and "3 failed" in first.stderr
     assert "Traceback" not in first.stderr
     assert sorted(FeatureStore(store).finished_ids()) == sorted(good)
-    second = run_cli("featurize", str(folder), "-o", str(store), "--labels", "none")
+    second = invoke_cli("featurize", str(folder), "-o", str(store), "--labels", "none")
     assert second.returncode == 1
     assert "featurize: 0 written, 3 skipped" in second.stderr and "3 failed" in second.stderr
     assert len(read_jsonl(store / "manifest.jsonl", kind="item")) == 3
-    third = run_cli("featurize", str(folder / "*.flac"), "-o", str(store), "-p", "nasrullah")
+    third = invoke_cli("featurize", str(folder / "*.flac"), "-o", str(store), "-p", "nasrullah")
     assert third.returncode == 1 and "other feature settings" in third.stderr
 
 
 def test_csv_labels_and_store_contents(tmp_path, singers):
     store = tmp_path / "store"
-    result = run_cli("featurize", str(singers), "--labels", f"csv:{singers / 'metadata.csv'}",
-                     "-o", str(store), "--jobs", "2")
+    result = invoke_cli("featurize", str(singers), "--labels", f"csv:{singers / 'metadata.csv'}",
+                        "-o", str(store), "--jobs", "2")
     assert result.returncode == 0, result.stderr
     assert "featurize: 8 written, 0 skipped" in result.stderr
     records = {r["item_id"]: r for r in read_jsonl(store / "manifest.jsonl", kind="item")}
@@ -91,7 +91,7 @@ def test_dirname_labels_globs_and_stdin(tmp_path, singers):
     assert [i.item_id for i in from_stdin.items] == ["song02_breathy"]
     assert [f.reason for f in from_stdin.failures] == ["no such file or folder"]
     store = tmp_path / "store"
-    result = run_cli("featurize", "-", "-o", str(store), "-q", input=listing)
+    result = invoke_cli("featurize", "-", "-o", str(store), "-q", input=listing)
     assert result.returncode == 1
     assert result.stderr == f"error: {tmp_path / 'nope.wav'}: no such file or folder\n"
     assert FeatureStore(store).finished_ids() == {"song02_breathy"}
@@ -118,13 +118,13 @@ def test_label_errors(tmp_path, singers):
     resolved = resolve_inputs([str(singers / "XX-Bass-1" / "song01_control.flac")],
                               labels=f"csv:{scanned}")
     assert [(i.item_id, dict(i.fields)) for i in resolved.items] == [("bass/one", {"singer": "a"})]
-    result = run_cli("featurize", str(singers), "-o", str(tmp_path / "s"), "--labels", "dirnme")
+    result = invoke_cli("featurize", str(singers), "-o", str(tmp_path / "s"), "--labels", "dirnme")
     assert result.returncode == 1
     assert "unknown --labels 'dirnme'; valid: dirname, csv:FILE, none" in result.stderr
     assert "did you mean 'dirname'" in result.stderr
-    result = run_cli("featurize", str(singers), "-o", str(tmp_path / "s"), "--preset", "wang")
+    result = invoke_cli("featurize", str(singers), "-o", str(tmp_path / "s"), "--preset", "wang")
     assert result.returncode == 2 and "unknown feature preset 'wang'" in result.stderr
-    result = run_cli("featurize", str(singers), "--jobs", "0", "-o", str(tmp_path / "s"))
+    result = invoke_cli("featurize", str(singers), "--jobs", "0", "-o", str(tmp_path / "s"))
     assert result.returncode == 2
 
 
@@ -158,8 +158,9 @@ def test_library_parallel_equals_serial(tmp_path, singers):
 def test_gtsinger_demo_writes_119_items(tmp_path):
     data = shared_data("gtsinger-demo")
     store = tmp_path / "store"
-    result = run_cli("featurize", str(data / "audio"), "--labels", f"csv:{data / 'metadata.csv'}",
-                     "--preset", "fgnl", "-o", str(store), "--jobs", "2")
+    result = invoke_cli("featurize", str(data / "audio"), "--labels",
+                        f"csv:{data / 'metadata.csv'}", "--preset", "fgnl", "-o", str(store),
+                        "--jobs", "2")
     assert result.returncode == 0, result.stderr
     items = FeatureStore(store).items()
     assert len(items) == 119
@@ -202,12 +203,13 @@ def test_config_file_instead_of_preset(tmp_path, singers):
     path = tmp_path / "features.json"
     path.write_text(json.dumps(config.to_dict()))
     store = tmp_path / "store"
-    result = run_cli("featurize", str(singers / "XX-Bass-1"), "--config", str(path), "-o", str(store),
-                     "-q")
+    result = invoke_cli("featurize", str(singers / "XX-Bass-1"), "--config", str(path), "-o",
+                        str(store), "-q")
     assert result.returncode == 0 and result.stderr == ""
     item = FeatureStore(store).items()[0]
     assert FeatureStore(store).load_arrays(item)["logmel"].shape[:2] == (1, 40)
-    both = run_cli("featurize", str(singers), "--config", str(path), "-p", "fgnl", "-o", str(store))
+    both = invoke_cli("featurize", str(singers), "--config", str(path), "-p", "fgnl", "-o",
+                      str(store))
     assert both.returncode == 1 and "either --preset or --config" in both.stderr
 
 
@@ -226,14 +228,13 @@ def test_item_ids_that_would_leave_the_store_fail(tmp_path, singers):
 def test_featurize_torch_device_matches_numpy_engine(tmp_path):
     import numpy as np
 
-    from conftest import run_cli
     from vocaltools.formats.store import FeatureStore
     from vocaltools.synth import make_singer_dataset
 
     make_singer_dataset(tmp_path / "audio", n_singers=1, n_songs=1, seconds=2.0)
     for name, extra in (("np", []), ("torch", ["--device", "cpu"])):
-        result = run_cli("featurize", str(tmp_path / "audio"), "-o", str(tmp_path / name),
-                         "--quiet", *extra)
+        result = invoke_cli("featurize", str(tmp_path / "audio"), "-o", str(tmp_path / name),
+                            "--quiet", *extra)
         assert result.returncode == 0, result.stderr
     a, b = FeatureStore(tmp_path / "np"), FeatureStore(tmp_path / "torch")
     for item in a.items():

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import invoke_cli
 from vocaltools.errors import ConfigError
 
 FIXTURES = Path(__file__).parent / "data"
@@ -112,8 +112,8 @@ def test_shipped_instruments_model_answers_a_known_input(fixture, expected):
 
     if bundled_path("instruments") is None:
         pytest.fail("the bundled instruments model is missing from vocaltools/bundled/")
-    result = run_cli("predict", str(FIXTURES / fixture), "--model", "instruments", "-o", "-",
-                     "--device", "cpu", "--threads", "1")
+    result = invoke_cli("predict", str(FIXTURES / fixture), "--model", "instruments", "-o", "-",
+                        "--device", "cpu", "--threads", "1")
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert records and all(r["model"] == "instruments" for r in records)
@@ -123,7 +123,7 @@ def test_shipped_instruments_model_answers_a_known_input(fixture, expected):
 
 
 def test_models_lists_the_bundled_instruments_model():
-    result = run_cli("models", "--json", "--no-params")
+    result = invoke_cli("models", "--json", "--no-params")
     assert result.returncode == 0, result.stderr
     (row,) = [r for r in json.loads(result.stdout) if r["kind"] == "bundled" and r["name"] == "instruments"]
     assert row["task"] == "classify" and row["n_classes"] == len(row["labels"]) >= 7

@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 
 from _train_helpers import make_store
-from conftest import run_cli
+from conftest import invoke_cli
 from vocaltools.datasets.splits import select_fold, split_groups
 from vocaltools.errors import InputError
 from vocaltools.formats.jsonl import read_jsonl
@@ -62,7 +62,8 @@ def test_audio_is_featurized_with_the_model_settings(trained, tmp_path):
     _, model_dir = trained
     song = _wav(tmp_path / "song.wav", 2.5, sample_rate=22050)  # resampled to the model's 16 kHz
     out = tmp_path / "out.jsonl"
-    result = run_cli("predict", str(song), "--model", str(model_dir), "-o", str(out), "--threads", "1")
+    result = invoke_cli("predict", str(song), "--model", str(model_dir), "-o", str(out),
+                        "--threads", "1")
     assert result.returncode == 0, result.stderr
     records = read_jsonl(out, kind="prediction")
     assert [r["clip_index"] for r in records] == [0, 1]  # 2.5 s -> 79 frames -> 2 clips of 32
@@ -75,8 +76,8 @@ def test_batch_goes_on_past_a_bad_file(trained, tmp_path):
     good = _wav(tmp_path / "good.wav", 1.5)
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF0000WAVEjunk")
-    result = run_cli("predict", str(bad), str(good), "--model", str(model_dir), "-o", "-",
-                     "--threads", "1")
+    result = invoke_cli("predict", str(bad), str(good), "--model", str(model_dir), "-o", "-",
+                        "--threads", "1")
     assert result.returncode == 1
     assert "bad.wav" in result.stderr and "1 of 2 input(s) failed" in result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
@@ -135,8 +136,8 @@ def test_one_line_answer_is_the_mean_probability_vote():
 
 def test_subset_predicts_the_test_items_of_the_model_split(trained, tmp_path):
     store, model_dir = trained
-    result = run_cli("predict", str(store.root), "--model", str(model_dir), "--subset", "test",
-                     "-o", "-", "--threads", "1")
+    result = invoke_cli("predict", str(store.root), "--model", str(model_dir), "--subset", "test",
+                        "-o", "-", "--threads", "1")
     assert result.returncode == 0, result.stderr
     ids = {json.loads(line)["item_id"] for line in result.stdout.splitlines()}
     split = read_jsonl(model_dir / "split.jsonl")
@@ -146,14 +147,13 @@ def test_subset_predicts_the_test_items_of_the_model_split(trained, tmp_path):
 def test_sharded_predictions_concatenate_to_the_whole_run(trained, tmp_path):
     import json
 
-    from conftest import run_cli
 
     store, model_dir = trained
     outputs = []
     for shard in ("all", "1/2", "2/2"):
         extra = [] if shard == "all" else ["--shard", shard]
-        result = run_cli("predict", str(store.root), "--model", str(model_dir), "-o", "-",
-                         "--threads", "1", *extra)
+        result = invoke_cli("predict", str(store.root), "--model", str(model_dir), "-o", "-",
+                            "--threads", "1", *extra)
         assert result.returncode == 0, result.stderr
         outputs.append([json.loads(line) for line in result.stdout.splitlines()])
     whole, first, second = outputs

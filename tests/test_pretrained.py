@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import invoke_cli
 
 
 def _installed(name: str):
@@ -217,19 +217,19 @@ def test_cli_embed_ge2e_knn_build_identify_without_training(tmp_path, resemblyze
             soundfile.write(audio / singer / f"song{song}.flac",
                             _voice(2.5, f0=f0 * (1 + 0.05 * song), seed=song), 16000)
     emb = tmp_path / "emb.npz"
-    result = run_cli("embed", str(audio), "--model", "ge2e", "--normalize", "--label-field",
-                     "folder", "-o", str(emb))
+    result = invoke_cli("embed", str(audio), "--model", "ge2e", "--normalize", "--label-field",
+                        "folder", "-o", str(emb))
     assert result.returncode == 0, result.stderr
     assert "embedded 6 items" in result.stderr and "dim 256" in result.stderr
-    built = run_cli("knn", "build", str(emb), "-o", str(tmp_path / "index.npz"))
+    built = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "index.npz"))
     assert built.returncode == 0, built.stderr
-    identified = run_cli("knn", "identify", str(tmp_path / "index.npz"), str(emb), "-k", "1",
-                         "--closed-set")
+    identified = invoke_cli("knn", "identify", str(tmp_path / "index.npz"), str(emb), "-k", "1",
+                            "--closed-set")
     assert identified.returncode == 0, identified.stderr
     records = [json.loads(line) for line in identified.stdout.splitlines()]
     assert [r["label"] for r in records] == [r["true_label"] for r in records]
 
-    listed = json.loads(run_cli("models", "--json", "--no-params").stdout)
+    listed = json.loads(invoke_cli("models", "--json", "--no-params").stdout)
     ge2e = next(r for r in listed if r["name"] == "ge2e")
     assert ge2e["task"] == "embed" and ge2e["pretrained"].startswith("resemblyzer ")
     assert next(r for r in listed if r["name"] == "tiny_cnn")["pretrained"] is None
@@ -247,10 +247,10 @@ def test_train_head_on_frozen_ge2e_learns_and_records_the_backbone(tmp_path, res
 
     store = make_voice_store(tmp_path, n_singers=3, n_songs=3, seconds=3.0, seed=0, preset="ge2e")
     out = tmp_path / "head"
-    result = run_cli("train", str(store.root), "--model", "ge2e", "--target", "singer",
-                     "--split-by", "song_key", "--validation-fraction", "0", "--test-fraction",
-                     "0.34", "--epochs", "15", "--lr", "0.01", "--threads", "1", "--device", "cpu",
-                     "--no-register", "-o", str(out))
+    result = invoke_cli("train", str(store.root), "--model", "ge2e", "--target", "singer",
+                        "--split-by", "song_key", "--validation-fraction", "0", "--test-fraction",
+                        "0.34", "--epochs", "15", "--lr", "0.01", "--threads", "1", "--device",
+                        "cpu", "--no-register", "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert "ge2e_classifier" in result.stderr
     checkpoint = load_checkpoint(out)
@@ -277,11 +277,11 @@ def test_train_contrastive_fine_tunes_the_encoder(tmp_path, resemblyzer_dist):
 
     store = make_voice_store(tmp_path, n_singers=2, n_songs=2, seconds=2.0, seed=1, preset="ge2e")
     out = tmp_path / "tuned"
-    result = run_cli("train", str(store.root), "--model", "ge2e", "--target", "singer",
-                     "--objective", "contrastive", "--embedding-dim", "256", "--epochs", "1",
-                     "--validation-fraction", "0", "--test-fraction", "0",
-                     "--pairs-per-epoch", "8", "--batch-size", "4", "--lr", "1e-3",
-                     "--threads", "1", "--no-register", "-o", str(out))
+    result = invoke_cli("train", str(store.root), "--model", "ge2e", "--target", "singer",
+                        "--objective", "contrastive", "--embedding-dim", "256", "--epochs", "1",
+                        "--validation-fraction", "0", "--test-fraction", "0",
+                        "--pairs-per-epoch", "8", "--batch-size", "4", "--lr", "1e-3",
+                        "--threads", "1", "--no-register", "-o", str(out))
     assert result.returncode == 0, result.stderr
     checkpoint = load_checkpoint(out)
     assert checkpoint.model == "ge2e" and checkpoint.task == "embed" and checkpoint.n_classes == 256

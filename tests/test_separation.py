@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import run_cli
+from conftest import invoke_cli
 from vocaltools.errors import ConfigError, InputError, ModelError
 from vocaltools.separation import (Separator, StemArrays, cached_vocals, get_separator,
                                    output_paths, parse_options, separate_chunked, separate_file,
@@ -425,7 +425,7 @@ def test_cli_separates_a_folder_and_reports_a_bad_file(tmp_path):
     write_audio(tmp_path / "in" / "singer" / "b.flac", mixture)
     (tmp_path / "in" / "broken.wav").write_text("not audio")
     out = tmp_path / "out"
-    result = run_cli("separate", str(tmp_path / "in"), "-o", str(out), "-O", "sample_rate=8000")
+    result = invoke_cli("separate", str(tmp_path / "in"), "-o", str(out), "-O", "sample_rate=8000")
     assert result.returncode == 1, result.stderr
     assert "broken.wav: not a readable WAV audio file" in result.stderr
     assert "1 of 3 file(s) failed" in result.stderr
@@ -435,14 +435,14 @@ def test_cli_separates_a_folder_and_reports_a_bad_file(tmp_path):
     assert sf.info(str(out / "a.vocals.flac")).samplerate == RATE  # the input's rate
     # without the bad file, a second run skips everything and succeeds
     (tmp_path / "in" / "broken.wav").unlink()
-    result = run_cli("separate", str(tmp_path / "in"), "-o", str(out), "-O", "sample_rate=8000",
-                     "--template", "{relpath}.{source}.flac")
+    result = invoke_cli("separate", str(tmp_path / "in"), "-o", str(out), "-O", "sample_rate=8000",
+                        "--template", "{relpath}.{source}.flac")
     assert result.returncode == 0, result.stderr
     assert "skipped 2 already done" in result.stderr
     # two worker processes, redoing both files
     before = (out / "a.vocals.flac").stat().st_mtime_ns
-    result = run_cli("separate", str(tmp_path / "in"), "-o", str(out), "-O", "sample_rate=8000",
-                     "--jobs", "2", "--overwrite")
+    result = invoke_cli("separate", str(tmp_path / "in"), "-o", str(out), "-O", "sample_rate=8000",
+                        "--jobs", "2", "--overwrite")
     assert result.returncode == 0, result.stderr
     assert "separated 2 file(s)" in result.stderr
     assert (out / "a.vocals.flac").stat().st_mtime_ns > before
@@ -451,33 +451,32 @@ def test_cli_separates_a_folder_and_reports_a_bad_file(tmp_path):
 def test_cli_errors_exit_1_and_usage_errors_exit_2(tmp_path):
     mixture, _, _ = synthetic_mix(seconds=1.0)
     song = write_audio(tmp_path / "a.wav", mixture)
-    result = run_cli("separate", str(song), "-m", "umx", "-o", str(tmp_path))
+    result = invoke_cli("separate", str(song), "-m", "umx", "-o", str(tmp_path))
     assert result.returncode == 1 and "error: umx needs pretrained weights" in result.stderr
-    result = run_cli("separate", str(song), "-m", "unmix", "-o", str(tmp_path))
+    result = invoke_cli("separate", str(song), "-m", "unmix", "-o", str(tmp_path))
     assert result.returncode == 1 and "did you mean 'umx'" in result.stderr
-    result = run_cli("separate", str(song), "-t", "{name}.wav")
+    result = invoke_cli("separate", str(song), "-t", "{name}.wav")
     assert result.returncode == 1 and "must contain {source}" in result.stderr
-    result = run_cli("separate", str(tmp_path / "empty_dir_does_not_exist.wav"))
+    result = invoke_cli("separate", str(tmp_path / "empty_dir_does_not_exist.wav"))
     assert result.returncode == 1 and "no such file" in result.stderr
-    result = run_cli("separate", str(song), "-o", str(tmp_path), "--stem-rate", "fast")
+    result = invoke_cli("separate", str(song), "-o", str(tmp_path), "--stem-rate", "fast")
     assert result.returncode == 1 and "stem rate 'fast': expected" in result.stderr
-    assert run_cli("separate").returncode == 2
-    assert run_cli("separate", str(song), "--jobs", "0").returncode == 2
+    assert invoke_cli("separate").returncode == 2
+    assert invoke_cli("separate", str(song), "--jobs", "0").returncode == 2
 
 
 def test_featurize_separate_stores_vocal_features(tmp_path):
     """--separate puts the vocal stem's features in the store, records the method in the store's
     config (which train copies into the model, so predict separates alike) and caches one stem per
     file."""
-    from conftest import run_cli
     from vocaltools.formats.store import FeatureStore
     from vocaltools.synth import make_singer_dataset
 
     make_singer_dataset(tmp_path / "audio", n_singers=1, n_songs=1, seconds=3.0)
-    result = run_cli("featurize", str(tmp_path / "audio"), "--separate", "repet", "-o",
-                     str(tmp_path / "vocal"), "--quiet")
+    result = invoke_cli("featurize", str(tmp_path / "audio"), "--separate", "repet", "-o",
+                        str(tmp_path / "vocal"), "--quiet")
     assert result.returncode == 0, result.stderr
-    plain = run_cli("featurize", str(tmp_path / "audio"), "-o", str(tmp_path / "mix"), "--quiet")
+    plain = invoke_cli("featurize", str(tmp_path / "audio"), "-o", str(tmp_path / "mix"), "--quiet")
     assert plain.returncode == 0, plain.stderr
     vocal_store, mix_store = FeatureStore(tmp_path / "vocal"), FeatureStore(tmp_path / "mix")
     assert vocal_store.feature_config()["separation"] == "repet"
@@ -488,6 +487,6 @@ def test_featurize_separate_stores_vocal_features(tmp_path):
                            mix_store.load_arrays(mix_item)["logmel"])
     cache = Path(os.environ["VOCALTOOLS_HOME"]) / "cache"
     assert len(list(cache.rglob("*.vocals.flac"))) == 2
-    bad = run_cli("featurize", str(tmp_path / "audio"), "--separate", "repit", "-o",
-                  str(tmp_path / "x"))
+    bad = invoke_cli("featurize", str(tmp_path / "audio"), "--separate", "repit", "-o",
+                     str(tmp_path / "x"))
     assert bad.returncode == 1 and "did you mean 'repet'" in bad.stderr

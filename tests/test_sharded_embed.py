@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import invoke_cli
 from vocaltools.errors import InputError
 from vocaltools.index.embeddings import EmbeddingSet, load_embeddings, save_embeddings
 from vocaltools.merging import merge_embedding_sets, merge_embeddings
@@ -88,8 +88,8 @@ def test_embed_cli_shard_and_merge(store_and_model, tmp_path):
         assert result.exit_code == 0, result.output
         assert f"of shard {k}/2" in result.output
     assert load_embeddings(tmp_path / "s1.npz").meta["shard"] == "1/2"
-    result = run_cli("merge", str(tmp_path / "s1.npz"), str(tmp_path / "s2.npz"),
-                     "-o", str(tmp_path / "all.npz"))
+    result = invoke_cli("merge", str(tmp_path / "s1.npz"), str(tmp_path / "s2.npz"),
+                        "-o", str(tmp_path / "all.npz"))
     assert result.returncode == 0, result.stderr
     assert "merged 12 items from 2 embeddings files" in result.stderr
     assert len(set(load_embeddings(tmp_path / "all.npz").item_ids)) == 12

@@ -93,22 +93,22 @@ def test_train_objective_contrastive_through_the_cli(tmp_path):
     import json
 
     from _train_helpers import make_store
-    from conftest import run_cli
+    from conftest import invoke_cli
     from vocaltools.formats.npz import load_npz
 
     make_store(tmp_path / "store", n_classes=3, songs_per_class=3)
-    result = run_cli("train", str(tmp_path / "store"), "--model", "tiny_cnn", "--target", "singer",
-                     "--objective", "contrastive", "--clip-seconds", "1", "--epochs", "2",
-                     "--embedding-dim", "8", "--pairs-per-epoch", "64", "--split-by", "song_id", "-o", str(tmp_path / "emb-model"), "--threads", "1")
+    result = invoke_cli("train", str(tmp_path / "store"), "--model", "tiny_cnn", "--target",
+                        "singer", "--objective", "contrastive", "--clip-seconds", "1", "--epochs", "2",
+                        "--embedding-dim", "8", "--pairs-per-epoch", "64", "--split-by", "song_id", "-o", str(tmp_path / "emb-model"), "--threads", "1")
     assert result.returncode == 0, result.stderr
     assert "contrastive loss" in result.stderr and "registered as 'emb-model'" in result.stderr
     summary = json.loads((tmp_path / "emb-model" / "summary.json").read_text())
     assert summary["embedding_dim"] == 8 and summary["config"]["pairs_per_epoch"] == 64
-    embedded = run_cli("embed", str(tmp_path / "store"), "--model", "emb-model", "-o",
-                       str(tmp_path / "e.npz"))
+    embedded = invoke_cli("embed", str(tmp_path / "store"), "--model", "emb-model", "-o",
+                          str(tmp_path / "e.npz"))
     assert embedded.returncode == 0, embedded.stderr
     arrays = load_npz(tmp_path / "e.npz", kind="embeddings").arrays
     assert max(a.shape[-1] for a in arrays.values() if a.dtype.kind == "f" and a.ndim == 2) == 8
-    bad = run_cli("train", str(tmp_path / "store"), "--model", "tiny_cnn", "--target", "singer",
-                  "--objective", "triplet", "-o", str(tmp_path / "x"))
+    bad = invoke_cli("train", str(tmp_path / "store"), "--model", "tiny_cnn", "--target", "singer",
+                     "--objective", "triplet", "-o", str(tmp_path / "x"))
     assert bad.returncode == 1 and "unknown objective 'triplet'" in bad.stderr

@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 
 from _train_helpers import train_tiny_model
-from conftest import ROOT, run_cli
+from conftest import ROOT, invoke_cli
 
 
 def run_tty(*args: str, columns: int = 80, cwd=None) -> tuple[int, str, str]:
@@ -53,8 +53,8 @@ def predictions(tmp_path_factory):
     """A tiny model's clip predictions of its own store: ``(root, model_dir, predictions.jsonl)``."""
     root = tmp_path_factory.mktemp("terminal")
     store_root, _ = train_tiny_model(root, songs_per_class=2, epochs=1, held_out_fraction=0.25)
-    result = run_cli("predict", str(store_root), "--model", str(root / "model"),
-                     "-o", str(root / "predictions.jsonl"), "--threads", "1")
+    result = invoke_cli("predict", str(store_root), "--model", str(root / "model"),
+                        "-o", str(root / "predictions.jsonl"), "--threads", "1")
     assert result.returncode == 0, result.stderr
     return root, root / "model", root / "predictions.jsonl"
 
@@ -66,7 +66,7 @@ def test_vote_prints_one_line_per_item_on_a_terminal_and_jsonl_in_a_pipe(predict
     lines = out.strip().splitlines()
     assert len(lines) == 4 and all(line.startswith("c") and "(confidence " in line
                                    and "s1 vote of 2 clips; true singer" in line for line in lines)
-    piped = run_cli("vote", str(path))
+    piped = invoke_cli("vote", str(path))
     assert [json.loads(line)["schema"] for line in piped.stdout.splitlines()] == ["vocaltools.vote/1"] * 4
 
 
@@ -104,7 +104,7 @@ def _embeddings(root):
 
 def test_knn_query_and_identify_print_lines_on_a_terminal(tmp_path):
     emb = _embeddings(tmp_path)
-    built = run_cli("knn", "build", str(emb), "-o", str(tmp_path / "index.npz"))
+    built = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "index.npz"))
     assert built.returncode == 0, built.stderr
     status, out, err = run_tty("knn", "query", str(tmp_path / "index.npz"), str(emb), "-k", "2")
     assert status == 0, err
@@ -115,7 +115,7 @@ def test_knn_query_and_identify_print_lines_on_a_terminal(tmp_path):
     assert status == 0, err
     lines = out.strip().splitlines()
     assert len(lines) == 6 and lines[3].startswith("s1/song0: s1 (confidence ") and "; true s1)" in lines[3]
-    piped = run_cli("knn", "query", str(tmp_path / "index.npz"), str(emb), "-k", "2")
+    piped = invoke_cli("knn", "query", str(tmp_path / "index.npz"), str(emb), "-k", "2")
     assert json.loads(piped.stdout.splitlines()[0])["schema"] == "vocaltools.neighbors/1"
 
 
@@ -146,10 +146,11 @@ def test_separate_writes_stems_at_the_input_rate_unless_asked(tmp_path):
     song = tmp_path / "mix.wav"
     t = np.arange(2 * 44100) / 44100
     sf.write(song, (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 44100)
-    result = run_cli("separate", str(song), "-o", str(tmp_path / "a"))
+    result = invoke_cli("separate", str(song), "-o", str(tmp_path / "a"))
     assert result.returncode == 0 and "(at each input's sample rate)" in result.stderr
     info = sf.info(str(tmp_path / "a" / "mix.vocals.flac"))
     assert info.samplerate == 44100 and info.frames == 2 * 44100
-    result = run_cli("separate", str(song), "-o", str(tmp_path / "b"), "--stem-rate", "processing")
+    result = invoke_cli("separate", str(song), "-o", str(tmp_path / "b"), "--stem-rate",
+                        "processing")
     assert result.returncode == 0 and "(at the separator's 22050 Hz)" in result.stderr
     assert sf.info(str(tmp_path / "b" / "mix.vocals.flac")).samplerate == 22050

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from _train_helpers import make_store
-from conftest import run_cli
+from conftest import invoke_cli
 
 FAST = ("--model", "tiny_cnn", "--clip-seconds", "1", "--epochs", "2", "--option", "width=4",
         "--precise-bn", "0", "--threads", "1", "--no-register", "-q")
@@ -26,7 +26,7 @@ def store(tmp_path_factory):
 
 
 def _train(store, out, *extra):
-    return run_cli("train", str(store), *FAST, "-o", str(out), *extra)
+    return invoke_cli("train", str(store), *FAST, "-o", str(out), *extra)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_model_files_of_an_unknown_run_are_refused(store, tmp_path):
                                   ("--precision", "bf16"), ("--strategy", "crt_wc")],
                          ids=lambda flag: flag[0])
 def test_contrastive_refuses_the_flags_it_cannot_honour(flag, store, tmp_path):
-    result = run_cli("train", str(store), *CONTRASTIVE, "-o", str(tmp_path / "m"), *flag)
+    result = invoke_cli("train", str(store), *CONTRASTIVE, "-o", str(tmp_path / "m"), *flag)
     assert result.returncode == 1, result.stderr
     assert f"error: --objective contrastive does not take {flag[0]} (" in result.stderr
     assert not (tmp_path / "m").exists()
@@ -105,12 +105,12 @@ def test_contrastive_refuses_the_flags_it_cannot_honour(flag, store, tmp_path):
 
 def test_contrastive_writes_what_the_help_promises(store, tmp_path):
     out = tmp_path / "m"
-    result = run_cli("train", str(store), *CONTRASTIVE, "-o", str(out), "--device", "cpu",
-                     "--precision", "fp32", "--runs", "1")
+    result = invoke_cli("train", str(store), *CONTRASTIVE, "-o", str(out), "--device", "cpu",
+                        "--precision", "fp32", "--runs", "1")
     assert result.returncode == 0, result.stderr
     for name in ("checkpoint.pt", "labels.txt", "split.jsonl", "history.jsonl",
                  "training-curve.png", "summary.json", "run.json"):
         assert (out / name).is_file(), name
     assert json.loads((out / "summary.json").read_text())["device"] == "cpu"
-    again = run_cli("train", str(store), *CONTRASTIVE, "-o", str(out))
+    again = invoke_cli("train", str(store), *CONTRASTIVE, "-o", str(out))
     assert again.returncode == 0 and "already trained" in again.stderr

@@ -19,22 +19,16 @@
 #   JOBS      featurize worker processes      [2]
 #   NOTES     MIDI notes FIRST:LAST:STEP      [40:84:2]
 #   VELOCITIES                                [60,100]
-set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 WORK="${1:-/tmp/vt-instruments}"
-PY="${PY:-python}"
-VT="${VT:-$PY -m vocaltools}"
-DATA="${DATA:-$ROOT/../shared/data}"
-[ -d "$DATA" ] || [ ! -d "$ROOT/../../shared/data" ] || DATA="$ROOT/../../shared/data"  # a worktree under /work/wt
 MODEL="${MODEL:-aacnn_cqt}"; WIDTH="${WIDTH:-0.125}"; EPOCHS="${EPOCHS:-8}"; EPOCHS_ATT="${EPOCHS_ATT:-3}"; LR="${LR:-1e-2}"
 THREADS="${THREADS:-1}"; JOBS="${JOBS:-2}"; NOTES="${NOTES:-40:84:2}"; VELOCITIES="${VELOCITIES:-60,100}"
 SMS="$DATA/sms-tools-sounds"
-[ -d "$SMS" ] || { echo "error: $SMS not found (set DATA)" >&2; exit 2; }
+need_data "$SMS"
 if [ "$MODEL" = aacnn ]; then PRESET=wise-stft; else PRESET=wise-cqt; fi
 INSTRUMENTS=flute,oboe,trumpet,violin,cello,saxophone,clarinet,bassoon,viola,trombone,french-horn,guitar,double-bass,tuba
 mkdir -p "$WORK"
-cd "$ROOT"
-start=$(date +%s)
+start_clock
 
 # 1. training notes: 14 instruments x 23 notes (E2..C6, every 2nd semitone) x velocities 60, 100
 $VT synth notes "$WORK/notes" --instruments "$INSTRUMENTS" --note-range "$NOTES" --velocities "$VELOCITIES"
@@ -92,4 +86,4 @@ for ratio in ("0", "0.25"):
         v = json.loads(line)
         print("  ", {k: v.get(k) for k in ("item_id", "true_label", "label", "n_clips")})
 PY
-echo "total wall $(( $(date +%s) - start )) s"
+total_wall

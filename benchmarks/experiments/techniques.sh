@@ -19,20 +19,14 @@
 # Reduced front end (default): 16,000 Hz, n_fft 512, hop 512, windows 512/256/128 (32/16/8 ms
 # against the paper's 46/23/12 ms at 44.1 kHz; hop 32 ms against 11.6 ms), i.e. 3 x 257 x 94 per
 # 3-s clip instead of 3 x 1025 x 259: about 11 times fewer input values.
-set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 WORK="${1:-/tmp/vt-techniques}"
-PY="${PY:-python}"
-VT="${VT:-$PY -m vocaltools}"
-DATA="${DATA:-$ROOT/../shared/data}"
-[ -d "$DATA" ] || [ ! -d "$ROOT/../../shared/data" ] || DATA="$ROOT/../../shared/data"  # a worktree under /work/wt
 EPOCHS="${EPOCHS:-10}"; STAGE1="${STAGE1:-6}"; CRT="${CRT:-4}"; LR="${LR:-1e-3}"
 THREADS="${THREADS:-1}"; PARALLEL="${PARALLEL:-1}"; FULL="${FULL:-0}"
 SRC="$DATA/gtsinger-demo"
-[ -d "$SRC" ] || { echo "error: $SRC not found (set DATA)" >&2; exit 2; }
+need_data "$SRC"
 mkdir -p "$WORK"
-cd "$ROOT"
-start=$(date +%s)
+start_clock
 
 # 1. features
 if [ "$FULL" = 1 ]; then
@@ -100,4 +94,4 @@ for r in runs:
           f"{c['top2']:.3f} | {c['top3']:.3f} | {i['accuracy']:.3f} | {i['f1_macro']:.3f} | "
           f"{i['balanced_accuracy']:.3f} |")
 PY
-echo "total wall $(( $(date +%s) - start )) s"
+total_wall

@@ -28,13 +28,8 @@
 #   PRECISE_BN  train --precise-bn                         [0]
 #   RUNS      settings "model:tag" separated by spaces; tag "aug" adds the augmentation and label
 #             smoothing of AUG_FLAGS   [oblong:plain oblong_dc_late:plain]
-set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 WORK="${1:-/tmp/vt-techniques-vocalset}"
-PY="${PY:-python}"
-VT="${VT:-$PY -m vocaltools}"
-DATA="${DATA:-$ROOT/../shared/data}"
-[ -d "$DATA" ] || [ ! -d "$ROOT/../../shared/data" ] || DATA="$ROOT/../../shared/data"  # a worktree under /work/wt
 PRECISE_BN="${PRECISE_BN:-0}"; EPOCHS="${EPOCHS:-5}"; CRT="${CRT:-2}"; LR="${LR:-1e-3}"; BATCH="${BATCH:-8}"; JOBS="${JOBS:-4}"
 RUNS="${RUNS:-oblong:plain oblong_dc_late:plain}"
 # glibc keeps freed blocks up to 32 MB in its heap instead of returning them to the kernel: the
@@ -45,10 +40,9 @@ export MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-4000000000}"
 export MALLOC_TOP_PAD_="${MALLOC_TOP_PAD_:-268435456}"
 AUG_FLAGS="${AUG_FLAGS:---augment-gain-db 6 --augment-shift-seconds 0.25 --augment-pitch-semitones 1 --augment-noise-snr-db 10 --label-smoothing 0.1}"
 SRC="$DATA/vocalset-excerpts"
-[ -d "$SRC" ] || { echo "error: $SRC not found (set DATA)" >&2; exit 2; }
+need_data "$SRC"
 mkdir -p "$WORK/models"
-cd "$ROOT"
-start=$(date +%s)
+start_clock
 
 # 1. features at the paper's front end; 2. leave-one-singer-out folds (no validation singer:
 #    3 training singers, the last epoch is kept)
@@ -118,4 +112,4 @@ for entry in entries:
     pooled = rep["pooled"]["clip"]
     print(f"| {name} | pooled | " + " | ".join(f"{pooled[k]:.3f}" for k, _ in keys) + " |")
 PY
-echo "total wall $(( $(date +%s) - start )) s"
+total_wall

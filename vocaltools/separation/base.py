@@ -7,12 +7,32 @@ see :mod:`vocaltools.separation.chunked`), so ``separate_array`` never sees more
 from __future__ import annotations
 
 import abc
+import importlib
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
 
+from vocaltools.errors import ConfigError, ModelError
+
 SOURCES: tuple[str, ...] = ("vocals", "accompaniment")
+
+
+def check_chunking(method: str, *, chunk_seconds: float, overlap_seconds: float) -> None:
+    """:class:`ConfigError` unless ``chunk_seconds > 2 x overlap_seconds >= 0`` (each chunk keeps
+    a middle part outside both crossfades)."""
+    if chunk_seconds <= 2 * overlap_seconds or overlap_seconds < 0:
+        raise ConfigError(f"{method}: need chunk_seconds > 2 x overlap_seconds >= 0, got "
+                          f"{chunk_seconds} and {overlap_seconds}")
+
+
+def check_stft(method: str, *, n_fft: int, hop_length: int) -> None:
+    """:class:`ConfigError` unless ``0 < hop_length <= n_fft``."""
+    if n_fft <= 0 or hop_length <= 0 or hop_length > n_fft:
+        raise ConfigError(f"{method}: need 0 < hop_length <= n_fft, got n_fft={n_fft}, "
+                          f"hop_length={hop_length}")
 
 
 @dataclass(frozen=True)
@@ -99,3 +119,50 @@ class ConfiguredSeparator(Separator):
 
     def describe(self) -> dict[str, Any]:
         return {"method": self.method, **asdict(self.config)}
+
+
+class PretrainedSeparator(Separator):
+    """A separator that runs pretrained weights from a local folder with an optional package:
+    ``config`` (an instance of ``config_class``, with ``chunk_seconds`` and ``overlap_seconds``)
+    and ``device`` are set here; subclasses load the model and set ``sample_rate``.
+
+    ``package`` is the optional package's import name, ``install_hint`` says how to install it.
+    """
+
+    config_class: ClassVar[type]
+    package: ClassVar[str]
+    install_hint: ClassVar[str]
+
+    def __init__(self, config: Any = None, *, device: str = "cpu") -> None:
+        self.config = config or self.config_class()
+        self.chunk_seconds = self.config.chunk_seconds
+        self.overlap_seconds = self.config.overlap_seconds
+        self.device = device
+
+    @classmethod
+    def import_package(cls, module: str) -> ModuleType:
+        """``module`` of the optional package; :class:`ModelError` saying how to install it."""
+        try:
+            return importlib.import_module(module)
+        except ImportError as error:
+            raise ModelError(f"{cls.method}: the {cls.package} package cannot be imported "
+                             f"({error}); {cls.install_hint}") from error
+
+
+
+def weights_folder(weights: Path | None, *, method: str, hint: str) -> Path:
+    """``weights`` as an existing folder for ``method``; :class:`ModelError` saying what to pass
+    (``hint``: what the folder must hold) otherwise."""
+    if weights is None:
+        raise ModelError(f"{method} needs pretrained weights, which vocaltools does not download: "
+                         f"pass --weights DIR and {hint}; or use the weight-free default "
+                         f"--method repet")
+    weights = Path(weights)
+    if not weights.is_dir():
+        raise ModelError(f"{method} weights folder {weights} does not exist; {hint}")
+    return weights
+
+
+def list_folder(folder: Path, *, most: int = 8) -> str:
+    """The first ``most`` names in ``folder``, sorted, for a message (``nothing`` when empty)."""
+    return ", ".join(sorted(p.name for p in folder.iterdir())[:most]) or "nothing"

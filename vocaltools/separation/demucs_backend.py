@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from vocaltools.errors import ConfigError, ModelError
-from vocaltools.separation.base import Separator, StemArrays
+from vocaltools.separation.base import (PretrainedSeparator, StemArrays, check_chunking,
+                                        list_folder, weights_folder)
 
 INSTALL_HINT = "install the optional package with 'pip install demucs'"
 WEIGHTS_HINT = ("put a demucs model there: '<name>.yaml' plus its '<signature>.th' files (e.g. "
@@ -36,46 +37,34 @@ class DemucsConfig:
         if self.shifts < 0 or not 0 <= self.split_overlap < 1:
             raise ConfigError(f"demucs: need shifts >= 0 and 0 <= split_overlap < 1, got "
                               f"{self.shifts} and {self.split_overlap}")
-        if self.chunk_seconds <= 2 * self.overlap_seconds or self.overlap_seconds < 0:
-            raise ConfigError(f"demucs: need chunk_seconds > 2 x overlap_seconds >= 0, got "
-                              f"{self.chunk_seconds} and {self.overlap_seconds}")
+        check_chunking("demucs", chunk_seconds=self.chunk_seconds,
+                       overlap_seconds=self.overlap_seconds)
 
 
 def check_demucs_weights(weights: Path | None, *, name: str) -> Path:
     """The weights folder, if it holds model ``name``; :class:`ModelError` otherwise."""
-    if weights is None:
-        raise ModelError(f"demucs needs pretrained weights, which vocaltools does not download: "
-                         f"pass --weights DIR and {WEIGHTS_HINT}; or use the weight-free default "
-                         f"--method repet")
-    weights = Path(weights)
-    if not weights.is_dir():
-        raise ModelError(f"demucs weights folder {weights} does not exist; {WEIGHTS_HINT}")
+    weights = weights_folder(weights, method="demucs", hint=WEIGHTS_HINT)
     if not ((weights / f"{name}.yaml").is_file() or list(weights.glob(f"{name}*.th"))):
-        found = ", ".join(sorted(p.name for p in weights.iterdir())[:8]) or "nothing"
         raise ModelError(f"demucs weights folder {weights} holds neither {name}.yaml nor "
-                         f"{name}*.th (found: {found}); {WEIGHTS_HINT}")
+                         f"{name}*.th (found: {list_folder(weights)}); {WEIGHTS_HINT}")
     return weights
 
 
-class DemucsSeparator(Separator):
+class DemucsSeparator(PretrainedSeparator):
     """Demucs sources; vocals = its vocals source, accompaniment = the sum of the others."""
 
     method = "demucs"
+    config_class = DemucsConfig
+    package = "demucs"
+    install_hint = INSTALL_HINT
 
     def __init__(self, config: DemucsConfig | None = None, *, weights: Path | None,
                  device: str = "cpu") -> None:
-        self.config = config or DemucsConfig()
+        super().__init__(config, device=device)
         self.weights = check_demucs_weights(weights, name=self.config.name)
-        self.chunk_seconds = self.config.chunk_seconds
-        self.overlap_seconds = self.config.overlap_seconds
-        self.device = device
+        pretrained = self.import_package("demucs.pretrained")
         try:
-            from demucs.pretrained import get_model
-        except ImportError as error:
-            raise ModelError(f"demucs: the demucs package cannot be imported ({error}); "
-                             f"{INSTALL_HINT}") from error
-        try:
-            self.model = get_model(self.config.name, repo=self.weights)
+            self.model = pretrained.get_model(self.config.name, repo=self.weights)
         except Exception as error:  # demucs raises its own ModelLoadingError and others
             raise ModelError(f"demucs: cannot load model {self.config.name!r} from "
                              f"{self.weights} ({error})") from error

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from vocaltools.errors import ConfigError
-from vocaltools.separation.base import ConfiguredSeparator, StemArrays, masked_stems
+from vocaltools.separation.base import (ConfiguredSeparator, StemArrays, check_chunking,
+                                        check_stft, masked_stems)
 from vocaltools.separation.melody import MelodyConfig, track_melody
-from vocaltools.separation.repet import repeating_background, softmask
+from vocaltools.separation.repet import RepetConfig, repeating_background, softmask
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,10 @@ class HarmonicConfig:
     mask_width_ratio: float = 0.01
     repet_weight: float = 0.3
     background_subtraction: float = 0.6
-    n_neighbors: int = 80
-    min_distance_seconds: float = 3.0
-    margin_vocals: float = 1.5
-    vocal_fmin: float = 100.0
+    n_neighbors: int = RepetConfig.n_neighbors
+    min_distance_seconds: float = RepetConfig.min_distance_seconds
+    margin_vocals: float = RepetConfig.margin_vocals
+    vocal_fmin: float = RepetConfig.vocal_fmin
     f0_min: float = MelodyConfig.f0_min
     f0_max: float = MelodyConfig.f0_max
     resolution_cents: float = MelodyConfig.resolution_cents
@@ -77,9 +78,7 @@ class HarmonicConfig:
     overlap_seconds: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.n_fft <= 0 or self.hop_length <= 0 or self.hop_length > self.n_fft:
-            raise ConfigError(f"harmonic: need 0 < hop_length <= n_fft, got n_fft={self.n_fft}, "
-                              f"hop_length={self.hop_length}")
+        check_stft("harmonic", n_fft=self.n_fft, hop_length=self.hop_length)
         if self.mask_width_bins <= 0 or self.mask_width_ratio < 0 or self.mask_fmax <= 0:
             raise ConfigError(f"harmonic: need mask_width_bins > 0, mask_width_ratio >= 0 and "
                               f"mask_fmax > 0, got {self.mask_width_bins}, "
@@ -89,9 +88,8 @@ class HarmonicConfig:
                               f"[0, 1], got {self.repet_weight} and {self.background_subtraction}")
         if self.n_neighbors < 1:
             raise ConfigError(f"harmonic: n_neighbors must be >= 1, got {self.n_neighbors}")
-        if self.chunk_seconds <= 2 * self.overlap_seconds or self.overlap_seconds < 0:
-            raise ConfigError(f"harmonic: need chunk_seconds > 2 x overlap_seconds >= 0, got "
-                              f"{self.chunk_seconds} and {self.overlap_seconds}")
+        check_chunking("harmonic", chunk_seconds=self.chunk_seconds,
+                       overlap_seconds=self.overlap_seconds)
         self.melody  # noqa: B018  # validates the tracker's settings
 
     @property

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vocaltools.errors import ConfigError
-from vocaltools.separation.base import ConfiguredSeparator, StemArrays
+from vocaltools.separation.base import ConfiguredSeparator, StemArrays, check_chunking
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,8 @@ class HpssConfig:
         if self.n_fft_long <= 0 or self.n_fft_short <= 0 or self.kernel_size < 1:
             raise ConfigError(f"hpss: n_fft_long, n_fft_short and kernel_size must be positive, "
                               f"got {self.n_fft_long}, {self.n_fft_short}, {self.kernel_size}")
-        if self.chunk_seconds <= 2 * self.overlap_seconds or self.overlap_seconds < 0:
-            raise ConfigError(f"hpss: need chunk_seconds > 2 x overlap_seconds >= 0, got "
-                              f"{self.chunk_seconds} and {self.overlap_seconds}")
+        check_chunking("hpss", chunk_seconds=self.chunk_seconds,
+                       overlap_seconds=self.overlap_seconds)
 
 
 class HpssSeparator(ConfiguredSeparator):

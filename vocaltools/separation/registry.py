@@ -8,9 +8,10 @@ Options are the fields of each method's config dataclass; unknown names list the
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from vocaltools.errors import ConfigError, did_you_mean
 
@@ -22,76 +23,42 @@ DEFAULT_METHOD = "harmonic"
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One registered separation method."""
+    """One registered separation method: its config and separator classes live in ``module``
+    under the names ``config_name`` and ``separator_name``, imported when first used (so that
+    listing the methods imports no separator)."""
     name: str
     summary: str
     needs_weights: bool
-    config_class: Callable[[], type]
-    factory: Callable[..., Separator]
+    module: str
+    config_name: str
+    separator_name: str
+
+    def config_class(self) -> type:
+        return getattr(importlib.import_module(self.module), self.config_name)
+
+    def factory(self, config: Any, weights: Path | None, device: str) -> Separator:
+        """The separator with ``config``; ``weights`` and ``device`` go to the pretrained ones."""
+        separator_class = getattr(importlib.import_module(self.module), self.separator_name)
+        if self.needs_weights:
+            return separator_class(config, weights=weights, device=device)
+        return separator_class(config)
 
 
-def _repet_config() -> type:
-    from vocaltools.separation.repet import RepetConfig
-    return RepetConfig
-
-
-def _repet(config: Any, weights: Path | None, device: str) -> Separator:
-    from vocaltools.separation.repet import RepetSeparator
-    return RepetSeparator(config)
-
-
-def _harmonic_config() -> type:
-    from vocaltools.separation.harmonic import HarmonicConfig
-    return HarmonicConfig
-
-
-def _harmonic(config: Any, weights: Path | None, device: str) -> Separator:
-    from vocaltools.separation.harmonic import HarmonicSeparator
-    return HarmonicSeparator(config)
-
-
-def _hpss_config() -> type:
-    from vocaltools.separation.hpss import HpssConfig
-    return HpssConfig
-
-
-def _hpss(config: Any, weights: Path | None, device: str) -> Separator:
-    from vocaltools.separation.hpss import HpssSeparator
-    return HpssSeparator(config)
-
-
-def _umx_config() -> type:
-    from vocaltools.separation.umx import UmxConfig
-    return UmxConfig
-
-
-def _umx(config: Any, weights: Path | None, device: str) -> Separator:
-    from vocaltools.separation.umx import UmxSeparator
-    return UmxSeparator(config, weights=weights, device=device)
-
-
-def _demucs_config() -> type:
-    from vocaltools.separation.demucs_backend import DemucsConfig
-    return DemucsConfig
-
-
-def _demucs(config: Any, weights: Path | None, device: str) -> Separator:
-    from vocaltools.separation.demucs_backend import DemucsSeparator
-    return DemucsSeparator(config, weights=weights, device=device)
-
+_PACKAGE = "vocaltools.separation"
 
 METHODS: dict[str, MethodSpec] = {
     "harmonic": MethodSpec("harmonic", "pitch-informed harmonic masking: a comb at the harmonics "
                            "of the tracked predominant f0, weighed with REPET-SIM (no weights)",
-                           False, _harmonic_config, _harmonic),
+                           False, f"{_PACKAGE}.harmonic", "HarmonicConfig", "HarmonicSeparator"),
     "repet": MethodSpec("repet", "REPET-SIM similarity filtering with soft masks (no weights)",
-                        False, _repet_config, _repet),
+                        False, f"{_PACKAGE}.repet", "RepetConfig", "RepetSeparator"),
     "hpss": MethodSpec("hpss", "two-stage harmonic/percussive separation (no weights, baseline)",
-                       False, _hpss_config, _hpss),
+                       False, f"{_PACKAGE}.hpss", "HpssConfig", "HpssSeparator"),
     "umx": MethodSpec("umx", "Open-Unmix (e.g. umxhq), weights from --weights DIR; needs "
-                      "'pip install openunmix'", True, _umx_config, _umx),
+                      "'pip install openunmix'", True, f"{_PACKAGE}.umx", "UmxConfig",
+                      "UmxSeparator"),
     "demucs": MethodSpec("demucs", "Demucs, weights from --weights DIR; needs 'pip install demucs'",
-                         True, _demucs_config, _demucs),
+                         True, f"{_PACKAGE}.demucs_backend", "DemucsConfig", "DemucsSeparator"),
 }
 
 

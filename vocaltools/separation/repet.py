@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from vocaltools.errors import ConfigError
-from vocaltools.separation.base import ConfiguredSeparator, StemArrays, masked_stems
+from vocaltools.separation.base import (ConfiguredSeparator, StemArrays, check_chunking,
+                                        check_stft, masked_stems)
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,7 @@ class RepetConfig:
         if self.accompaniment not in ("residual", "mask"):
             raise ConfigError(f"repet: accompaniment must be 'residual' or 'mask', "
                               f"got {self.accompaniment!r}")
-        if self.n_fft <= 0 or self.hop_length <= 0 or self.hop_length > self.n_fft:
-            raise ConfigError(f"repet: need 0 < hop_length <= n_fft, got n_fft={self.n_fft}, "
-                              f"hop_length={self.hop_length}")
+        check_stft("repet", n_fft=self.n_fft, hop_length=self.hop_length)
         if self.search not in ("local-first", "distant"):
             raise ConfigError(f"repet: search must be 'local-first' or 'distant', "
                               f"got {self.search!r}")
@@ -72,9 +71,8 @@ class RepetConfig:
         if not 0.0 <= self.percussive_weight <= 1.0:
             raise ConfigError(f"repet: percussive_weight must lie in [0, 1], "
                               f"got {self.percussive_weight}")
-        if self.chunk_seconds <= 2 * self.overlap_seconds or self.overlap_seconds < 0:
-            raise ConfigError(f"repet: need chunk_seconds > 2 x overlap_seconds >= 0, got "
-                              f"{self.chunk_seconds} and {self.overlap_seconds}")
+        check_chunking("repet", chunk_seconds=self.chunk_seconds,
+                       overlap_seconds=self.overlap_seconds)
 
 
 def softmask(x: np.ndarray, reference: np.ndarray, *, power: float) -> np.ndarray:

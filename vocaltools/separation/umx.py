@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from vocaltools.errors import ConfigError, ModelError
-from vocaltools.separation.base import Separator, StemArrays
+from vocaltools.separation.base import (PretrainedSeparator, StemArrays, check_chunking,
+                                        list_folder, weights_folder)
 
 INSTALL_HINT = ("install the optional package with 'pip install openunmix' (it imports torchaudio; "
                 "pick the torchaudio build that matches your torch)")
@@ -43,26 +44,18 @@ class UmxConfig:
     def __post_init__(self) -> None:
         if self.niter < 0:
             raise ConfigError(f"umx: niter must be >= 0, got {self.niter}")
-        if self.chunk_seconds <= 2 * self.overlap_seconds or self.overlap_seconds < 0:
-            raise ConfigError(f"umx: need chunk_seconds > 2 x overlap_seconds >= 0, got "
-                              f"{self.chunk_seconds} and {self.overlap_seconds}")
+        check_chunking("umx", chunk_seconds=self.chunk_seconds,
+                       overlap_seconds=self.overlap_seconds)
 
 
 def find_umx_weights(weights: Path | None) -> tuple[Path, dict[str, Any]]:
     """``(vocals .pth path, architecture)`` from the weights folder; :class:`ModelError` saying
     what is missing and how to provide it."""
-    if weights is None:
-        raise ModelError(f"umx needs pretrained weights, which vocaltools does not download: pass "
-                         f"--weights DIR and {WEIGHTS_HINT}; or use the weight-free default "
-                         f"--method repet")
-    weights = Path(weights)
-    if not weights.is_dir():
-        raise ModelError(f"umx weights folder {weights} does not exist; {WEIGHTS_HINT}")
+    weights = weights_folder(weights, method="umx", hint=WEIGHTS_HINT)
     candidates = sorted(weights.glob("vocals*.pth"))
     if not candidates:
-        found = ", ".join(sorted(p.name for p in weights.iterdir())[:8]) or "nothing"
-        raise ModelError(f"umx weights folder {weights} holds no vocals*.pth (found: {found}); "
-                         f"{WEIGHTS_HINT}")
+        raise ModelError(f"umx weights folder {weights} holds no vocals*.pth (found: "
+                         f"{list_folder(weights)}); {WEIGHTS_HINT}")
     arch = dict(UMXHQ)
     try:
         if (weights / "separator.json").is_file():
@@ -80,25 +73,22 @@ def find_umx_weights(weights: Path | None) -> tuple[Path, dict[str, Any]]:
     return candidates[0], arch
 
 
-class UmxSeparator(Separator):
+class UmxSeparator(PretrainedSeparator):
     """Open-Unmix vocals model + residual accompaniment with ``niter`` Wiener iterations."""
 
     method = "umx"
+    config_class = UmxConfig
+    package = "openunmix"
+    install_hint = INSTALL_HINT
 
     def __init__(self, config: UmxConfig | None = None, *, weights: Path | None,
                  device: str = "cpu") -> None:
-        self.config = config or UmxConfig()
+        super().__init__(config, device=device)
         self.weights_file, self.arch = find_umx_weights(weights)
         self.sample_rate = int(self.arch["sample_rate"])
-        self.chunk_seconds = self.config.chunk_seconds
-        self.overlap_seconds = self.config.overlap_seconds
-        self.device = device
-        try:
-            from openunmix import model as umx_model  # first: fails fast when absent
-            import torch
-        except ImportError as error:
-            raise ModelError(f"umx: the openunmix package cannot be imported ({error}); "
-                             f"{INSTALL_HINT}") from error
+        umx_model = self.import_package("openunmix.model")  # before torch: fails fast when absent
+        import torch
+
         try:
             state = torch.load(self.weights_file, map_location="cpu", weights_only=True)
         except Exception as error:  # torch raises many kinds for a bad file
