@@ -29,6 +29,11 @@ def voices(n_singers: int, n_items: int, *, dim: int = 16, spread: float = 0.15,
     return vectors, labels
 
 
+def two_songs_each(labels):
+    """A ``song_key`` field giving every label's items two songs, alternating."""
+    return {"song_key": [f"{label}/s{i % 2}" for i, label in enumerate(labels)]}
+
+
 def embedding_set(vectors, labels, *, clips_per_item: int = 2, fields=None, seed: int = 0,
                   normalize: bool = False):
     rng = np.random.default_rng(seed)
@@ -270,8 +275,7 @@ def test_open_set_calibration_warns_without_trials_across_songs():
 def test_knn_build_calibrates_across_songs_by_default(tmp_path):
     vectors, labels = voices(3, 4, spread=0.3, seed=5)
     emb = tmp_path / "emb.npz"
-    save_embeddings(emb, embedding_set(vectors, labels, fields={
-        "song_key": [f"{label}/s{i % 2}" for i, label in enumerate(labels)]}))
+    save_embeddings(emb, embedding_set(vectors, labels, fields=two_songs_each(labels)))
     result = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "i.npz"))
     assert result.returncode == 0, result.stderr
     assert "another song_key of the same label" in result.stderr
@@ -329,7 +333,7 @@ def test_centre_is_applied_identically_to_enrolled_items_and_queries(tmp_path):
 
 def test_knn_build_centres_normalised_embeddings_by_default(tmp_path):
     vectors, labels = shifted_voices()
-    fields = {"song_key": [f"{label}/s{i % 2}" for i, label in enumerate(labels)]}
+    fields = two_songs_each(labels)
     unit, raw = tmp_path / "unit.npz", tmp_path / "raw.npz"
     save_embeddings(unit, embedding_set(vectors, labels, fields=fields, normalize=True))
     save_embeddings(raw, embedding_set(vectors, labels, fields=fields))
@@ -474,8 +478,7 @@ def test_as_norm_index_round_trip_and_identify_use_the_normalised_score(tmp_path
 def test_knn_build_score_norm_switch_and_old_indexes_score_by_distance(tmp_path):
     vectors, labels = voices(4, 4, spread=0.4, seed=14)
     emb = tmp_path / "emb.npz"
-    save_embeddings(emb, embedding_set(vectors, labels, fields={
-        "song_key": [f"{label}/s{i % 2}" for i, label in enumerate(labels)]}))
+    save_embeddings(emb, embedding_set(vectors, labels, fields=two_songs_each(labels)))
     result = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "a.npz"))
     assert result.returncode == 0 and "(AS-norm score)" in result.stderr, result.stderr
     result = invoke_cli("knn", "build", str(emb), "-o", str(tmp_path / "d.npz"),

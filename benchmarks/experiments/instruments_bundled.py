@@ -393,7 +393,6 @@ def _embed_crepe(clips16):
     """CREPE tiny's last conv layer (256 values per 1024-sample frame, frames every 40 ms):
     mean and standard deviation over a clip's frames."""
     import torch
-    from torch.nn import functional as F
 
     from vocaltools.models.crepe import crepe_frames, load_crepe
 
@@ -401,14 +400,7 @@ def _embed_crepe(clips16):
     out = []
     with torch.no_grad():
         for clip in clips16:
-            x = torch.from_numpy(crepe_frames(clip, hop_length=640))[:, None, :]
-            for i in range(1, 7):
-                conv, norm = getattr(net, f"conv{i}"), getattr(net, f"conv{i}_BN")
-                x = F.pad(x, (254, 254) if i == 1 else (31, 32))
-                x = F.relu(F.conv1d(x, conv.weight[..., 0], conv.bias, stride=conv.stride[0]))
-                x = F.batch_norm(x, norm.running_mean, norm.running_var, norm.weight, norm.bias,
-                                 False, 0.0, norm.eps)
-                x = F.max_pool1d(x, 2, 2)
+            x = net.conv_features(torch.from_numpy(crepe_frames(clip, hop_length=640)))
             h = x.transpose(1, 2).reshape(len(x), -1).numpy()
             out.append(np.concatenate([h.mean(0), h.std(0)]))
     return np.stack(out)

@@ -13,8 +13,7 @@ without numpy: the command line reads its preset list from :data:`PRESETS` at st
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from vocaltools.lazy import lazy_exports
 
 #: exported name -> the module of vocaltools.features that defines it
 _EXPORTS = {
@@ -28,14 +27,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

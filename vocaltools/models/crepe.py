@@ -66,7 +66,8 @@ def _network(capacity: str):
             self.classifier = nn.Linear(in_features, N_BINS)
             self.in_features = in_features
 
-        def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        def conv_features(self, frames: torch.Tensor) -> torch.Tensor:
+            """``float32 [batch, 1024] -> [batch, channels, 4]``: the six convolution blocks."""
             # the (k, 1) Conv2d kernels of the weights run as Conv1d over time: the same values,
             # about twice as fast on a CPU
             x = frames[:, None, :]  # [batch, 1, 1024]
@@ -77,8 +78,11 @@ def _network(capacity: str):
                 x = F.batch_norm(x, norm.running_mean, norm.running_var, norm.weight, norm.bias,
                                  False, 0.0, norm.eps)
                 x = F.max_pool1d(x, 2, 2)
+            return x
+
+        def forward(self, frames: torch.Tensor) -> torch.Tensor:
             # [batch, channels, 4] -> [batch, 4 * channels] in Keras' (time, channel) order
-            x = x.transpose(1, 2).reshape(-1, self.in_features)
+            x = self.conv_features(frames).transpose(1, 2).reshape(-1, self.in_features)
             return torch.sigmoid(self.classifier(x))
 
         def forward_conv2d(self, frames: torch.Tensor) -> torch.Tensor:

@@ -16,8 +16,7 @@ Library entry points:
 - :func:`si_sdr` / :func:`si_sdr_improvement` for evaluation.
 """
 
-import importlib
-from typing import Any
+from vocaltools.lazy import lazy_exports
 
 #: where each public name lives; a module is imported when one of its names is first used, so
 #: that importing the registry (the CLI's --help reads its method names) costs no NumPy
@@ -36,8 +35,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vocaltools.separation' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"vocaltools.separation.{module}"), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
