@@ -360,7 +360,11 @@ def train_model(*, store: FeatureStore, config: TrainConfig, split: Mapping[str,
         total_loss, seen = distributed.sum_over_ranks([total_loss, seen], context=context, device=device)
         train_loss = total_loss / max(seen, 1)
         distributed.broadcast_buffers(model, context=context)  # every rank: rank 0's model
-        if config.precise_bn:  # every rank alike: the same clips through the same weights
+        # every rank alike: the same clips through the same weights. Training in train mode never
+        # reads the statistics, so without validation (the last epoch kept) only the last epoch
+        # of each stage needs them: its weights are the ones saved.
+        stage_end = config.epochs if stage == "joint" and config.strategy != "joint" else total_epochs
+        if config.precise_bn and (has_validation or epoch + 1 == stage_end):
             _precise_batch_norm(model, sets["train"], cache, config=config, epoch=epoch, stage=stage,
                                 batch_size=distributed.per_rank_batch_size(config.batch_size, context),
                                 device=device, precision=precision)
