@@ -46,6 +46,8 @@ SETTINGS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "oblong_dc_late-wd": ("oblong_dc_late", "joint", ("--weight-decay", "1e-3")),
     "oblong_dc_late-lr3e-4": ("oblong_dc_late", "joint", ("--lr", "3e-4")),
 }
+#: the fixed training length (no validation singer: the last epoch is kept)
+EPOCHS, CRT_EPOCHS = 10, 5
 DEFAULT_SETTINGS = ("oblong", "oblong_dc_late", "oblong_dc_late-aug", "oblong_dc_late-ls")
 METRICS = (("f1_macro", "macro F1"), ("accuracy", "accuracy"), ("balanced_accuracy", "B-acc"),
            ("top2", "top-2"))
@@ -68,20 +70,30 @@ def run_dir(work: Path, setting: str, seed: int, fold: int) -> Path:
     return work / "models" / f"{setting}-s{seed}" / f"fold-{fold}"
 
 
+def train_args(setting: str, *, epochs: int = EPOCHS, crt_epochs: int = CRT_EPOCHS, seed: int = 0,
+               strategy: str | None = None) -> list[str]:
+    """The ``train`` flags of a setting (without store, split and output); ``strategy`` overrides
+    the setting's (the bundled model trains the joint stage of a cRT setting)."""
+    model, own, extra = SETTINGS[setting]
+    strategy = strategy or own
+    crt = ["--crt-epochs", str(crt_epochs)] if strategy != "joint" else []
+    return ["-m", model, "-t", "technique", "--clip-seconds", "1", "--alpha", "0.2",
+            "--strategy", strategy, "--epochs", str(epochs), *crt, "--lr", "1e-3",
+            "--batch-size", "8", "--select", "last", "--precise-bn", "8192", "--seed", str(seed),
+            "--threads", "1", "--no-register", *extra]
+
+
 def train_fold(work: Path, setting: str, seed: int, fold: int, *, epochs: int, crt_epochs: int) -> str:
-    model, strategy, extra = SETTINGS[setting]
+    strategy = SETTINGS[setting][1]
     out = run_dir(work, setting, seed, fold)
     predictions = out / "test-predictions.jsonl"
     if predictions.is_file():
         return f"{out}: done before"
     started, cpu = time.time(), os.times()
     out.mkdir(parents=True, exist_ok=True)
-    crt = ("--crt-epochs", str(crt_epochs)) if strategy != "joint" else ()
-    vocaltools("train", str(work / "store"), "-m", model, "-t", "technique",
-               "--split", str(work / "loso.jsonl"), "--fold", str(fold), "--clip-seconds", "1",
-               "--alpha", "0.2", "--strategy", strategy, "--epochs", str(epochs), *crt,
-               "--lr", "1e-3", "--batch-size", "8", "--select", "last", "--seed", str(seed),
-               "--threads", "1", "--no-register", *extra, "-o", str(out), "-q", log=out / "log.txt")
+    vocaltools("train", str(work / "store"), "--split", str(work / "loso.jsonl"), "--fold", str(fold),
+               *train_args(setting, epochs=epochs, crt_epochs=crt_epochs, seed=seed),
+               "-o", str(out), "-q", log=out / "log.txt")
     if strategy != "joint":
         vocaltools("predict", str(work / "store"), "-m", str(out / "stage1"), "--subset", "test",
                    "--threads", "1", "-q", "-o", str(out / "stage1" / "test-predictions.jsonl"))
@@ -128,8 +140,8 @@ def main() -> None:
     parser.add_argument("work", type=Path)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--jobs", type=int, default=3, help="trainings at once, one thread each")
-    parser.add_argument("--epochs", type=int, default=10, help="joint (stage-1) epochs")
-    parser.add_argument("--crt-epochs", type=int, default=5, help="classifier re-training epochs")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="joint (stage-1) epochs")
+    parser.add_argument("--crt-epochs", type=int, default=CRT_EPOCHS, help="classifier re-training epochs")
     parser.add_argument("--settings", nargs="+", default=list(DEFAULT_SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     args = parser.parse_args()
