@@ -144,6 +144,9 @@ def main() -> None:
     parser.add_argument("--crt-epochs", type=int, default=CRT_EPOCHS, help="classifier re-training epochs")
     parser.add_argument("--settings", nargs="+", default=list(DEFAULT_SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--train-only", nargs="+", type=int, default=None, metavar="FOLD",
+                        help="train (and predict) these folds only, no reports: to spread one "
+                             "grid over several calls")
     args = parser.parse_args()
 
     source, work = args.data / "vocalset-excerpts", args.work
@@ -160,11 +163,14 @@ def main() -> None:
                "-o", str(work / "loso.jsonl"), "-q")
     folds = sorted({json.loads(line)["fold"] for line in open(work / "loso.jsonl", encoding="utf-8")})
 
-    jobs = [(s, seed, f) for s in args.settings for seed in args.seeds for f in folds]
+    jobs = [(s, seed, f) for s in args.settings for seed in args.seeds
+            for f in (args.train_only if args.train_only is not None else folds)]
     with ThreadPoolExecutor(args.jobs) as pool:
         for message in pool.map(lambda job: train_fold(work, *job, epochs=args.epochs,
                                                        crt_epochs=args.crt_epochs), jobs):
             print(message, file=sys.stderr, flush=True)
+    if args.train_only is not None:
+        return
 
     reports: dict[str, Path] = {}
     for setting in args.settings:
