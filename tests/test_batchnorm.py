@@ -79,3 +79,30 @@ def test_crnn_checkpoint_normalises_with_the_training_statistics(tmp_path):
         means[precise] = state["branches.0.input_norm.running_mean"]
     assert means[8192].mean().item() == pytest.approx(-40.0 + 0.5, abs=1.0)  # the band adds 3 on 1/4 rows
     assert means[0].mean().item() > -10.0
+
+
+def test_without_validation_only_the_last_epoch_of_each_stage_recomputes(tmp_path, monkeypatch):
+    """With no validation set the last epoch is kept and training never reads the statistics, so
+    they are recomputed once per stage; with a validation set, after every epoch."""
+    import vocaltools.training.loop as loop_module
+
+    store = make_store(tmp_path / "store", n_classes=2, songs_per_class=3, seconds=2.0, offset=-40.0)
+    calls = []
+    original = loop_module._precise_batch_norm
+    monkeypatch.setattr(loop_module, "_precise_batch_norm",
+                        lambda *a, **k: (calls.append((k["stage"], k["epoch"])), original(*a, **k)))
+    cases = (("joint", 0.0, [("joint", 2)]), ("crt_wc", 0.0, [("joint", 2), ("crt", 4)]),
+             ("joint", 0.2, [("joint", 0), ("joint", 1), ("joint", 2)]))
+    for strategy, validation, expected in cases:
+        calls.clear()
+        split = select_fold(split_groups(store.items(), by="song_id", stratify="singer", seed=0,
+                                         validation_fraction=validation, test_fraction=0.2))
+        config = make_train_config(model="crnn", target="singer", clip_seconds=1.0, hop_seconds=1.0,
+                                   epochs=3, crt_epochs=2 if strategy != "joint" else 0,
+                                   strategy=strategy, batch_size=4, patience=0, select="last",
+                                   device="cpu", threads=1, precise_bn=8192)
+        model_dir = tmp_path / f"m-{strategy}-{validation}"
+        train_model(store=store, config=config, split=split, model_dir=model_dir)
+        assert calls == expected, (strategy, validation)
+        state = load_checkpoint(model_dir).state_dict  # the kept weights carry the training mean
+        assert state["branches.0.input_norm.running_mean"].mean().item() == pytest.approx(-39.5, abs=1.0)

@@ -128,8 +128,9 @@ def train(
              "see docs/distributed.md.")] = None,
     precise_bn: Annotated[int, typer.Option(
         help="Classify objective: after every epoch, recompute BatchNorm statistics as averages "
-             "over this many training clips before validating and saving (0: keep the running "
-             "averages, which settle slowly on small data with the S1 models' Keras momentum).")] = \
+             "over this many training clips before validating and saving; without a validation "
+             "set, after the last epoch of each stage only (0: keep the running averages, which "
+             "settle slowly on small data with the S1 models' Keras momentum).")] = \
         field_default(TrainConfig, "precise_bn"),
     label_smoothing: Annotated[float, typer.Option(
         help="Label smoothing e of the cross-entropy: targets (1 - e) one-hot + e / classes "

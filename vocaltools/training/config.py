@@ -78,7 +78,8 @@ class TrainConfig:
     compile : run the training forward and backward through ``torch.compile``.
     precise_bn : after every epoch, BatchNorm statistics are recomputed as averages over this many
         training clips (a seeded sample) before validation and saving
-        (:mod:`vocaltools.training.batchnorm`); 0 keeps the running averages of training.
+        (:mod:`vocaltools.training.batchnorm`); 0 keeps the running averages of training. Without
+        a validation set only the last epoch of each stage recomputes them (the saved weights).
     augment : training-clip augmentation (:mod:`vocaltools.training.augment`; off by default).
     label_smoothing : cross-entropy against ``(1 - e) x one-hot + e / n_classes`` (0 = off).
     """

@@ -356,7 +356,12 @@ class _ClassifyRun:
         started = time.perf_counter()
         train_loss = self._fit_batches(epoch, stage)
         distributed.broadcast_buffers(self.model, context=self.context)  # every rank: rank 0's model
-        if config.precise_bn:  # every rank alike: the same clips through the same weights
+        # every rank alike: the same clips through the same weights. Training in train mode never
+        # reads the statistics, so without validation (the last epoch kept) only the last epoch
+        # of each stage needs them: its weights are the ones saved.
+        stage_end = config.epochs if stage == "joint" and config.strategy != "joint" \
+            else config.total_epochs
+        if config.precise_bn and (self.has_validation or epoch + 1 == stage_end):
             _precise_batch_norm(self.model, self.sets["train"], self.cache, config=config,
                                 epoch=epoch, stage=stage,
                                 batch_size=distributed.per_rank_batch_size(config.batch_size,
