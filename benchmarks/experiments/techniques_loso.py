@@ -2,7 +2,7 @@
 docs/results-techniques.md beside the MFCC-statistics + logistic-regression baseline.
 
     python benchmarks/experiments/techniques_loso.py WORK [--data ../shared/data] [--jobs 3]
-        [--epochs 5] [--crt-epochs 2] [--settings NAME ...] [--seeds 0 ...]
+        [--epochs 30] [--crt-epochs 2] [--settings NAME ...] [--seeds 0 ...]
 
 Steps (each a vocaltools command, so every figure is what a user would get):
 
@@ -47,7 +47,7 @@ SETTINGS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "oblong_dc_late-lr3e-4": ("oblong_dc_late", "joint", ("--lr", "3e-4")),
 }
 #: the fixed training length (no validation singer: the last epoch is kept)
-EPOCHS, CRT_EPOCHS = 5, 2
+EPOCHS, CRT_EPOCHS = 30, 2
 DEFAULT_SETTINGS = ("oblong", "oblong_dc_late", "oblong_dc_late-aug", "oblong_dc_late-ls")
 METRICS = (("f1_macro", "macro F1"), ("accuracy", "accuracy"), ("balanced_accuracy", "B-acc"),
            ("top2", "top-2"))
