@@ -171,6 +171,32 @@ def test_mel_cnn_band_norm_removes_a_fixed_filter_and_masks_act_in_training_only
         torch.testing.assert_close(masked(x), plain(x), atol=1e-6, rtol=1e-6)  # eval: no masks
 
 
+def test_pcen_is_librosas_started_at_the_first_frame_and_mel_cnn_reads_it_from_db():
+    import librosa
+    import scipy.signal
+    import torch
+
+    from vocaltools.models.melcnn import pcen
+    from vocaltools.models.registry import build_model
+
+    rng = np.random.default_rng(0)
+    power = rng.random((64, 44)) * 1e3 + 1.0
+    t = 0.4 * 22050 / 512
+    b = (np.sqrt(1 + 4 * t ** 2) - 1) / (2 * t ** 2)
+    state = scipy.signal.lfilter_zi([b], [1, b - 1])[0] * power[:, :1]  # smoother = first frame
+    reference = librosa.pcen(power, sr=22050, hop_length=512, zi=state)
+    ours = pcen(torch.from_numpy(power)[None, None], frames_per_second=22050 / 512)[0, 0]
+    np.testing.assert_allclose(ours.numpy(), reference, rtol=1e-9, atol=1e-9)
+
+    db = torch.from_numpy(20 * np.log10(power / power.max())).float()[None, None]
+    model = build_model("mel_cnn", n_classes=3, pcen=True).eval()
+    unnormalised = build_model("mel_cnn", n_classes=3, clip_norm=False).eval()
+    unnormalised.load_state_dict(model.state_dict())
+    seen = pcen(torch.pow(10.0, db / 20.0) * 2.0 ** 31, frames_per_second=22050 / 512)
+    with torch.no_grad():  # the network sees PCEN of the power that the dB values encode
+        torch.testing.assert_close(model(db), unnormalised(seen))
+
+
 def test_spec_mask_zeroes_whole_bands_and_frames_within_the_width():
     import torch
 

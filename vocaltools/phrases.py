@@ -7,9 +7,10 @@ instruments only) and notes inside the instrument's playing range. Each S4 class
 more soundfont presets (:data:`PATCHES`); a preset that a soundfont lacks, or renders silent, is
 skipped.
 
-Free soundfonts (:data:`SOUNDFONTS`): FluidR3_GM (Debian ``fluid-soundfont-gm``, MIT) and
+Free soundfonts (:data:`SOUNDFONTS`): FluidR3_GM (Debian ``fluid-soundfont-gm``, MIT),
 MuseScore_General (Debian ``musescore-general-soundfont``, MIT; SF3, whose Ogg samples
-tinysoundfont decodes on load, about 20 s) are what the bundled model is trained on; TimGM6mb
+tinysoundfont decodes on load, about 20 s) and csound's sf_GMbank (Debian ``csound-soundfont``,
+public domain; samples of its own) are what the bundled model may be trained on; TimGM6mb
 (inside pretty_midi, GPL-2) serves tests only (see docs/results-instruments.md on why).
 
 Rendering uses only ``tinysoundfont.Synth.generate`` (no audio device) and is deterministic for a
@@ -55,6 +56,9 @@ SOUNDFONTS: dict[str, Soundfont] = {
     "musescore": Soundfont("musescore", "/usr/share/sounds/sf3/MuseScore_General_Full.sf3", "MIT",
                            "Debian musescore-general-soundfont (S. Christian Collins; built on "
                            "Fluid R3 Mono)"),
+    "csound": Soundfont("csound", "/usr/share/sounds/sf2/sf_GMbank.sf2", "public domain",
+                        "Debian csound-soundfont (sf_GMbank.sf2 of csound, whose licence field "
+                        "says public domain)"),
     "timgm6mb": Soundfont("timgm6mb", "", "GPL-2.0", "pretty_midi's TimGM6mb.sf2 (Tim Brechbill)"),
 }
 
@@ -67,6 +71,7 @@ def soundfont_file(name: str) -> Path:
     if not path.is_file():
         hint = {"fluidr3": "apt-get install fluid-soundfont-gm",
                 "musescore": "apt-get install musescore-general-soundfont",
+                "csound": "apt-get install csound-soundfont",
                 "timgm6mb": "pip install 'vocaltools[soundfont]'"}[name]
         raise InputError(f"soundfont {name!r} not found at {path or 'pretty_midi'}; {hint}")
     return path

@@ -15,7 +15,8 @@ Steps (each a sub-command; ``all`` runs the ones that build the shipped model)::
     ensemble OUT_DIR MODEL_DIR [MODEL_DIR ...]   join trained models into one (mean probability)
     export MODEL_DIR REPORT.json [--name instruments]   write vocaltools/bundled/NAME.*
     fixture INSTRUMENT SOUNDFONT OUT.flac   a test input (a phrase of seed 101, room augmentation)
-    probe WORK DATA [--phrases N]   pretrained features (CREPE tiny, GE2E) against MFCC statistics:
+    probe WORK DATA [--phrases N]   pretrained features (CREPE tiny, GE2E, musicnn) against MFCC
+                           statistics:
                            each embeds 1-s clips of rendered phrases and of fsd-instruments,
                            logistic regression on the renders, file accuracy on the real files
     all WORK DATA [--seeds N]   render (room) -> real -> train N seeds -> ensemble -> evaluate
@@ -427,6 +428,28 @@ def _embed_ge2e(clips16):
     return np.concatenate(out)
 
 
+def _embed_musicnn(clips16):
+    """musicnn's (MagnaTagATune weights) mid-end features of each 1-s clip, max- and mean-pooled
+    over its 63 frames: 1,506 values."""
+    import torch
+
+    from vocaltools.features import get_preset
+    from vocaltools.features.compute import compute_features
+    from vocaltools.models.registry import build_model
+
+    config = get_preset("musicnn")
+    net = build_model("musicnn").eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(clips16), 64):
+            mels = [compute_features(c, sample_rate=16000, config=config)["logmel"]
+                    for c in clips16[start:start + 64]]
+            width = min(m.shape[-1] for m in mels)
+            x = torch.from_numpy(np.stack([m[..., :width] for m in mels]).astype(np.float32))
+            out.append(net(x).numpy())
+    return np.concatenate(out)
+
+
 def _embed_mfcc(clips22):
     from vocaltools.features import get_preset
     from vocaltools.features.compute import compute_features
@@ -458,7 +481,7 @@ def cmd_probe(args) -> None:
     for backbone in args.backbones.split(","):
         start = time.time()
         embed = {"crepe-tiny": lambda s: _embed_crepe(s[1]), "ge2e": lambda s: _embed_ge2e(s[1]),
-                 "mfcc": lambda s: _embed_mfcc(s[0])}[backbone]
+                 "musicnn": lambda s: _embed_musicnn(s[1]), "mfcc": lambda s: _embed_mfcc(s[0])}[backbone]
         x_train, x_real = embed(sets["train"]), embed(sets["real"])
         _, _, train_owner, labels = sets["train"]
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=args.C))
@@ -663,7 +686,7 @@ def main(argv=None) -> None:
     p.add_argument("work")
     p.add_argument("data")
     p.add_argument("--phrases", type=int, default=6)
-    p.add_argument("--backbones", default="mfcc,ge2e,crepe-tiny")
+    p.add_argument("--backbones", default="mfcc,ge2e,crepe-tiny,musicnn")
     p.add_argument("-C", type=float, default=1.0)
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_probe)

@@ -8,8 +8,14 @@ not from a paper; the bundled ``instruments`` model).
   i.e. cepstral mean subtraction in the mel domain: a fixed filter (a microphone's response, a
   room's average colour, an mp3 band limit) adds a constant per band to a dB spectrogram and is
   removed, and with it the clip's long-term spectral envelope; what is left is how each band
-  moves in time (onsets, decays, vibrato, the partials of note changes). Then BatchNorm over the
-  input channel;
+  moves in time (onsets, decays, vibrato, the partials of note changes); or (``pcen``)
+  per-channel energy normalisation (Wang et al., ICASSP 2017; librosa's ``pcen`` with its
+  defaults: gain 0.98, bias 2, power 0.5, a 0.4-s smoother started at the clip's first frame) of
+  the power mel that the dB values encode (``10^(x/20)``, the ``instruments`` preset's amplitude
+  dB of the power mel, relative to the item's maximum and scaled by 2^31 as librosa advises):
+  each band is divided by its own recent level, an automatic gain control per band that keeps
+  onsets and suppresses stationary noise and reverberant tails. Then BatchNorm over the input
+  channel;
 - in training only, SpecAugment masks (Park et al., Interspeech 2019): ``freq_masks`` bands of up
   to ``freq_mask_bands`` mel bands and ``time_masks`` spans of up to ``time_mask_frames`` frames
   set to 0 (the normalised mean), drawn per clip from torch's generator;
@@ -39,6 +45,21 @@ def _block(c_in: int, c_out: int, n_convs: int) -> nn.Sequential:
     return nn.Sequential(*layers, nn.MaxPool2d(2))
 
 
+def pcen(power: torch.Tensor, *, frames_per_second: float, time_constant: float = 0.4,
+         gain: float = 0.98, bias: float = 2.0, power_exponent: float = 0.5,
+         eps: float = 1e-6) -> torch.Tensor:
+    """Per-channel energy normalisation of ``power`` ``[batch, channels, bins, frames]`` over the
+    last axis (librosa's ``pcen`` formula and smoothing coefficient; the smoother starts at the
+    first frame's value)."""
+    t = time_constant * frames_per_second
+    b = ((1 + 4 * t ** 2) ** 0.5 - 1) / (2 * t ** 2)
+    smooth = [power[..., 0]]
+    for frame in range(1, power.shape[-1]):
+        smooth.append((1 - b) * smooth[-1] + b * power[..., frame])
+    m = torch.stack(smooth, dim=-1)
+    return (power / (eps + m) ** gain + bias) ** power_exponent - bias ** power_exponent
+
+
 def spec_mask(x: torch.Tensor, *, n_masks: int, width: int, dim: int) -> torch.Tensor:
     """``x`` with ``n_masks`` spans of ``0..width`` positions along ``dim`` (2 = bands, 3 = frames)
     set to 0, drawn independently for every clip."""
@@ -59,11 +80,14 @@ def spec_mask(x: torch.Tensor, *, n_masks: int, width: int, dim: int) -> torch.T
 class MelCNN(nn.Module):
     def __init__(self, *, n_classes: int, in_channels: int = 1, widths: tuple[int, ...] = (16, 32, 64, 128),
                  convs_per_block: int = 1, hidden: int = 128, dropout: float = 0.3,
-                 clip_norm: bool = True, band_norm: bool = False, freq_masks: int = 0,
+                 clip_norm: bool = True, band_norm: bool = False, pcen: bool = False,
+                 frames_per_second: float = 22050 / 512, freq_masks: int = 0,
                  freq_mask_bands: int = 8, time_masks: int = 0, time_mask_frames: int = 8):
         super().__init__()
         self.clip_norm = bool(clip_norm)
         self.band_norm = bool(band_norm)
+        self.pcen = bool(pcen)
+        self.frames_per_second = float(frames_per_second)
         self.masks = ((int(freq_masks), int(freq_mask_bands), 2), (int(time_masks), int(time_mask_frames), 3))
         self.input_norm = nn.BatchNorm2d(in_channels)
         blocks, c = [], in_channels
@@ -75,7 +99,9 @@ class MelCNN(nn.Module):
         self.classifier = nn.Linear(hidden, n_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        if self.band_norm:
+        if self.pcen:
+            x = pcen(torch.pow(10.0, x / 20.0) * 2.0 ** 31, frames_per_second=self.frames_per_second)
+        elif self.band_norm:
             x = x - x.mean(dim=3, keepdim=True)
         elif self.clip_norm:
             x = x - x.mean(dim=(2, 3), keepdim=True)
@@ -92,10 +118,11 @@ class MelCNN(nn.Module):
 
 def build(*, n_classes: int, in_channels: int = 1, widths=(16, 32, 64, 128), convs_per_block: int = 1,
           hidden: int = 128, dropout: float = 0.3, clip_norm: bool = True, band_norm: bool = False,
-          freq_masks: int = 0, freq_mask_bands: int = 8, time_masks: int = 0,
-          time_mask_frames: int = 8) -> MelCNN:
+          pcen: bool = False, frames_per_second: float = 22050 / 512, freq_masks: int = 0,
+          freq_mask_bands: int = 8, time_masks: int = 0, time_mask_frames: int = 8) -> MelCNN:
     return MelCNN(n_classes=n_classes, in_channels=in_channels, widths=tuple(widths),
                   convs_per_block=convs_per_block, hidden=hidden, dropout=dropout,
-                  clip_norm=clip_norm, band_norm=band_norm, freq_masks=freq_masks,
+                  clip_norm=clip_norm, band_norm=band_norm, pcen=pcen,
+                  frames_per_second=frames_per_second, freq_masks=freq_masks,
                   freq_mask_bands=freq_mask_bands, time_masks=time_masks,
                   time_mask_frames=time_mask_frames)
