@@ -22,13 +22,12 @@ from typing import Sequence
 import numpy as np
 
 from vocaltools.errors import ConfigError, InputError
+from vocaltools.phrases import SOUNDFONTS
 
-#: Debian's soundfonts (packages fluid-soundfont-gm and musescore-general-soundfont); tinysoundfont
+#: Debian's soundfonts that accompaniments are rendered from (packages fluid-soundfont-gm and
+#: musescore-general-soundfont; paths from :data:`vocaltools.phrases.SOUNDFONTS`); tinysoundfont
 #: reads the Ogg-compressed SF3 directly (loading it takes about 10 s)
-SYSTEM_SOUNDFONTS: dict[str, str] = {
-    "fluidr3": "/usr/share/sounds/sf2/FluidR3_GM.sf2",
-    "musescore": "/usr/share/sounds/sf3/MuseScore_General_Full.sf3",
-}
+SYSTEM_SOUNDFONTS: dict[str, str] = {name: SOUNDFONTS[name].path for name in ("fluidr3", "musescore")}
 
 CHORD_PROGRAMS = {"piano": 0, "e-piano": 4, "organ": 16, "nylon-guitar": 24, "steel-guitar": 25,
                   "clean-guitar": 27, "strings": 48, "pad": 89}

@@ -4,7 +4,7 @@ on real recordings only, compare with MFCC statistics + logistic regression, and
 Steps (each a sub-command; ``all`` runs the ones that build the shipped model)::
 
     render STORE [--augment room|clean|no-reverb|no-eq|no-band_limit|no-noise] [--phrases N]
-                 [--copies K] [--soundfonts fluidr3,musescore] [--seconds S] [--seed N]
+                 [--copies K] [--soundfonts fluidr3,musescore[,csound]] [--seconds S] [--seed N]
     real DATA OUT          featurize fsd-instruments (its 7 S4 classes) and the sms-tools
                            instruments into OUT/fsd7 and OUT/sms (evaluation only)
     train STORE MODEL_DIR [--model mel_cnn] [--epochs E] [--option k=v ...]
