@@ -407,38 +407,17 @@ def _embed_crepe(clips16):
     return np.stack(out)
 
 
-def _embed_ge2e(clips16):
-    """The GE2E encoder's 256-d embedding of each 1-s clip (100 frames of the 'ge2e' preset)."""
+def _embed_pretrained(model: str, clips16):
+    """The output of the pretrained registry model ``model`` for each 1-s clip at 16 kHz, on its
+    own feature preset, 64 clips per forward pass."""
     import torch
 
     from vocaltools.features import get_preset
     from vocaltools.features.compute import compute_features
-    from vocaltools.models.ge2e import build
+    from vocaltools.models.registry import build_model, get_spec
 
-    config = get_preset("ge2e")
-    net = build(head="embed").eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(clips16), 64):
-            mels = [compute_features(c, sample_rate=16000, config=config)["logmel"]
-                    for c in clips16[start:start + 64]]
-            width = min(m.shape[-1] for m in mels)
-            x = torch.from_numpy(np.stack([m[..., :width] for m in mels]).astype(np.float32))
-            out.append(net(x).numpy())
-    return np.concatenate(out)
-
-
-def _embed_musicnn(clips16):
-    """musicnn's (MagnaTagATune weights) mid-end features of each 1-s clip, max- and mean-pooled
-    over its 63 frames: 1,506 values."""
-    import torch
-
-    from vocaltools.features import get_preset
-    from vocaltools.features.compute import compute_features
-    from vocaltools.models.registry import build_model
-
-    config = get_preset("musicnn")
-    net = build_model("musicnn").eval()
+    config = get_preset(get_spec(model).preset)
+    net = build_model(model).eval()
     out = []
     with torch.no_grad():
         for start in range(0, len(clips16), 64):
@@ -480,8 +459,10 @@ def cmd_probe(args) -> None:
     report = {"phrases": args.phrases, "n_train_files": len(train), "n_real_files": len(real)}
     for backbone in args.backbones.split(","):
         start = time.time()
-        embed = {"crepe-tiny": lambda s: _embed_crepe(s[1]), "ge2e": lambda s: _embed_ge2e(s[1]),
-                 "musicnn": lambda s: _embed_musicnn(s[1]), "mfcc": lambda s: _embed_mfcc(s[0])}[backbone]
+        embed = {"crepe-tiny": lambda s: _embed_crepe(s[1]),
+                 "ge2e": lambda s: _embed_pretrained("ge2e", s[1]),
+                 "musicnn": lambda s: _embed_pretrained("musicnn", s[1]),
+                 "mfcc": lambda s: _embed_mfcc(s[0])}[backbone]
         x_train, x_real = embed(sets["train"]), embed(sets["real"])
         _, _, train_owner, labels = sets["train"]
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=args.C))
