@@ -121,6 +121,9 @@ def test_cli_embed_musicnn_and_models_listing(tmp_path, musicnn_dist):
     entry = next(r for r in listed if r["name"] == "musicnn")
     assert entry["task"] == "embed" and entry["pretrained"].startswith("musicnn ")
     assert "(ISC)" in entry["pretrained"]
+    from vocaltools.models.pretrained import distribution_licence
+
+    assert distribution_licence("musicnn") == "ISC"
 
 
 @pytest.mark.slow
