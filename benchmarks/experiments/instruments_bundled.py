@@ -19,6 +19,8 @@ Steps (each a sub-command; ``all`` runs the ones that build the shipped model)::
                            statistics:
                            each embeds 1-s clips of rendered phrases and of fsd-instruments,
                            logistic regression on the renders, file accuracy on the real files
+    tagprior REAL [--model M ...] [--weights W ...]   the model on fsd7 joined with musicnn's
+                           zero-shot instrument tags (product of experts, weight W)
     all WORK DATA [--seeds N]   render (room) -> real -> train N seeds -> ensemble -> evaluate
                            -> baseline -> export
 
@@ -198,6 +200,16 @@ def scores_of(*, true, probabilities, classes, owner, n_items, item_true):
     return out
 
 
+def _clip_probabilities(members, clips) -> np.ndarray:
+    """The members' mean softmax for every clip, 64 clips per forward pass."""
+    import torch
+
+    with torch.no_grad():
+        return np.mean([np.concatenate([
+            torch.softmax(m.module(torch.from_numpy(clips[i:i + 64])), dim=1).numpy()
+            for i in range(0, len(clips), 64)]) for m in members], axis=0)
+
+
 def evaluate_model(model_dir, real_dir) -> dict:
     """Scores on the real sets; ``model_dir`` may be a list of model folders, whose clip
     probabilities are averaged (an ensemble; the folders must share labels and clip settings)."""
@@ -216,10 +228,7 @@ def evaluate_model(model_dir, real_dir) -> dict:
     for name in ("fsd7", "sms"):
         store = FeatureStore(Path(real_dir) / name)
         ids, item_true, clips, owner = _clips(store, clip=loaded.checkpoint.clip_config)
-        with torch.no_grad():
-            probabilities = np.mean([np.concatenate([
-                torch.softmax(m.module(torch.from_numpy(clips[i:i + 64])), dim=1).numpy()
-                for i in range(0, len(clips), 64)]) for m in members], axis=0)
+        probabilities = _clip_probabilities(members, clips)
         true = [item_true[i] for i in owner]
         report[name] = scores_of(true=true, probabilities=probabilities, classes=loaded.labels,
                                  owner=owner, n_items=len(ids), item_true=item_true)
@@ -243,6 +252,71 @@ def _write(report: dict, path) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(report, indent=1) + "\n")
+
+
+#: S4 classes that musicnn's MagnaTagATune tags name, and the tags of instruments it knows
+TAGGED = {"guitar": "guitar", "violin": "violin", "cello": "cello", "flute": "flute"}
+INSTRUMENT_TAGS = ("guitar", "violin", "cello", "flute", "piano", "harpsichord", "sitar", "harp")
+
+
+def cmd_tagprior(args) -> None:
+    """The bundled model (or MODEL_DIRs) on fsd7, alone, beside musicnn's zero-shot instrument tags,
+    and the two joined as a product of experts: ``log p(c) + w log e(c)``, with ``e(c)`` the
+    sigmoid of the tag that names class ``c`` (:data:`TAGGED`) and, for the classes no tag names,
+    the median of those four tags' values for that file (neither raised nor lowered)."""
+    import torch
+
+    from vocaltools.audio import load_audio
+    from vocaltools.features import compute_features, get_preset
+    from vocaltools.formats.store import FeatureStore
+    from vocaltools.inference.predict import load_model
+    from vocaltools.models.musicnn import TAGS
+    from vocaltools.models.registry import build_model
+
+    members = [load_model(str(d), device="cpu") for d in args.model]
+    labels = list(members[0].labels)
+    store = FeatureStore(Path(args.real) / "fsd7")
+    ids, item_true, clips, owner = _clips(store, clip=members[0].checkpoint.clip_config)
+    probabilities = _clip_probabilities(members, clips)
+    files = np.stack([probabilities[owner == i].mean(axis=0) for i in range(len(ids))])
+    tagger, config = build_model("musicnn", head="tags").eval(), get_preset("musicnn")
+    paths = {item.item_id: item.audio_path for item in store.items()}
+    tags = []
+    for item_id in ids:
+        audio = load_audio(paths[item_id], sample_rate=config.sample_rate)
+        mel = compute_features(audio, sample_rate=config.sample_rate, config=config)["logmel"]
+        mel = np.pad(mel, ((0, 0), (0, 0), (0, max(0, 8 - mel.shape[-1]))))
+        with torch.no_grad():
+            tags.append(torch.sigmoid(tagger(torch.from_numpy(mel[None].astype(np.float32))))[0].numpy())
+    tags = np.stack(tags)
+    column = {tag: TAGS["MTT"].index(tag) for tag in INSTRUMENT_TAGS}
+    evidence = np.repeat(np.median(tags[:, [column[t] for t in TAGGED.values()]], axis=1,
+                                   keepdims=True), len(labels), axis=1)
+    for label, tag in TAGGED.items():
+        evidence[:, labels.index(label)] = tags[:, column[tag]]
+
+    def accuracy(scores, rows=slice(None)):
+        predicted = [labels[i] for i in scores.argmax(axis=1)]
+        return float(np.mean([p == t for p, t in zip(np.array(predicted)[rows],
+                                                     np.array(item_true)[rows])]))
+
+    tagged_rows = np.array([t in TAGGED for t in item_true])
+    zero_shot = tags[:, [column[t] for t in INSTRUMENT_TAGS]].argmax(axis=1)
+    report = {"model": [str(d) for d in args.model], "n_files": len(ids),
+              "model_file_accuracy": accuracy(files),
+              "model_file_accuracy_tagged_classes": accuracy(files, tagged_rows),
+              "musicnn_zero_shot_tagged_classes": float(np.mean(
+                  [INSTRUMENT_TAGS[k] == TAGGED[t] for k, t in zip(zero_shot[tagged_rows],
+                                                                   np.array(item_true)[tagged_rows])])),
+              "n_tagged_files": int(tagged_rows.sum()), "product_of_experts": {}}
+    for weight in args.weights:
+        report["product_of_experts"][str(weight)] = accuracy(np.log(files + 1e-9)
+                                                              + weight * np.log(evidence + 1e-9))
+    log(f"fsd7 file acc: model {report['model_file_accuracy']:.3f}; on the {report['n_tagged_files']} "
+        f"files of the tagged classes: model {report['model_file_accuracy_tagged_classes']:.3f}, "
+        f"musicnn zero-shot {report['musicnn_zero_shot_tagged_classes']:.3f}; product of experts "
+        + ", ".join(f"w={w}: {a:.3f}" for w, a in report["product_of_experts"].items()))
+    _write(report, args.output)
 
 
 def cmd_evaluate(args) -> None:
@@ -646,6 +720,12 @@ def main(argv=None) -> None:
                    help="choose C among these by an inner 3-fold CV (grouped by file) in each fold")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_cv)
+    p = sub.add_parser("tagprior")
+    p.add_argument("real")
+    p.add_argument("--model", nargs="+", default=["instruments"])
+    p.add_argument("--weights", type=float, nargs="+", default=[0.5, 1.0, 2.0])
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_tagprior)
     p = sub.add_parser("ensemble")
     p.add_argument("out_dir")
     p.add_argument("model_dir", nargs="+")
