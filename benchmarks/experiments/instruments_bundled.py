@@ -19,8 +19,9 @@ Steps (each a sub-command; ``all`` runs the ones that build the shipped model)::
                            statistics:
                            each embeds 1-s clips of rendered phrases and of fsd-instruments,
                            logistic regression on the renders, file accuracy on the real files
-    tagprior REAL [--model M ...] [--weights W ...]   the model on fsd7 joined with musicnn's
-                           zero-shot instrument tags (product of experts, weight W)
+    tagprior REAL [--model M ...] [--weights W ...] [--level file|clip]   the model on fsd7 joined
+                           with musicnn's zero-shot instrument tags (product of experts, weight W;
+                           tags of the whole file, or of each 1-s clip as predict would join them)
     all WORK DATA [--seeds N]   render (room) -> real -> train N seeds -> ensemble -> evaluate
                            -> baseline -> export
 
@@ -261,7 +262,7 @@ INSTRUMENT_TAGS = ("guitar", "violin", "cello", "flute", "piano", "harpsichord",
 
 def cmd_tagprior(args) -> None:
     """The bundled model (or MODEL_DIRs) on fsd7, alone, beside musicnn's zero-shot instrument tags,
-    and the two joined as a product of experts: ``log p(c) + w log e(c)``, with ``e(c)`` the
+    and the two joined as a product of experts: ``p(c) e(c)^w`` renormalised, with ``e(c)`` the
     sigmoid of the tag that names class ``c`` (:data:`TAGGED`) and, for the classes no tag names,
     the median of those four tags' values for that file (neither raised nor lowered)."""
     import torch
@@ -281,19 +282,41 @@ def cmd_tagprior(args) -> None:
     files = np.stack([probabilities[owner == i].mean(axis=0) for i in range(len(ids))])
     tagger, config = build_model("musicnn", head="tags").eval(), get_preset("musicnn")
     paths = {item.item_id: item.audio_path for item in store.items()}
-    tags = []
-    for item_id in ids:
-        audio = load_audio(paths[item_id], sample_rate=config.sample_rate)
+
+    def tag(audio):
         mel = compute_features(audio, sample_rate=config.sample_rate, config=config)["logmel"]
         mel = np.pad(mel, ((0, 0), (0, 0), (0, max(0, 8 - mel.shape[-1]))))
         with torch.no_grad():
-            tags.append(torch.sigmoid(tagger(torch.from_numpy(mel[None].astype(np.float32))))[0].numpy())
+            return torch.sigmoid(tagger(torch.from_numpy(mel[None].astype(np.float32))))[0].numpy()
+
+    # --level file: one tagger pass over the whole file; clip: one per 1-s clip of the model (the
+    # same windows at 16 kHz), joined per clip and then averaged as predict averages clips
+    hop = int(members[0].checkpoint.clip_config["hop_seconds"] * config.sample_rate)
+    n = int(members[0].checkpoint.clip_config["clip_seconds"] * config.sample_rate)
+    tags = []
+    for i, item_id in enumerate(ids):
+        audio = load_audio(paths[item_id], sample_rate=config.sample_rate)
+        if args.level == "file":
+            tags.append(tag(audio))
+        else:
+            tags += [tag(np.pad(audio[k * hop:k * hop + n], (0, max(0, n - audio[k * hop:].size))))
+                     for k in range(int((owner == i).sum()))]
     tags = np.stack(tags)
-    column = {tag: TAGS["MTT"].index(tag) for tag in INSTRUMENT_TAGS}
+    column = {t: TAGS["MTT"].index(t) for t in INSTRUMENT_TAGS}
     evidence = np.repeat(np.median(tags[:, [column[t] for t in TAGGED.values()]], axis=1,
                                    keepdims=True), len(labels), axis=1)
-    for label, tag in TAGGED.items():
-        evidence[:, labels.index(label)] = tags[:, column[tag]]
+    for label, t in TAGGED.items():
+        evidence[:, labels.index(label)] = tags[:, column[t]]
+    unit_probabilities = files if args.level == "file" else probabilities
+
+    def joined(weight):
+        scores = np.exp(np.log(unit_probabilities + 1e-9) + weight * np.log(evidence + 1e-9))
+        scores /= scores.sum(axis=1, keepdims=True)
+        return scores if args.level == "file" else np.stack(
+            [scores[owner == i].mean(axis=0) for i in range(len(ids))])
+
+    file_tags = tags if args.level == "file" else np.stack(
+        [tags[owner == i].mean(axis=0) for i in range(len(ids))])
 
     def accuracy(scores, rows=slice(None)):
         predicted = [labels[i] for i in scores.argmax(axis=1)]
@@ -301,8 +324,8 @@ def cmd_tagprior(args) -> None:
                                                      np.array(item_true)[rows])]))
 
     tagged_rows = np.array([t in TAGGED for t in item_true])
-    zero_shot = tags[:, [column[t] for t in INSTRUMENT_TAGS]].argmax(axis=1)
-    report = {"model": [str(d) for d in args.model], "n_files": len(ids),
+    zero_shot = file_tags[:, [column[t] for t in INSTRUMENT_TAGS]].argmax(axis=1)
+    report = {"model": [str(d) for d in args.model], "level": args.level, "n_files": len(ids),
               "model_file_accuracy": accuracy(files),
               "model_file_accuracy_tagged_classes": accuracy(files, tagged_rows),
               "musicnn_zero_shot_tagged_classes": float(np.mean(
@@ -310,9 +333,8 @@ def cmd_tagprior(args) -> None:
                                                                    np.array(item_true)[tagged_rows])])),
               "n_tagged_files": int(tagged_rows.sum()), "product_of_experts": {}}
     for weight in args.weights:
-        report["product_of_experts"][str(weight)] = accuracy(np.log(files + 1e-9)
-                                                              + weight * np.log(evidence + 1e-9))
-    log(f"fsd7 file acc: model {report['model_file_accuracy']:.3f}; on the {report['n_tagged_files']} "
+        report["product_of_experts"][str(weight)] = accuracy(joined(weight))
+    log(f"fsd7 file acc ({args.level} level tags): model {report['model_file_accuracy']:.3f}; on the {report['n_tagged_files']} "
         f"files of the tagged classes: model {report['model_file_accuracy_tagged_classes']:.3f}, "
         f"musicnn zero-shot {report['musicnn_zero_shot_tagged_classes']:.3f}; product of experts "
         + ", ".join(f"w={w}: {a:.3f}" for w, a in report["product_of_experts"].items()))
@@ -724,6 +746,7 @@ def main(argv=None) -> None:
     p.add_argument("real")
     p.add_argument("--model", nargs="+", default=["instruments"])
     p.add_argument("--weights", type=float, nargs="+", default=[0.5, 1.0, 2.0])
+    p.add_argument("--level", choices=("file", "clip"), default="file")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_tagprior)
     p = sub.add_parser("ensemble")
