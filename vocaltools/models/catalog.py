@@ -150,6 +150,12 @@ SPECS: tuple[ModelSpec, ...] = (
               "frozen unless finetune=true (train --model musicnn --objective classify)",
               ("logmel",), "musicnn", (1, 96, 187), 17, {"head": "classify", "dataset": "MTT"},
               weights=MUSICNN_WEIGHTS["MTT"]),
+    ModelSpec("tag_prior", "classify", "melcnn", "vocaltools.models.tagprior:build", "",
+              "A trained classifier on the musicnn preset joined with musicnn's zero-shot "
+              "instrument tags as a product of experts (joined after training; the bundled "
+              "'instruments' model)", ("logmel",), "musicnn", (1, 96, 187), 17,
+              {"base": "mel_cnn_ensemble", "base_options": {"member_options": {"power_db": True}}},
+              weights=MUSICNN_WEIGHTS["MTT"]),
     # project model: trains in seconds on CPU, for tests and the README demo
     ModelSpec("clip_stats", "classify", "stats", "vocaltools.models.stats:build", "",
               "Linear head on clip statistics of mel bands and MFCCs (not from a paper; a small "

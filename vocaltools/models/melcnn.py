@@ -3,6 +3,10 @@ not from a paper; the bundled ``instruments`` model).
 
 ``float32 [batch, channels, n_mels, n_frames] -> [batch, n_classes]``:
 
+- with ``power_db``, the input is a linear power mel (the ``musicnn`` preset, which the bundled
+  ``instruments`` model shares with the musicnn tagger it is joined with) and is first put on the
+  ``instruments`` preset's scale: ``20 log10`` of the power (librosa's ``amplitude_to_db`` of the
+  power mel), floored 80 dB below the clip's maximum;
 - the clip's mean level is subtracted (``clip_norm``), so a recording's gain and the level it is
   referenced to do not matter; or (``band_norm``) each mel band's mean over the clip's frames,
   i.e. cepstral mean subtraction in the mel domain: a fixed filter (a microphone's response, a
@@ -35,6 +39,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+
+#: the dynamic range kept by ``power_db`` (the ``instruments`` preset's ``top_db``)
+TOP_DB = 80.0
 
 
 def _block(c_in: int, c_out: int, n_convs: int) -> nn.Sequential:
@@ -81,9 +89,11 @@ class MelCNN(nn.Module):
     def __init__(self, *, n_classes: int, in_channels: int = 1, widths: tuple[int, ...] = (16, 32, 64, 128),
                  convs_per_block: int = 1, hidden: int = 128, dropout: float = 0.3,
                  clip_norm: bool = True, band_norm: bool = False, pcen: bool = False,
-                 frames_per_second: float = 22050 / 512, freq_masks: int = 0,
-                 freq_mask_bands: int = 8, time_masks: int = 0, time_mask_frames: int = 8):
+                 power_db: bool = False, frames_per_second: float = 22050 / 512,
+                 freq_masks: int = 0, freq_mask_bands: int = 8, time_masks: int = 0,
+                 time_mask_frames: int = 8):
         super().__init__()
+        self.power_db = bool(power_db)
         self.clip_norm = bool(clip_norm)
         self.band_norm = bool(band_norm)
         self.pcen = bool(pcen)
@@ -99,6 +109,9 @@ class MelCNN(nn.Module):
         self.classifier = nn.Linear(hidden, n_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.power_db:
+            x = 20.0 * torch.log10(x.clamp_min(1e-10))
+            x = torch.maximum(x, x.amax(dim=(2, 3), keepdim=True) - TOP_DB)
         if self.pcen:
             x = pcen(torch.pow(10.0, x / 20.0) * 2.0 ** 31, frames_per_second=self.frames_per_second)
         elif self.band_norm:
@@ -118,11 +131,12 @@ class MelCNN(nn.Module):
 
 def build(*, n_classes: int, in_channels: int = 1, widths=(16, 32, 64, 128), convs_per_block: int = 1,
           hidden: int = 128, dropout: float = 0.3, clip_norm: bool = True, band_norm: bool = False,
-          pcen: bool = False, frames_per_second: float = 22050 / 512, freq_masks: int = 0,
+          pcen: bool = False, power_db: bool = False, frames_per_second: float = 22050 / 512,
+          freq_masks: int = 0,
           freq_mask_bands: int = 8, time_masks: int = 0, time_mask_frames: int = 8) -> MelCNN:
     return MelCNN(n_classes=n_classes, in_channels=in_channels, widths=tuple(widths),
                   convs_per_block=convs_per_block, hidden=hidden, dropout=dropout,
-                  clip_norm=clip_norm, band_norm=band_norm, pcen=pcen,
+                  clip_norm=clip_norm, band_norm=band_norm, pcen=pcen, power_db=power_db,
                   frames_per_second=frames_per_second, freq_masks=freq_masks,
                   freq_mask_bands=freq_mask_bands, time_masks=time_masks,
                   time_mask_frames=time_mask_frames)
