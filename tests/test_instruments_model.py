@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import invoke_cli
+from conftest import invoke_cli, shared_data
 from vocaltools.errors import ConfigError
 
 FIXTURES = Path(__file__).parent / "data"
@@ -47,21 +47,25 @@ def test_phrases_are_deterministic_and_in_range():
 
 def test_miniature_of_the_bundled_model_trains_and_exports(tmp_path):
     """The retrain pipeline at toy size: phrases of 3 instruments from TimGM6mb with the room
-    augmentation -> features -> mel_cnn -> above chance on phrases of another seed -> export ->
-    the bundled files load and give the same answers."""
+    augmentation -> the musicnn preset -> mel_cnn on the power mel -> above chance on phrases of
+    another seed -> joined with musicnn's tags -> export -> the bundled files load and give the
+    same answers."""
     import torch
 
     from vocaltools.bundled import ModelCard, export_bundled, load_bundled
-    from vocaltools.checkpoint import build_from_checkpoint, load_checkpoint
+    from vocaltools.checkpoint import build_from_checkpoint, load_checkpoint, save_checkpoint
     from vocaltools.datasets.rendered import phrase_split, render_phrase_store
+    from vocaltools.features import get_preset
+    from vocaltools.models.tagprior import tag_prior_checkpoint
     from vocaltools.segments import ClipConfig, clip_windows, cut_clip
     from vocaltools.training.config import make_train_config
     from vocaltools.training.loop import train_model
 
     _renderer()
     instruments = ["flute", "trumpet", "guitar"]
+    preset = get_preset("musicnn")
     train = render_phrase_store(tmp_path / "train", soundfonts=["timgm6mb"], instruments=instruments,
-                                n_phrases=8, seconds=2.0, copies=1, seed=0)
+                                n_phrases=8, seconds=2.0, copies=1, seed=0, feature_config=preset)
     assert train.n_items == 24 and train.instruments == tuple(instruments)
     fields = train.store.items()[0].fields
     assert {"instrument", "soundfont", "preset", "style", "phrase_key"} <= set(fields)
@@ -70,19 +74,19 @@ def test_miniature_of_the_bundled_model_trains_and_exports(tmp_path):
     config = make_train_config(model="mel_cnn", target="instrument", epochs=6, lr=3e-3,
                                batch_size=16, patience=None, device="cpu", threads=1,
                                clip_seconds=1.0, hop_seconds=0.5, precise_bn=256,
-                               model_options={"widths": [8, 16, 32], "hidden": 32})
+                               model_options={"widths": [8, 16, 32], "hidden": 32, "power_db": True})
     result = train_model(store=train.store, config=config, split=split, model_dir=tmp_path / "m")
     assert result.finished
 
     test = render_phrase_store(tmp_path / "test", soundfonts=["timgm6mb"], instruments=instruments,
-                               n_phrases=4, seconds=2.0, copies=1, seed=7)
+                               n_phrases=4, seconds=2.0, copies=1, seed=7, feature_config=preset)
     model = build_from_checkpoint(load_checkpoint(tmp_path / "m"))
     labels = load_checkpoint(tmp_path / "m").labels
     clip = ClipConfig(clip_seconds=1.0, hop_seconds=0.5)
     x, y = [], []
     for item in test.store.items():
         array = test.store.load_arrays(item)["logmel"]
-        for window in clip_windows(n_frames=array.shape[-1], frames_per_second=22050 / 256, config=clip):
+        for window in clip_windows(n_frames=array.shape[-1], frames_per_second=16000 / 256, config=clip):
             x.append(cut_clip(array, window))
             y.append(labels.index(item.fields["instrument"]))
     with torch.no_grad():
@@ -90,36 +94,56 @@ def test_miniature_of_the_bundled_model_trains_and_exports(tmp_path):
     accuracy = float((logits.argmax(1).numpy() == np.array(y)).mean())
     assert accuracy > 0.55, f"accuracy {accuracy:.2f} on unseen phrases (chance 0.33)"
 
+    save_checkpoint(tmp_path / "joined", tag_prior_checkpoint(load_checkpoint(tmp_path / "m")))
+    joined = build_from_checkpoint(load_checkpoint(tmp_path / "joined"))
     card = ModelCard(description="miniature", training_data="TimGM6mb phrases", licence="test only",
                      attribution="-", figures={"accuracy": accuracy}, script="this test")
-    export_bundled(tmp_path / "m", "mini", card, folder=tmp_path / "bundled", dtype="float16")
+    export_bundled(tmp_path / "joined", "mini", card, folder=tmp_path / "bundled", dtype="float16")
     rebuilt = build_from_checkpoint(load_bundled("mini", folder=tmp_path / "bundled"))
     with torch.no_grad():
-        again = rebuilt(torch.from_numpy(np.stack(x)))
-    assert torch.allclose(torch.softmax(again, 1), torch.softmax(logits, 1), atol=2e-2)
+        expected, again = joined(torch.from_numpy(np.stack(x))), rebuilt(torch.from_numpy(np.stack(x)))
+    assert torch.allclose(torch.softmax(again, 1), torch.softmax(expected, 1), atol=2e-2)
 
 
 # rendered by: benchmarks/experiments/instruments_bundled.py fixture INSTRUMENT fluidr3 OUT.flac
-SHIPPED = [("saxophone-fluidr3.flac", "saxophone"), ("double-bass-fluidr3.flac", "double-bass")]
+SHIPPED = [("saxophone-fluidr3.flac", "saxophone"), ("guitar-fluidr3.flac", "guitar")]
 
 
-@pytest.mark.parametrize("fixture, expected", SHIPPED)
-def test_shipped_instruments_model_answers_a_known_input(fixture, expected):
-    """``vocaltools predict FILE --model instruments`` on a fresh home (no registry): the bundled
-    model by name. The fixtures are phrases rendered from FluidR3_GM (MIT) through the room
-    augmentation, with a seed (101) that no training phrase has."""
-    from vocaltools.bundled import bundled_path
-
-    if bundled_path("instruments") is None:
-        pytest.fail("the bundled instruments model is missing from vocaltools/bundled/")
-    result = invoke_cli("predict", str(FIXTURES / fixture), "--model", "instruments", "-o", "-",
+def _predict_file(path) -> str:
+    """The bundled model's answer for ``path``, run as ``vocaltools predict FILE --model
+    instruments`` on a fresh home (no registry): the mean of its clip probabilities."""
+    result = invoke_cli("predict", str(path), "--model", "instruments", "-o", "-",
                         "--device", "cpu", "--threads", "1")
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert records and all(r["model"] == "instruments" for r in records)
     mean = np.mean([r["probabilities"] for r in records], axis=0)
     labels = records[0]["labels"]
-    assert labels[int(np.argmax(mean))] == expected, dict(zip(labels, np.round(mean, 3)))
+    return labels[int(np.argmax(mean))], dict(zip(labels, np.round(mean, 3)))
+
+
+@pytest.mark.parametrize("fixture, expected", SHIPPED)
+def test_shipped_instruments_model_answers_a_known_input(fixture, expected):
+    """The bundled model by name, on phrases rendered from FluidR3_GM (MIT) through the room
+    augmentation with a seed (101) that no training phrase has. (Renders are not what the
+    shipped model is good at: musicnn's tags, learnt from real music, misread several
+    instruments' soundfont samples; the violin, flute and cello fixtures of the same seed are
+    answered flute, cello and violin, docs/results-instruments.md.)"""
+    from vocaltools.bundled import bundled_path
+
+    if bundled_path("instruments") is None:
+        pytest.fail("the bundled instruments model is missing from vocaltools/bundled/")
+    answer, probabilities = _predict_file(FIXTURES / fixture)
+    assert answer == expected, probabilities
+
+
+@pytest.mark.parametrize("stem, expected", [("flute-A4", "flute"), ("cello-double", "cello"),
+                                            ("trumpet-A4", "trumpet")])
+def test_shipped_instruments_model_names_real_recordings(stem, expected):
+    """Three of the sms-tools recordings (CC BY 4.0) that the shipped model names (4 of 9 in all;
+    docs/results-instruments.md)."""
+    answer, probabilities = _predict_file(shared_data("sms-tools-sounds") / f"{stem}.flac")
+    assert answer == expected, probabilities
 
 
 def test_models_lists_the_bundled_instruments_model():

@@ -53,9 +53,15 @@ SMS_FILES = {"flute-A4": "flute", "oboe-A4": "oboe", "trumpet-A4": "trumpet", "v
              "cello-phrase": "cello", "cello-double": "cello", "cello-double-2": "cello",
              "sax-phrase": "saxophone", "sax-phrase-short": "saxophone"}
 TRAIN_SOUNDFONTS = ("fluidr3", "musescore")
-#: the shipped members' model options (SpecAugment masks) and epochs: ``all``'s defaults
-SHIPPED_OPTIONS = ("freq_masks=2", "freq_mask_bands=8", "time_masks=2", "time_mask_frames=8")
+#: the shipped model: its members' feature preset (the tagger's), model options (dB of the power
+#: mel, SpecAugment masks of up to 12 of the 96 bands and 12 frames), epochs, members and tag weight:
+#: ``all``'s defaults
+SHIPPED_PRESET = "musicnn"
+SHIPPED_OPTIONS = ("power_db=true", "freq_masks=2", "freq_mask_bands=12", "time_masks=2",
+                   "time_mask_frames=12")
 SHIPPED_EPOCHS = 8
+SHIPPED_SEEDS = 5
+SHIPPED_TAG_WEIGHT = 1.0
 CLIP = {"clip_seconds": 1.0, "hop_seconds": 0.5}
 
 
@@ -77,6 +83,7 @@ def augment_config(name: str):
 
 def cmd_render(args) -> None:
     from vocaltools.datasets.rendered import render_phrase_store
+    from vocaltools.features import get_preset
     from vocaltools.phrases import PATCHES
 
     instruments = list(PATCHES) if args.instruments == "all" else args.instruments.split(",")
@@ -85,7 +92,7 @@ def cmd_render(args) -> None:
                                  instruments=instruments, n_phrases=args.phrases,
                                  seconds=args.seconds, copies=args.copies,
                                  augment_config=augment_config(args.augment), seed=args.seed,
-                                 progress=log)
+                                 feature_config=get_preset(args.preset), progress=log)
     log(f"{args.store}: {result.n_items} items of {result.n_phrases} phrases, "
         f"{result.seconds_of_audio:.0f} s, {len(result.instruments)} instruments, skipped "
         f"{list(result.skipped)}, {time.time() - start:.0f} s")
@@ -97,7 +104,7 @@ def cmd_real(args) -> None:
     from vocaltools.features.compute import compute_features
     from vocaltools.formats.store import FeatureStore
 
-    config = get_preset("instruments")
+    config = get_preset(args.preset)
     data, out = Path(args.data), Path(args.out)
     sets = {"fsd7": [], "sms": []}
     with open(data / "fsd-instruments" / "metadata.csv", newline="") as handle:
@@ -142,7 +149,9 @@ def cmd_train(args) -> None:
                                lr=args.lr, optimizer=args.optimizer, batch_size=args.batch_size,
                                patience=None, select=args.select, seed=args.seed, device="cpu",
                                threads=args.threads, model_options=_parse_options(args.option),
-                               precise_bn=args.precise_bn, **CLIP)
+                               precise_bn=args.precise_bn,
+                               clip_seconds=args.clip_seconds or CLIP["clip_seconds"],
+                               hop_seconds=args.hop_seconds or CLIP["hop_seconds"])
     split = phrase_split(store, validation_fraction=0.1, seed=args.seed)
     start = time.time()
     result = train_model(store=store, config=config, split=split, model_dir=args.model_dir,
@@ -349,9 +358,16 @@ def cmd_evaluate(args) -> None:
                                    Path(args.model_dir[0]) / "real-report.json"))
 
 
-def _mfcc(clips):
+def _mfcc(clips, store=None):
+    """MFCC statistics of dB mel clips; the power mel of a store with linear features (the
+    musicnn preset) is first put in dB as mel_cnn's ``power_db`` does (80 dB below the clip's
+    maximum)."""
     from vocaltools.baselines import embed_clips_mfcc
+    from vocaltools.models.melcnn import TOP_DB
 
+    if store is not None and store.feature_config()["front_ends"][0]["db"] == "none":
+        clips = 20.0 * np.log10(np.maximum(clips, 1e-10))
+        clips = np.maximum(clips, clips.max(axis=(1, 2, 3), keepdims=True) - TOP_DB)
     return embed_clips_mfcc(clips)
 
 
@@ -362,17 +378,19 @@ def cmd_baseline(args) -> None:
 
     from vocaltools.formats.store import FeatureStore
 
-    _, train_labels, train_clips, train_owner = _clips(FeatureStore(args.store), clip=CLIP)
+    store = FeatureStore(args.store)
+    _, train_labels, train_clips, train_owner = _clips(store, clip=CLIP)
     y = [train_labels[i] for i in train_owner]
     start = time.time()
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=args.C))
-    model.fit(_mfcc(train_clips), y)
+    model.fit(_mfcc(train_clips, store), y)
     report = {"model": "mfcc-stats + logistic regression", "store": str(args.store), "C": args.C,
               "n_train_clips": len(y), "fit_s": round(time.time() - start, 1)}
     classes = list(model.classes_)
     for name in ("fsd7", "sms"):
-        ids, item_true, clips, owner = _clips(FeatureStore(Path(args.real) / name), clip=CLIP)
-        probabilities = model.predict_proba(_mfcc(clips))
+        real = FeatureStore(Path(args.real) / name)
+        ids, item_true, clips, owner = _clips(real, clip=CLIP)
+        probabilities = model.predict_proba(_mfcc(clips, real))
         report[name] = scores_of(true=[item_true[i] for i in owner], probabilities=probabilities,
                                  classes=classes, owner=owner, n_items=len(ids), item_true=item_true)
     _print(report)
@@ -581,10 +599,21 @@ def card_for(model_dir, report: dict, *, script: str):
 
     checkpoint = load_checkpoint(model_dir)
     options = dict(checkpoint.model_options)
-    architecture = (f"{checkpoint.model}: the mean probability of {options['n_members']} "
-                    f"{options['member']} models trained with seeds 0-{options['n_members'] - 1}"
-                    + (f" (options {options['member_options']})" if options["member_options"] else "")
-                    if "n_members" in options else checkpoint.model)
+    base = options["base_options"] if checkpoint.model == "tag_prior" else options
+    members = (f"the mean probability of {base['n_members']} {base['member']} models trained "
+               f"with seeds 0-{base['n_members'] - 1}"
+               + (f" (options {base['member_options']})" if base["member_options"] else "")
+               if "n_members" in base else checkpoint.model)
+    if checkpoint.model == "tag_prior":
+        tags = ", ".join(sorted(options["tags"]))
+        architecture = (f"tag_prior: {members}, multiplied by the sigmoid of musicnn's "
+                        f"{options['dataset']} tag of the same name for {tags} (for the other "
+                        "classes by the median of those tags) to the power "
+                        f"{options['weight']:g}, renormalised")
+        reads = ("3-s clips (every 1.5 s) of the 'musicnn' preset (16 kHz power mel, 96 bands), "
+                 "which the mel_cnn members read in dB")
+    else:
+        architecture, reads = f"{checkpoint.model}: {members}", "1-s log-mel clips (the 'instruments' preset)"
     rendered = report.get("rendered", {})
     figures = {}
     for name, title in (("fsd7", "fsd-instruments, 7 S4 classes (real)"),
@@ -596,22 +625,29 @@ def card_for(model_dir, report: dict, *, script: str):
     if "baseline_fsd7_file_accuracy" in report:
         figures["MFCC + LR on the same rendered data, fsd-instruments 7 classes: file accuracy"] = \
             round(report["baseline_fsd7_file_accuracy"], 3)
+    tagger = checkpoint.model == "tag_prior"
     return ModelCard(
         description=(f"Instrument recognition, {len(checkpoint.labels)} of S4's 19 classes "
-                     "(bass-clarinet and contra-bassoon have no free soundfont preset), from 1-s "
-                     "log-mel clips (the 'instruments' preset); a file's answer is the mean of its "
-                     f"clip probabilities. Architecture {architecture}. The fsd-instruments "
-                     "figures are development-set figures (the configuration was chosen among "
-                     "others on that set), so optimistic; see docs/results-instruments.md."),
+                     f"(bass-clarinet and contra-bassoon have no free soundfont preset), from {reads}; "
+                     "a file's answer is the mean of its clip probabilities. Architecture "
+                     f"{architecture}. The fsd-instruments figures are development-set figures "
+                     "(the configuration was chosen among others on that set), so optimistic; see "
+                     "docs/results-instruments.md."),
         training_data=("Phrases (melodies, legato and detached notes, repeated notes, held notes, "
                        "strummed chords; vibrato; varied velocity and register) rendered with "
                        "tinysoundfont from FluidR3_GM and MuseScore_General, each through random "
                        "reverberation (generated impulse responses), EQ, band limits and noise"
-                       + (f": {rendered}" if rendered else "") + ". No recording was trained on."),
-        licence="MIT (the model); trained only on MIT-licensed soundfonts",
+                       + (f": {rendered}" if rendered else "") + ". No recording was trained on"
+                       + ("; musicnn's tagger (not in this file) was trained by its authors on "
+                          "MagnaTagATune" if tagger else "") + "."),
+        licence=("MIT (the model); trained only on MIT-licensed soundfonts"
+                 + ("; at run time it also reads musicnn's weights from the installed musicnn "
+                    "wheel (ISC), which were trained on MagnaTagATune (audio CC BY-NC-SA 3.0)"
+                    if tagger else "")),
         attribution=("FluidR3_GM by Frank Wen (MIT, Debian fluid-soundfont-gm); MuseScore_General "
                      "by S. Christian Collins (MIT, parts CC0/PD; built on Fluid R3 Mono by Michael "
-                     "Cowgill and Frank Wen; Debian musescore-general-soundfont)"),
+                     "Cowgill and Frank Wen; Debian musescore-general-soundfont)"
+                     + ("; musicnn by Jordi Pons and Xavier Serra (ISC)" if tagger else "")),
         figures=figures, script=script)
 
 
@@ -623,6 +659,17 @@ def cmd_ensemble(args) -> None:
     Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     path = save_checkpoint(Path(args.out_dir), checkpoint)
     log(f"{path}: {checkpoint.model} of {len(args.model_dir)} members")
+
+
+def cmd_tagged(args) -> None:
+    """MODEL_DIR (trained on the musicnn preset) joined with musicnn's instrument tags."""
+    from vocaltools.checkpoint import load_checkpoint, save_checkpoint
+    from vocaltools.models.tagprior import tag_prior_checkpoint
+
+    checkpoint = tag_prior_checkpoint(load_checkpoint(args.model_dir), weight=args.weight)
+    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    path = save_checkpoint(Path(args.out_dir), checkpoint)
+    log(f"{path}: {checkpoint.summary['name']}")
 
 
 def cmd_export(args) -> None:
@@ -649,15 +696,17 @@ def cmd_fixture(args) -> None:
 
 
 def cmd_all(args) -> None:
+    """The shipped model: N mel_cnn seeds on the musicnn preset -> their ensemble (WORK/models/
+    instruments-members) -> joined with musicnn's tags (WORK/models/instruments)."""
     work = Path(args.work)
-    render = argparse.Namespace(store=str(work / f"train-room{args.phrases}"), augment="room",
-                                phrases=args.phrases,
-                                copies=args.copies, soundfonts=",".join(TRAIN_SOUNDFONTS),
-                                seconds=3.0, seed=0, instruments="all")
+    render = argparse.Namespace(store=str(work / f"train-{SHIPPED_PRESET}{args.phrases}"),
+                                augment="room", phrases=args.phrases, copies=args.copies,
+                                soundfonts=",".join(TRAIN_SOUNDFONTS), seconds=3.0, seed=0,
+                                instruments="all", preset=SHIPPED_PRESET)
+    real = work / f"real-{SHIPPED_PRESET}"
     if not args.no_render:
         cmd_render(render)
-        cmd_real(argparse.Namespace(data=args.data, out=str(work / "real")))
-    model_dir = work / "models" / "instruments"
+        cmd_real(argparse.Namespace(data=args.data, out=str(real), preset=SHIPPED_PRESET))
     options = list(SHIPPED_OPTIONS) if args.option is None else \
         [o for o in args.option if o != "none"]
     members = [work / "models" / f"instruments-seed{seed}" for seed in range(args.seeds)]
@@ -666,11 +715,16 @@ def cmd_all(args) -> None:
             cmd_train(argparse.Namespace(store=render.store, model_dir=str(member), model=args.model,
                                          epochs=args.epochs, lr=args.lr, optimizer="adam",
                                          batch_size=32, select="val_loss", seed=seed,
-                                         threads=args.threads, option=options, precise_bn=2048))
-        _print(evaluate_model(member, work / "real"))
-    cmd_ensemble(argparse.Namespace(out_dir=str(model_dir), model_dir=[str(m) for m in members]))
-    report = evaluate_model(model_dir, work / "real")
-    cmd_baseline(argparse.Namespace(store=render.store, real=str(work / "real"), C=1.0,
+                                         threads=args.threads, option=options, precise_bn=2048,
+                                         clip_seconds=None, hop_seconds=None))
+        _print(evaluate_model(member, real))
+    ensemble_dir, model_dir = work / "models" / "instruments-members", work / "models" / "instruments"
+    cmd_ensemble(argparse.Namespace(out_dir=str(ensemble_dir), model_dir=[str(m) for m in members]))
+    _print(evaluate_model(ensemble_dir, real))
+    cmd_tagged(argparse.Namespace(out_dir=str(model_dir), model_dir=str(ensemble_dir),
+                                  weight=args.tag_weight))
+    report = evaluate_model(model_dir, real)
+    cmd_baseline(argparse.Namespace(store=render.store, real=str(real), C=1.0,
                                     output=str(work / "baseline-report.json")))
     baseline = json.loads((work / "baseline-report.json").read_text())
     report["baseline_fsd7_file_accuracy"] = baseline["fsd7"]["file"]["accuracy"]
@@ -700,10 +754,12 @@ def main(argv=None) -> None:
     p.add_argument("--instruments", default="all")
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--preset", default="instruments", help="the feature preset of the store")
     p.set_defaults(func=cmd_render)
     p = sub.add_parser("real")
     p.add_argument("data")
     p.add_argument("out")
+    p.add_argument("--preset", default="instruments")
     p.set_defaults(func=cmd_real)
     p = sub.add_parser("train")
     p.add_argument("store")
@@ -718,6 +774,8 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--precise-bn", type=int, default=2048)
     p.add_argument("--option", action="append")
+    p.add_argument("--clip-seconds", type=float, help=f"training clips (default {CLIP['clip_seconds']})")
+    p.add_argument("--hop-seconds", type=float, help=f"their hop (default {CLIP['hop_seconds']})")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("evaluate")
     p.add_argument("model_dir", nargs="+", help="one model folder, or several: an ensemble "
@@ -753,6 +811,11 @@ def main(argv=None) -> None:
     p.add_argument("out_dir")
     p.add_argument("model_dir", nargs="+")
     p.set_defaults(func=cmd_ensemble)
+    p = sub.add_parser("tagged")
+    p.add_argument("out_dir")
+    p.add_argument("model_dir")
+    p.add_argument("--weight", type=float, default=1.0)
+    p.set_defaults(func=cmd_tagged)
     p = sub.add_parser("export")
     p.add_argument("model_dir")
     p.add_argument("report")
@@ -785,8 +848,10 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--option", action="append",
                    help=f"model option k=v (default: {' '.join(SHIPPED_OPTIONS)}; 'none' for none)")
-    p.add_argument("--seeds", type=int, default=3,
+    p.add_argument("--seeds", type=int, default=SHIPPED_SEEDS,
                    help="members of the shipped ensemble (seeds 0..N-1, each trained on its own)")
+    p.add_argument("--tag-weight", type=float, default=SHIPPED_TAG_WEIGHT,
+                   help="the exponent of musicnn's tags in the product of experts")
     p.add_argument("--no-render", action="store_true",
                    help="use the rendered store and real sets already in WORK")
     p.add_argument("--export", action="store_true")
