@@ -1,8 +1,8 @@
 """The torch front ends against the NumPy/librosa engine (CPU), with a stated tolerance each.
 
 Measured on synthetic voices (librosa 0.11, torch 2.13 CPU): log-mel <= 5e-4 dB (both conventions,
-ref one/max, top_db, offset), STFT magnitude <= 2e-7 of the item's peak, multi-resolution <= 6e-3 dB
-(values down to the -80 dB floor, where float32 FFT rounding is 1e-3 relative), CQT <= 4.5e-5 of the
+ref one/max, top_db, offset), STFT magnitude <= 2e-7 of the item's peak, multi-resolution <= 4e-4 dB
+within 60 dB of the peak and <= 1.1e-2 dB down to the -80 dB floor (float32 FFT rounding), CQT <= 4.5e-5 of the
 item's peak magnitude, relative <= 1.2e-3 on bins within 40 dB of the peak (the resampler differs:
 soxr vs an FFT low-pass; see vocaltools/features/torch_frontends.py).
 """
@@ -67,9 +67,19 @@ def test_stft_magnitude_within_1e_5_of_peak():
         assert row["stft/peak"] < 1e-5, row
 
 
-def test_multires_db_within_1e_2_db():
-    for row in _compare(get_preset("yamamoto2022"), seconds=1.0):
-        assert row["multires"] < 1e-2, row
+def test_multires_db_within_1e_3_db_near_the_peak_and_3e_2_db_down_to_the_floor():
+    """float32 FFT rounding is relative to a frame's energy, so a bin 80 dB below the peak carries
+    about 1e-2 dB of it (measured: 1.1e-2 dB on one bin of 267,525 on one CPU, 6e-3 on another);
+    within 60 dB of the peak the two engines agree to 4e-4 dB."""
+    config = get_preset("yamamoto2022")
+    voices = _voices(config.sample_rate, 1.0)
+    out = compute_features_torch(np.stack(voices), config=config, device="cpu")
+    for i, y in enumerate(voices):
+        expected = compute_features(y, sample_rate=config.sample_rate, config=config)["multires"]
+        error = np.abs(out["multires"][i].numpy() - expected)
+        near = expected > expected.max() - 60.0
+        assert float(error[near].max()) < 1e-3 and float(error.max()) < 3e-2, \
+            (float(error[near].max()), float(error.max()))
 
 
 def test_cqt_within_1e_4_of_peak_and_2e_3_relative_within_40_db():
