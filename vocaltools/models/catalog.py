@@ -155,7 +155,7 @@ SPECS: tuple[ModelSpec, ...] = (
               "instrument tags as a product of experts (joined after training; the bundled "
               "'instruments' model)", ("logmel",), "musicnn", (1, 96, 187), 17,
               {"base": "mel_cnn_ensemble", "base_options": {"member_options": {"power_db": True}}},
-              weights=MUSICNN_WEIGHTS["MTT"]),
+              predict_batch=8, weights=MUSICNN_WEIGHTS["MTT"]),
     # project model: trains in seconds on CPU, for tests and the README demo
     ModelSpec("clip_stats", "classify", "stats", "vocaltools.models.stats:build", "",
               "Linear head on clip statistics of mel bands and MFCCs (not from a paper; a small "
