@@ -128,7 +128,7 @@ def test_shipped_instruments_model_answers_a_known_input(fixture, expected):
     augmentation with a seed (101) that no training phrase has. (Renders are not what the
     shipped model is good at: musicnn's tags, learnt from real music, misread several
     instruments' soundfont samples; the violin, flute and cello fixtures of the same seed are
-    answered flute, cello and violin, docs/results-instruments.md.)"""
+    answered flute, cor-anglais and violin, docs/results-instruments.md.)"""
     from vocaltools.bundled import bundled_path
 
     if bundled_path("instruments") is None:

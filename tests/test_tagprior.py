@@ -47,7 +47,7 @@ def test_the_join_is_the_renormalised_product_and_keeps_no_tagger_weights(tmp_pa
         tags = torch.sigmoid(model.tagger(x))
         e = torch.empty_like(p)
         columns = [TAGS["MTT"].index(c) for c in ("cello", "flute", "guitar", "violin")]
-        median = tags[:, columns].median(dim=1).values
+        median = torch.from_numpy(np.median(tags[:, columns].numpy(), axis=1))
         for k, label in enumerate(LABELS):
             e[:, k] = tags[:, TAGS["MTT"].index(label)] if label != "clarinet" else median
         expected = p * e / (p * e).sum(dim=1, keepdim=True)

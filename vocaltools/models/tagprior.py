@@ -75,7 +75,7 @@ class TagPrior(nn.Module):
     def evidence(self, x: torch.Tensor) -> torch.Tensor:
         """``[batch, n_classes]`` tag values ``e(c)`` in (0, 1)."""
         tags = torch.sigmoid(self.tagger(x))[:, self.tag_columns]  # [batch, n_tagged]
-        median = tags.median(dim=1, keepdim=True).values
+        median = tags.quantile(0.5, dim=1, keepdim=True)  # the mean of the middle two of four
         evidence = median.expand(x.shape[0], self.n_classes).clone()
         evidence[:, self.tagged] = tags
         return evidence
