@@ -5,14 +5,18 @@ Steps (each a sub-command; ``all`` runs the ones that build the shipped model)::
 
     render STORE [--augment room|clean|no-reverb|no-eq|no-band_limit|no-noise] [--phrases N]
                  [--copies K] [--soundfonts fluidr3,musescore[,csound]] [--seconds S] [--seed N]
-    real DATA OUT          featurize fsd-instruments (its 7 S4 classes) and the sms-tools
+                 [--preset instruments|musicnn]
+    real DATA OUT [--preset P]   featurize fsd-instruments (its 7 S4 classes) and the sms-tools
                            instruments into OUT/fsd7 and OUT/sms (evaluation only)
     train STORE MODEL_DIR [--model mel_cnn] [--epochs E] [--option k=v ...]
+                 [--clip-seconds S --hop-seconds H]
     evaluate MODEL_DIR [MODEL_DIR ...] REAL [-o REPORT.json]   several folders: an ensemble
     baseline STORE REAL [-o REPORT.json]   MFCC statistics + logistic regression on STORE's clips
     cv DATA [--level clip|file] [--C-grid C ...] [-o REPORT.json]   in-domain: fsd-instruments
                            cross-validated (MFCC + LR; C fixed or chosen by inner CV)
     ensemble OUT_DIR MODEL_DIR [MODEL_DIR ...]   join trained models into one (mean probability)
+    tagged OUT_DIR MODEL_DIR [--weight W]   a model trained on the musicnn preset joined with
+                           musicnn's instrument tags (tag_prior, 3-s clips)
     export MODEL_DIR REPORT.json [--name instruments]   write vocaltools/bundled/NAME.*
     fixture INSTRUMENT SOUNDFONT OUT.flac   a test input (a phrase of seed 101, room augmentation)
     probe WORK DATA [--phrases N]   pretrained features (CREPE tiny, GE2E, musicnn) against MFCC
@@ -22,8 +26,8 @@ Steps (each a sub-command; ``all`` runs the ones that build the shipped model)::
     tagprior REAL [--model M ...] [--weights W ...] [--level file|clip]   the model on fsd7 joined
                            with musicnn's zero-shot instrument tags (product of experts, weight W;
                            tags of the whole file, or of each 1-s clip as predict would join them)
-    all WORK DATA [--seeds N]   render (room) -> real -> train N seeds -> ensemble -> evaluate
-                           -> baseline -> export
+    all WORK DATA [--seeds N]   the shipped model: render (room, musicnn preset) -> real ->
+                           train N seeds -> ensemble -> tagged -> evaluate -> baseline -> export
 
 Training data (what ships): FluidR3_GM and MuseScore_General only (both MIT). pretty_midi's
 TimGM6mb (GPL-2) is never used here. The FSD clips (licences unknown) and sms-tools are read only
