@@ -23,7 +23,7 @@ Steps (each a sub-command; ``all`` runs the ones that build the shipped model)::
                            statistics:
                            each embeds 1-s clips of rendered phrases and of fsd-instruments,
                            logistic regression on the renders, file accuracy on the real files
-    tagprior REAL [--model M ...] [--weights W ...] [--level file|clip]   the model on fsd7 joined
+    tagprior REAL --model M [M ...] [--weights W ...] [--level file|clip]   the model on fsd7 joined
                            with musicnn's zero-shot instrument tags (product of experts, weight W;
                            tags of the whole file, or of each 1-s clip as predict would join them)
     all WORK DATA [--seeds N]   the shipped model: render (room, musicnn preset) -> real ->
@@ -268,16 +268,17 @@ def _write(report: dict, path) -> None:
         Path(path).write_text(json.dumps(report, indent=1) + "\n")
 
 
-#: S4 classes that musicnn's MagnaTagATune tags name, and the tags of instruments it knows
-TAGGED = {"guitar": "guitar", "violin": "violin", "cello": "cello", "flute": "flute"}
-INSTRUMENT_TAGS = ("guitar", "violin", "cello", "flute", "piano", "harpsichord", "sitar", "harp")
+#: the tags of instruments musicnn knows (its zero-shot answer); those that name S4 classes are
+#: :data:`vocaltools.models.tagprior.INSTRUMENT_TAGS`
+ZERO_SHOT_TAGS = ("guitar", "violin", "cello", "flute", "piano", "harpsichord", "sitar", "harp")
 
 
 def cmd_tagprior(args) -> None:
-    """The bundled model (or MODEL_DIRs) on fsd7, alone, beside musicnn's zero-shot instrument tags,
-    and the two joined as a product of experts: ``p(c) e(c)^w`` renormalised, with ``e(c)`` the
-    sigmoid of the tag that names class ``c`` (:data:`TAGGED`) and, for the classes no tag names,
-    the median of those four tags' values for that file (neither raised nor lowered)."""
+    """MODEL_DIRs (not joined with tags: e.g. the third round's ensemble) on fsd7, alone, beside
+    musicnn's zero-shot instrument tags, and the two joined as a product of experts: ``p(c)
+    e(c)^w`` renormalised, with ``e(c)`` the sigmoid of the tag that names class ``c``
+    (``tagprior.INSTRUMENT_TAGS``) and, for the classes no tag names, the median of those four
+    tags' values for that file or clip (neither raised nor lowered)."""
     import torch
 
     from vocaltools.audio import load_audio
@@ -286,6 +287,7 @@ def cmd_tagprior(args) -> None:
     from vocaltools.inference.predict import load_model
     from vocaltools.models.musicnn import TAGS
     from vocaltools.models.registry import build_model
+    from vocaltools.models.tagprior import INSTRUMENT_TAGS as TAGGED
 
     members = [load_model(str(d), device="cpu") for d in args.model]
     labels = list(members[0].labels)
@@ -315,7 +317,7 @@ def cmd_tagprior(args) -> None:
             tags += [tag(np.pad(audio[k * hop:k * hop + n], (0, max(0, n - audio[k * hop:].size))))
                      for k in range(int((owner == i).sum()))]
     tags = np.stack(tags)
-    column = {t: TAGS["MTT"].index(t) for t in INSTRUMENT_TAGS}
+    column = {t: TAGS["MTT"].index(t) for t in ZERO_SHOT_TAGS}
     evidence = np.repeat(np.median(tags[:, [column[t] for t in TAGGED.values()]], axis=1,
                                    keepdims=True), len(labels), axis=1)
     for label, t in TAGGED.items():
@@ -337,12 +339,12 @@ def cmd_tagprior(args) -> None:
                                                      np.array(item_true)[rows])]))
 
     tagged_rows = np.array([t in TAGGED for t in item_true])
-    zero_shot = file_tags[:, [column[t] for t in INSTRUMENT_TAGS]].argmax(axis=1)
+    zero_shot = file_tags[:, [column[t] for t in ZERO_SHOT_TAGS]].argmax(axis=1)
     report = {"model": [str(d) for d in args.model], "level": args.level, "n_files": len(ids),
               "model_file_accuracy": accuracy(files),
               "model_file_accuracy_tagged_classes": accuracy(files, tagged_rows),
               "musicnn_zero_shot_tagged_classes": float(np.mean(
-                  [INSTRUMENT_TAGS[k] == TAGGED[t] for k, t in zip(zero_shot[tagged_rows],
+                  [ZERO_SHOT_TAGS[k] == TAGGED[t] for k, t in zip(zero_shot[tagged_rows],
                                                                    np.array(item_true)[tagged_rows])])),
               "n_tagged_files": int(tagged_rows.sum()), "product_of_experts": {}}
     for weight in args.weights:
@@ -806,7 +808,8 @@ def main(argv=None) -> None:
     p.set_defaults(func=cmd_cv)
     p = sub.add_parser("tagprior")
     p.add_argument("real")
-    p.add_argument("--model", nargs="+", default=["instruments"])
+    p.add_argument("--model", nargs="+", required=True,
+                   help="model folders without tags (the bundled model already has them)")
     p.add_argument("--weights", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     p.add_argument("--level", choices=("file", "clip"), default="file")
     p.add_argument("-o", "--output")
