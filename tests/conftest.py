@@ -18,6 +18,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
+# numba's on-disk cache (librosa's pyin, localmin, ...) is not safe to fill from several processes
+# at once: two pytest-xdist workers compiling the same guvectorize on a cold cache can leave a pair
+# of cache files from different processes, and the next call segfaults (numba/numba#10128). Each
+# worker gets its own cache, set before anything imports numba.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".pytest_cache" / "numba" /
+                                             os.environ.get("PYTEST_XDIST_WORKER", "main")))
+
 
 def shared_data(name: str) -> Path:
     """``../shared/data/<name>``, or skip the test with a reason when it is absent."""

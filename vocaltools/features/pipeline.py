@@ -87,6 +87,23 @@ def _featurize_one(item_id: str, audio_path: str, config_dict: dict[str, Any], s
         return item_id, 0.0, 0, None, describe_os_error(error)
 
 
+def _warm_compiled_kernels(config: FeatureConfig) -> None:
+    """Featurize one second of a tone in this process, so that the numba kernels the config uses
+    (librosa's pyin) are compiled and cached before worker processes start: several processes
+    filling numba's cache at once can leave it inconsistent, and the next call segfaults
+    (numba/numba#10128); reading a filled cache at once is safe."""
+    import numpy as np
+
+    from vocaltools.features.compute import compute_features
+
+    t = np.arange(config.sample_rate, dtype=np.float32) / config.sample_rate
+    try:
+        compute_features(0.1 * np.sin(2 * np.pi * 220.0 * t), sample_rate=config.sample_rate,
+                         config=config)
+    except VocaltoolsError:  # a config this tone cannot feed: the workers will say why
+        pass
+
+
 def _save_result(item_id: str, audio_path: str, result, config_dict: dict[str, Any],
                  store_root: str) -> _Result:
     """Write one item's NPZ and stamp its audio file; the result tuple of :func:`_featurize_one`."""
@@ -244,6 +261,7 @@ def _featurize_locked(items: Sequence[AudioItem], *, store: FeatureStore, config
     else:
         from vocaltools.processes import worker_pool
 
+        _warm_compiled_kernels(config)
         # Ctrl-C or a bug drops the queued files and keeps what is finished
         with worker_pool(min(jobs, len(todo))) as pool:
             futures = [pool.submit(_featurize_one, *args) for args in arguments]
