@@ -142,7 +142,8 @@ def featurize(
               f"{labels[len('csv:'):]} and were left out (--strict to fail them)", file=sys.stderr)
     if not quiet:
         speed = (f"; {summary.audio_seconds:.1f} s of audio in {summary.wall_seconds:.1f} s "
-                 f"({summary.real_time_factor:.0f}x real time)" if summary.written else "")
+                 f"({summary.real_time_factor:.{0 if summary.real_time_factor >= 10 else 1}f}x "
+                 "real time)" if summary.written else "")
         print(f"featurize: {summary.written} written, {summary.skipped} skipped (already in "
               f"{output}), {summary.failed} failed{speed}", file=sys.stderr)
     if summary.failures:
