@@ -106,7 +106,8 @@ def test_miniature_of_the_bundled_model_trains_and_exports(tmp_path):
 
 
 # rendered by: benchmarks/experiments/instruments_bundled.py fixture INSTRUMENT fluidr3 OUT.flac
-SHIPPED = [("saxophone-fluidr3.flac", "saxophone"), ("guitar-fluidr3.flac", "guitar")]
+SHIPPED = [("saxophone-fluidr3.flac", "saxophone"), ("guitar-fluidr3.flac", "guitar"),
+           ("double-bass-fluidr3.flac", "double-bass")]
 
 
 def _predict_file(path) -> str:
