@@ -287,7 +287,7 @@ def cmd_tagprior(args) -> None:
     from vocaltools.inference.predict import load_model
     from vocaltools.models.musicnn import TAGS
     from vocaltools.models.registry import build_model
-    from vocaltools.models.tagprior import INSTRUMENT_TAGS as TAGGED
+    from vocaltools.models.tagprior import INSTRUMENT_TAGS as TAGGED, tag_evidence
 
     members = [load_model(str(d), device="cpu") for d in args.model]
     labels = list(members[0].labels)
@@ -318,10 +318,10 @@ def cmd_tagprior(args) -> None:
                      for k in range(int((owner == i).sum()))]
     tags = np.stack(tags)
     column = {t: TAGS["MTT"].index(t) for t in ZERO_SHOT_TAGS}
-    evidence = np.repeat(np.median(tags[:, [column[t] for t in TAGGED.values()]], axis=1,
-                                   keepdims=True), len(labels), axis=1)
-    for label, t in TAGGED.items():
-        evidence[:, labels.index(label)] = tags[:, column[t]]
+    evidence = tag_evidence(torch.from_numpy(tags),
+                            columns=torch.tensor([column[t] for t in TAGGED.values()]),
+                            tagged=torch.tensor([labels.index(c) for c in TAGGED]),
+                            n_classes=len(labels)).numpy()
     unit_probabilities = files if args.level == "file" else probabilities
 
     def joined(weight):
@@ -368,12 +368,13 @@ def _mfcc(clips, store=None):
     """MFCC statistics of dB mel clips; the power mel of a store with linear features (the
     musicnn preset) is first put in dB as mel_cnn's ``power_db`` does (80 dB below the clip's
     maximum)."""
+    import torch
+
     from vocaltools.baselines import embed_clips_mfcc
-    from vocaltools.models.melcnn import TOP_DB
+    from vocaltools.models.melcnn import power_to_db
 
     if store is not None and store.feature_config()["front_ends"][0]["db"] == "none":
-        clips = 20.0 * np.log10(np.maximum(clips, 1e-10))
-        clips = np.maximum(clips, clips.max(axis=(1, 2, 3), keepdims=True) - TOP_DB)
+        clips = power_to_db(torch.from_numpy(np.ascontiguousarray(clips))).numpy()
     return embed_clips_mfcc(clips)
 
 
@@ -605,12 +606,13 @@ def card_for(model_dir, report: dict, *, script: str):
 
     checkpoint = load_checkpoint(model_dir)
     options = dict(checkpoint.model_options)
-    base = options["base_options"] if checkpoint.model == "tag_prior" else options
+    tagger = checkpoint.model == "tag_prior"
+    base = options["base_options"] if tagger else options
     members = (f"the mean probability of {base['n_members']} {base['member']} models trained "
                f"with seeds 0-{base['n_members'] - 1}"
                + (f" (options {base['member_options']})" if base["member_options"] else "")
                if "n_members" in base else checkpoint.model)
-    if checkpoint.model == "tag_prior":
+    if tagger:
         tags = ", ".join(sorted(options["tags"]))
         architecture = (f"tag_prior: {members}, multiplied by the sigmoid of musicnn's "
                         f"{options['dataset']} tag of the same name for {tags} (for the other "
@@ -631,7 +633,6 @@ def card_for(model_dir, report: dict, *, script: str):
     if "baseline_fsd7_file_accuracy" in report:
         figures["MFCC + LR on the same rendered data, fsd-instruments 7 classes: file accuracy"] = \
             round(report["baseline_fsd7_file_accuracy"], 3)
-    tagger = checkpoint.model == "tag_prior"
     return ModelCard(
         description=(f"Instrument recognition, {len(checkpoint.labels)} of S4's 19 classes "
                      f"(bass-clarinet and contra-bassoon have no free soundfont preset), from {reads}; "

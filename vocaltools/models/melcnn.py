@@ -45,6 +45,14 @@ from torch import nn
 TOP_DB = 80.0
 
 
+def power_to_db(power: torch.Tensor) -> torch.Tensor:
+    """``[batch, channels, bins, frames]`` power mel -> the ``instruments`` preset's dB scale:
+    ``20 log10`` (librosa's ``amplitude_to_db`` of the power), floored :data:`TOP_DB` below each
+    clip's maximum."""
+    db = 20.0 * torch.log10(power.clamp_min(1e-10))
+    return torch.maximum(db, db.amax(dim=(2, 3), keepdim=True) - TOP_DB)
+
+
 def _block(c_in: int, c_out: int, n_convs: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for k in range(n_convs):
@@ -110,8 +118,7 @@ class MelCNN(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         if self.power_db:
-            x = 20.0 * torch.log10(x.clamp_min(1e-10))
-            x = torch.maximum(x, x.amax(dim=(2, 3), keepdim=True) - TOP_DB)
+            x = power_to_db(x)
         if self.pcen:
             x = pcen(torch.pow(10.0, x / 20.0) * 2.0 ** 31, frames_per_second=self.frames_per_second)
         elif self.band_norm:

@@ -74,16 +74,25 @@ class TagPrior(nn.Module):
 
     def evidence(self, x: torch.Tensor) -> torch.Tensor:
         """``[batch, n_classes]`` tag values ``e(c)`` in (0, 1)."""
-        tags = torch.sigmoid(self.tagger(x))[:, self.tag_columns]  # [batch, n_tagged]
-        median = tags.quantile(0.5, dim=1, keepdim=True)  # the mean of the middle two of four
-        evidence = median.expand(x.shape[0], self.n_classes).clone()
-        evidence[:, self.tagged] = tags
-        return evidence
+        return tag_evidence(torch.sigmoid(self.tagger(x)), columns=self.tag_columns,
+                            tagged=self.tagged, n_classes=self.n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         log_p = torch.log_softmax(self.base(x), dim=1)
         joined = log_p + self.weight * torch.log(self.evidence(x).clamp_min(1e-9))
         return torch.log_softmax(joined, dim=1)
+
+
+def tag_evidence(tags: torch.Tensor, *, columns: torch.Tensor, tagged: torch.Tensor,
+                 n_classes: int) -> torch.Tensor:
+    """``[batch, n_classes]`` evidence from tag probabilities ``[batch, n_tags]``: class
+    ``tagged[k]`` gets tag ``columns[k]``; every other class the median of those tags (the mean of
+    the middle two for an even count)."""
+    named = tags[:, columns]  # [batch, n_tagged]
+    median = named.quantile(0.5, dim=1, keepdim=True)
+    evidence = median.expand(tags.shape[0], n_classes).clone()
+    evidence[:, tagged] = named
+    return evidence
 
 
 def _drop_tagger(module, state_dict, prefix, local_metadata) -> None:
